@@ -1,0 +1,8 @@
+"""The checks, one module per rubric category. Importing this package registers them all."""
+
+from grader.checks import (  # noqa: F401
+    backward, checkpoint, forward, init, no_autograd, schedule, structure, training,
+)
+from grader.checks.base import REGISTRY, Context, run_check
+
+__all__ = ["REGISTRY", "Context", "run_check"]

@@ -1,0 +1,212 @@
+"""What every check shares: the registry, the per-submission context, and the Hypothesis
+runner that turns a property into a failure with its smallest example."""
+
+from __future__ import annotations
+
+import time
+import traceback
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from grader import oracle, spec, validate
+from grader.outcome import Failed, Outcome
+from grader.spec import Dims
+from grader.submission import Submission
+from grader.worker.client import Worker
+
+CheckFn = Callable[["Context"], "float | None"]
+REGISTRY: dict[str, CheckFn] = {}
+
+PROFILE = "mlp-grader"
+settings.register_profile(
+    PROFILE,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+    phases=(Phase.explicit, Phase.generate, Phase.shrink),
+)
+
+
+def check(check_id: str, *, needs_reference: bool = False):
+    """Register a check function under its rubric id. It returns None (full points), a
+    fraction of its points (partial credit), or raises `Failed`."""
+    spec.rubric()[check_id]  # fail at import time if the rubric does not know it
+
+    def register(fn: CheckFn) -> CheckFn:
+        fn.needs_reference = needs_reference
+        REGISTRY[check_id] = fn
+        return fn
+
+    return register
+
+
+@dataclass
+class Context:
+    """One submission being graded: its worker and what earlier probes found out."""
+
+    submission: Submission
+    worker: Worker
+    _probes: dict[str, Any] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+    student_seconds: float = 0.0
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, **details: Any) -> None:
+        """Details for the report, kept whether the check passes or fails."""
+        self.notes.update(details)
+
+    def call(self, op: str, timeout: float | None = None, **args):
+        """Run an operation in the worker; a crash, exit or hang becomes a failure."""
+        result = self.worker.call(op, timeout=timeout, **args)
+        self.student_seconds += result.student_seconds
+        if result.output or result.output_dropped:
+            text = result.output
+            if result.output_dropped:
+                text += f"\n[... {result.output_dropped} more bytes of output not kept]"
+            self.output.append(text)
+        if not result.ok:
+            raise Failed(result.problem(), crashed=result.status != "error" or result.error.get("type") == "SystemExit",
+                         details={"stage": result.stage, "status": result.status})
+        return result.value
+
+    def probe(self, name: str, compute: Callable[[], Any]) -> Any:
+        if name not in self._probes:
+            try:
+                self._probes[name] = ("ok", compute())
+            except Failed as exc:
+                self._probes[name] = ("failed", exc)
+        status, value = self._probes[name]
+        if status == "failed":
+            raise value
+        return value
+
+    @property
+    def full_dims(self) -> Dims:
+        return spec.contract().dims
+
+    def fixed_dims(self) -> Dims | None:
+        """None when the constructor honours its dims (checks may vary them); else the
+        homework's own dims, so a hard-coded submission is still graded at full size."""
+        return None if self.probe("dims_honoured", self._dims_honoured) else self.full_dims
+
+    def _dims_honoured(self) -> bool:
+        dims = Dims(3, 5, 2)
+        value = self.call("construct", dims=list(_dims(dims)))
+        shapes = spec.contract().param_shapes(dims)
+        for name, shape in shapes.items():
+            described = value["params"].get(name)
+            if not isinstance(described, dict) or tuple(np.shape(described.get("array"))) != shape:
+                return False
+        return True
+
+
+def _dims(dims: Dims) -> tuple[int, int, int]:
+    return (dims.in_dim, dims.hidden_dim, dims.out_dim)
+
+
+def run_check(check_id: str, ctx: Context) -> Outcome:
+    """Run one registered check and turn its verdict into a scored Outcome."""
+    check_spec = spec.rubric()[check_id]
+    fn = REGISTRY[check_id]
+    started = time.perf_counter()
+    ctx.output = []
+    ctx.student_seconds = 0.0
+    ctx.notes = {}
+    if fn.needs_reference and not oracle.available():
+        return Outcome(check_spec, 0.0, "skipped", "compared with the reference solution at grading time")
+    try:
+        fraction = fn(ctx)
+        score = check_spec.points if fraction is None else round(check_spec.points * float(fraction), 2)
+        status = "passed" if score >= check_spec.points else "partial"
+        outcome = Outcome(check_spec, score, status)
+    except Failed as failure:
+        earned = round(min(max(failure.earned, 0.0), check_spec.points), 2)
+        status = "error" if failure.crashed else ("partial" if earned > 0 else "failed")
+        outcome = Outcome(check_spec, earned, status, failure.message, failure.details, failure.hint)
+    except Exception:  # noqa: BLE001 - a grader bug must not lose the student's other checks
+        outcome = Outcome(check_spec, 0.0, "error", "internal error in the grader (not your fault; tell the TA)",
+                          {"traceback": traceback.format_exc()[-4000:]})
+    outcome.details = {**ctx.notes, **outcome.details}
+    outcome.output = "\n".join(ctx.output)
+    outcome.seconds = time.perf_counter() - started
+    outcome.student_seconds = ctx.student_seconds
+    return outcome
+
+
+def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: int = 25) -> None:
+    """Check `body` on Hypothesis examples of `strategy`, with a seed fixed per check.
+
+    A wrong value shrinks to the smallest failing example, attached to the failure. A crash
+    or hang stops the search at once (shrinking it would rerun a slow failure many times).
+    """
+    state: dict[str, Any] = {"crash": None, "last": None}
+
+    @settings(settings.get_profile(PROFILE), max_examples=max_examples)
+    @seed(zlib.crc32(check_id.encode()))
+    @given(strategy)
+    def prop(case):
+        if state["crash"] is not None:
+            return
+        state["last"] = case
+        try:
+            body(case)
+        except Failed as failure:
+            if failure.crashed:
+                state["crash"] = (failure, case)
+                return
+            raise
+
+    try:
+        prop()
+    except Failed as failure:
+        failure.details.setdefault("example", _describe(state["last"]))
+        raise
+    if state["crash"] is not None:
+        failure, case = state["crash"]
+        failure.details.setdefault("example", _describe(case))
+        raise failure
+
+
+def _describe(value: Any) -> Any:
+    """A JSON-friendly picture of a Hypothesis example: small arrays in full, others by shape."""
+    if hasattr(value, "describe"):
+        return value.describe()
+    if isinstance(value, Dims):
+        return list(_dims(value))
+    if isinstance(value, np.ndarray):
+        return value.round(6).tolist() if value.size <= 24 else f"array{value.shape}, |max| {np.abs(value).max():.3g}"
+    if isinstance(value, dict):
+        return {str(k): _describe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_describe(v) for v in value]
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return repr(value)[:500]
+
+
+# -- small helpers shared by the checks -----------------------------------------------
+
+def dims_list(dims: Dims) -> list[int]:
+    return list(_dims(dims))
+
+
+def params_of(described: dict, dims: Dims, what: str = "") -> dict[str, np.ndarray]:
+    shapes = spec.contract().param_shapes(dims)
+    return {name: validate.tensor(described.get(name), f"{what}{name}", shape) for name, shape in shapes.items()}
+
+
+def grads_of(described: dict, dims: Dims) -> dict[str, np.ndarray]:
+    shapes = spec.contract().param_shapes(dims)
+    grad_names = spec.contract().grad_names
+    return {name: validate.tensor(described.get(name), grad_names[name], shape) for name, shape in shapes.items()}
+
+
+def as_float32(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}

@@ -1,0 +1,108 @@
+"""checkpoint: the .pth loads safely, holds the four parameters, and scores on the hidden
+test set. The file is opened only in the grader, only with torch.load(weights_only=True),
+and evaluated with the contract's forward: the student's code is not involved."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import torch
+
+from grader import data, oracle, spec, ta_config
+from grader.checks.base import Context, check
+from grader.outcome import Failed
+from grader.submission import CheckpointProblem
+
+
+def load_checkpoint(ctx: Context) -> dict[str, np.ndarray]:
+    return ctx.probe("checkpoint", lambda: _load(ctx))
+
+
+def _load(ctx: Context) -> dict[str, np.ndarray]:
+    try:
+        path = ctx.submission.checkpoint()
+    except CheckpointProblem as exc:
+        raise Failed(str(exc)) from None
+    cap = int(spec.limits()["size"]["max_checkpoint_bytes"])
+    size = path.stat().st_size
+    if size > cap:
+        raise Failed(f"{path.name} is {size} bytes, more than the {cap} allowed")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise Failed(f"{path.name} cannot be loaded with torch.load(weights_only=True): it holds more than "
+                     f"tensors (a whole pickled model object?). Save torch.save(model.state_dict(), "
+                     f"'{spec.contract().submission['checkpoint']}') with plain tensors.",
+                     details={"loader": str(exc)[:500]}) from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
+        raise Failed(f"{path.name} is not a readable torch checkpoint: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return _parameters(state, path.name)
+
+
+def _parameters(state, filename: str) -> dict[str, np.ndarray]:
+    c = spec.contract()
+    if not isinstance(state, dict):
+        raise Failed(f"{filename} holds a {type(state).__name__}, expected the dict from model.state_dict()")
+    keys = set(map(str, state))
+    expected = set(c.param_names)
+    if keys != expected:
+        raise Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}",
+                     hint=_key_hint(state))
+    params = {}
+    for name, shape in c.param_shapes(c.dims).items():
+        value = state[name]
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
+        if tuple(value.shape) != shape:
+            raise Failed(f"{filename}[{name!r}] has shape {tuple(value.shape)}, expected {shape}")
+        if not value.is_floating_point():
+            raise Failed(f"{filename}[{name!r}] has dtype {value.dtype}, expected a floating dtype")
+        array = value.detach().to(torch.float64).numpy()
+        if not np.all(np.isfinite(array)):
+            raise Failed(f"{filename}[{name!r}] contains NaN or infinite values (did training diverge?)")
+        params[name] = array
+    return params
+
+
+def _key_hint(state: dict) -> str | None:
+    """Suggest a renaming when the tensors are right but named differently."""
+    c = spec.contract()
+    wanted = c.param_shapes(c.dims)
+    mapping = {}
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            for name, shape in wanted.items():
+                if tuple(value.shape) == shape and name not in mapping.values():
+                    mapping[str(key)] = name
+                    break
+    if len(mapping) == len(wanted):
+        pairs = ", ".join(f"{k!r} -> {v!r}" for k, v in mapping.items())
+        return f"the shapes fit: rename {pairs}"
+    return None
+
+
+@check("checkpoint.loads")
+def loads(ctx: Context) -> None:
+    load_checkpoint(ctx)
+
+
+@check("checkpoint.test_mse", needs_reference=True)
+def test_mse(ctx: Context) -> float | None:
+    config = ta_config.load()
+    if config is None:
+        raise Failed("no TA configuration (ta/config.toml): the hidden test set is only available at grading time")
+    params = load_checkpoint(ctx)
+    X, y = data.test_set(config.test_seed)
+    mse = oracle.mse(params, X, y)
+    tol = spec.tolerances()["checkpoint"]
+    ratio = mse / config.reference_test_mse
+    full, zero = tol["full_credit_ratio"], tol["zero_credit_ratio"]
+    fraction = float(np.clip((zero - ratio) / (zero - full), 0.0, 1.0))
+    details = {"test_mse": mse, "reference_test_mse": config.reference_test_mse, "ratio": ratio,
+               "full_credit_below": full * config.reference_test_mse, "zero_credit_above": zero * config.reference_test_mse}
+    if fraction < 1.0:
+        raise Failed(f"test-set MSE {mse:.4g} is {ratio:.2f} x the reference's {config.reference_test_mse:.4g}: "
+                     f"full credit up to {full:g} x, none from {zero:g} x", earned=fraction * spec.rubric()["checkpoint.test_mse"].points,
+                     details=details)
+    return None

@@ -1,0 +1,72 @@
+"""forward: equals relu(X W1^T + b1) W2^T + b2, leaves X alone, treats rows independently."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from grader import oracle, spec, validate
+from grader.checks.base import Context, check, dims_list, for_all
+from grader.compare import assert_close
+from grader.outcome import Failed
+from grader.strategies import cases, dims_for
+
+DTYPES = st.sampled_from(["float32", "float64"])
+
+
+def forward_cases(ctx: Context):
+    dims = dims_for(ctx.fixed_dims(), out_dims=st.integers(1, 3))
+    return st.tuples(st.one_of(cases(dims), cases(dims, kinks=True)), DTYPES)
+
+
+def run_forward(ctx: Context, case, inputs, dtype: str = "float32"):
+    params = {k: v.astype(dtype) for k, v in case.params.items()}
+    return ctx.call("forward", dims=dims_list(case.dims), params=params,
+                    inputs=[np.asarray(x, dtype=dtype) for x in inputs])
+
+
+def output(described, case, rows: int) -> np.ndarray:
+    return validate.tensor(described, "forward(X)", (rows, case.dims.out_dim))
+
+
+@check("forward.matches_reference", needs_reference=True)
+def matches_reference(ctx: Context) -> None:
+    tol = spec.tolerances()["forward"]
+
+    def body(example):
+        case, dtype = example
+        value = run_forward(ctx, case, [case.X], dtype)
+        got = output(value["outputs"][0], case, case.X.shape[0])
+        assert_close("forward(X)", got, oracle.forward(case.params, case.X), tol)
+
+    for_all("forward.matches_reference", forward_cases(ctx), body)
+
+
+@check("forward.input_unchanged")
+def input_unchanged(ctx: Context) -> None:
+    def body(example):
+        case, dtype = example
+        value = run_forward(ctx, case, [case.X], dtype)
+        after = value["inputs_after"][0].get("array")
+        if not np.array_equal(np.asarray(after, dtype=np.float64), case.X):
+            raise Failed("forward(X) changed X in place (e.g. X.clamp_(...) or X += ...): work on new tensors")
+
+    for_all("forward.input_unchanged", forward_cases(ctx), body, max_examples=10)
+
+
+@check("forward.rowwise")
+def rowwise(ctx: Context) -> None:
+    tol = spec.tolerances()["forward"]
+
+    def body(example):
+        case, dtype = example
+        rows = [case.X[i:i + 1] for i in range(case.X.shape[0])]
+        value = run_forward(ctx, case, [case.X, *rows], dtype)
+        batch = output(value["outputs"][0], case, case.X.shape[0])
+        singles = np.concatenate([output(v, case, 1) for v in value["outputs"][1:]])
+        assert_close("forward of each row alone, against the rows of forward(X)", singles, batch, tol,
+                     details={"hint": "rows of a batch must not influence each other (no mixing across dim 0)"})
+
+    for_all("forward.rowwise", forward_cases(ctx), body, max_examples=10)
+
+

@@ -1,0 +1,155 @@
+"""training.schedule: what train() does batch by batch, watched through a recording model.
+
+The model given to train() is the student's own, wrapped so that every forward, backward
+and step call is noted. The loop is then judged on its own, whatever the model's maths:
+consecutive batches with a short last one, forward -> backward -> step per batch, the
+learning rate of each step, and the epoch loss as the mean over all the epoch's samples of
+what the forward passes returned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader import spec, validate
+from grader.checks.base import Context, check, dims_list
+from grader.checks.training import losses_of, train_timeout
+from grader.outcome import Failed
+from grader.spec import Dims
+
+# (N, batch_size): a short last batch, an exact multiple, one batch larger than N, batch 1.
+LOOPS = ((10, 4), (8, 4), (5, 8), (3, 1))
+SCHEDULE = {"epochs": 5, "lr": 0.05, "decay_every": 2, "decay_factor": 0.5}
+
+
+@dataclass
+class Batch:
+    rows: list[int]
+    out: np.ndarray
+    y_shape: tuple[int, ...] | None = None
+    y_rows: list[int] | None = None
+    lr: float | None = None
+
+
+def learning_rate(epoch: int) -> float:
+    return SCHEDULE["lr"] * SCHEDULE["decay_factor"] ** (epoch // SCHEDULE["decay_every"])
+
+
+def match_rows(batch: np.ndarray, data: np.ndarray) -> list[int]:
+    """Indices of data's rows in batch (-1 for a row that is not in data)."""
+    rows = []
+    for row in np.atleast_2d(batch):
+        hits = np.nonzero(np.all(data == row, axis=1))[0]
+        rows.append(int(hits[0]) if hits.size else -1)
+    return rows
+
+
+def batches_from(events: list[dict], X: np.ndarray, y: np.ndarray) -> list[Batch]:
+    """Group the recorded calls into batches: forward, then backward, then step."""
+    batches: list[Batch] = []
+    expected_next = "forward"
+    for event in events:
+        call = event.get("call")
+        if call != expected_next:
+            raise Failed(f"train() called {call}() where {expected_next}() was expected (call {len(batches) + 1}): "
+                         f"each batch needs exactly forward, then backward, then step")
+        if call == "forward":
+            Xb = validate.tensor(event["X"], "the batch passed to forward()")
+            out = validate.tensor(event["out"], "forward()'s output", finite=False)
+            batches.append(Batch(match_rows(Xb, X), out))
+            expected_next = "backward"
+        elif call == "backward":
+            yb = validate.tensor(event["y"], "the y passed to backward()", finite=False)
+            batches[-1].y_shape = tuple(yb.shape)
+            batches[-1].y_rows = match_rows(yb.reshape(len(yb), -1), y) if yb.ndim == 2 else None
+            expected_next = "step"
+        else:
+            batches[-1].lr = validate.scalar(event["lr"], "the lr passed to step()")
+            expected_next = "forward"
+    if expected_next != "forward":
+        raise Failed(f"train() ended with a batch whose {expected_next}() was never called")
+    return batches
+
+
+def check_batches(batches: list[Batch], n: int, batch_size: int, out_dim: int) -> list[str]:
+    per_epoch = math.ceil(n / batch_size)
+    epochs = SCHEDULE["epochs"]
+    if len(batches) != epochs * per_epoch:
+        if n % batch_size and len(batches) == epochs * (n // batch_size):
+            return [f"with N={n} and batch_size={batch_size} the last {n % batch_size} sample(s) of each epoch "
+                    f"are never used: the last batch must be the shorter remainder"]
+        return [f"{len(batches)} batches in {epochs} epochs with N={n}, batch_size={batch_size}; expected "
+                f"{epochs * per_epoch} ({per_epoch} per epoch)"]
+    for i, batch in enumerate(batches):
+        b = i % per_epoch
+        expected = list(range(b * batch_size, min(n, (b + 1) * batch_size)))
+        if batch.rows != expected:
+            return [f"epoch {i // per_epoch}, batch {b} used rows {batch.rows}, expected {expected} "
+                    f"(shuffle=False: consecutive rows in order)"]
+        if batch.y_shape != (len(expected), out_dim):
+            return [f"backward() got y of shape {batch.y_shape} for a batch of {len(expected)}, expected "
+                    f"{(len(expected), out_dim)}: keep y two-dimensional (N, {out_dim})"]
+        if batch.y_rows != expected:
+            return [f"backward() got the targets of rows {batch.y_rows}, not those of the batch {expected}"]
+    return []
+
+
+def check_learning_rates(batches: list[Batch], per_epoch: int) -> list[str]:
+    for i, batch in enumerate(batches):
+        epoch = i // per_epoch
+        expected = learning_rate(epoch)
+        if batch.lr is None or not math.isclose(batch.lr, expected, rel_tol=1e-6):
+            used = [round(b.lr, 8) if b.lr is not None else None for b in batches[::per_epoch]]
+            return [f"epoch {epoch} stepped with lr={batch.lr}, expected {expected:g} = lr * decay_factor ** "
+                    f"(epoch // decay_every); the per-epoch rates were {used}"]
+    return []
+
+
+def check_epoch_losses(batches, losses, X, y, per_epoch: int) -> list[str]:
+    n = X.shape[0]
+    for epoch, loss in enumerate(losses):
+        group = batches[epoch * per_epoch:(epoch + 1) * per_epoch]
+        squared = sum(float(np.sum((b.out - y[[r for r in b.rows if r >= 0]]) ** 2))
+                      for b in group if len(b.out) == len([r for r in b.rows if r >= 0]))
+        expected = squared / (n * y.shape[1])
+        if not math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-7):
+            return [f"epoch {epoch} reported loss {loss:.6g}, but its forward passes give a mean squared error "
+                    f"of {expected:.6g} over all {n} samples (weight each batch by its size)"]
+    return []
+
+
+@check("training.schedule")
+def schedule(ctx: Context) -> float | None:
+    parts = spec.rubric()["training.schedule"].parts
+    dims = ctx.fixed_dims() or Dims(3, 4, 1)
+    rng = np.random.default_rng(2)
+    problems: dict[str, list[str]] = {part: [] for part in parts}
+    for n, batch_size in LOOPS:
+        X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)
+        y = rng.standard_normal((n, dims.out_dim)).astype(np.float32)
+        params = {name: (0.3 * rng.standard_normal(shape)).astype(np.float32)
+                  for name, shape in spec.contract().param_shapes(dims).items()}
+        kwargs = {**SCHEDULE, "batch_size": batch_size, "shuffle": False}
+        value = ctx.call("train_recorded", timeout=train_timeout(), dims=dims_list(dims), params=params,
+                         X=X, y=y, kwargs=kwargs)
+        losses = losses_of(value, SCHEDULE["epochs"])
+        batches = batches_from(value["events"], X.astype(np.float64), y.astype(np.float64))
+        per_epoch = math.ceil(n / batch_size)
+        where = f"[N={n}, batch_size={batch_size}] "
+        found = {
+            "batches": check_batches(batches, n, batch_size, dims.out_dim),
+            "learning_rates": check_learning_rates(batches, per_epoch),
+            "epoch_losses": check_epoch_losses(batches, losses, X.astype(np.float64), y.astype(np.float64), per_epoch),
+        }
+        for part, messages in found.items():
+            if messages and not problems[part]:
+                problems[part] = [where + m for m in messages]
+    failed = {part: msgs for part, msgs in problems.items() if msgs}
+    if failed:
+        earned = sum(points for part, points in parts.items() if part not in failed)
+        raise Failed("; ".join(m for msgs in failed.values() for m in msgs), earned=earned,
+                     details={"failed_parts": sorted(failed)})
+    return None

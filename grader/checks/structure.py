@@ -1,0 +1,73 @@
+"""structure: the file imports, the names exist, shapes and dtypes, state_dict round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader import spec, validate
+from grader.checks.base import Context, check, dims_list
+from grader.outcome import Failed
+from grader.spec import Dims
+
+PROBE_DIMS = (Dims(3, 5, 2), Dims(4, 2, 1))
+
+
+def api(ctx: Context) -> dict:
+    return ctx.probe("api", lambda: ctx.call("api"))
+
+
+@check("structure.imports")
+def imports(ctx: Context) -> None:
+    api(ctx)
+
+
+@check("structure.api")
+def names_exist(ctx: Context) -> None:
+    found = api(ctx)
+    c = spec.contract()
+    if not found["class"]:
+        raise Failed(f"mlp.py defines no class {c.class_name}")
+    missing = [f"{c.class_name}.{m}()" for m in c.methods if not found["methods"].get(m)]
+    missing += [f"{f}()" for f in c.functions if not found["functions"].get(f)]
+    if missing:
+        raise Failed("missing: " + ", ".join(missing))
+
+
+@check("structure.constructor_dims")
+def constructor_dims(ctx: Context) -> None:
+    for dims in PROBE_DIMS:
+        value = ctx.call("construct", dims=dims_list(dims))
+        for name, shape in spec.contract().param_shapes(dims).items():
+            got = np.shape(value["params"][name].get("array"))
+            if tuple(got) != shape:
+                raise Failed(
+                    f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made {name} "
+                    f"of shape {tuple(got)}, expected {shape}: use the constructor's arguments instead of "
+                    f"fixed sizes (the other checks now run at the full size)")
+
+
+@check("structure.parameters")
+def parameter_types(ctx: Context) -> None:
+    dims = ctx.fixed_dims() or Dims(3, 5, 1)
+    value = ctx.call("construct", dims=dims_list(dims))
+    for name, shape in spec.contract().param_shapes(dims).items():
+        validate.tensor(value["params"][name], name, shape, dtypes=(spec.contract().raw["model"]["dtype"],))
+
+
+@check("structure.state_dict")
+def state_dict_round_trip(ctx: Context) -> None:
+    dims = ctx.fixed_dims() or Dims(3, 5, 1)
+    value = ctx.call("state_dict_roundtrip", dims=dims_list(dims), seed_a=1, seed_b=2)
+    expected_keys = set(spec.contract().param_names)
+    keys = set(value["keys"])
+    if keys != expected_keys:
+        raise Failed(f"state_dict() keys are {sorted(keys)}, expected {sorted(expected_keys)}")
+    shapes = spec.contract().param_shapes(dims)
+    for name, shape in shapes.items():
+        source = validate.tensor(value["source"][name], name, shape)
+        saved = validate.tensor(value["state"][name], f"state_dict()[{name!r}]", shape)
+        loaded = validate.tensor(value["loaded"][name], f"{name} after load_state_dict", shape)
+        if not np.array_equal(saved, source):
+            raise Failed(f"state_dict()[{name!r}] is not the model's current {name}")
+        if not np.array_equal(loaded, source):
+            raise Failed(f"after load_state_dict(other.state_dict()), {name} is not the loaded value")

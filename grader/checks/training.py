@@ -1,0 +1,123 @@
+"""training: step is P - lr * grad; train() follows the reference trajectory over a decay
+boundary with a short last batch; with shuffling the loss falls."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from grader import oracle, spec, validate
+from grader.checks.base import Context, check, dims_list, for_all, grads_of, params_of
+from grader.compare import assert_close, is_close
+from grader.outcome import Failed
+from grader.spec import Dims
+from grader.strategies import dims_for, networks, values
+
+# Short runs that still exercise the schedule: 4 epochs, decay after 2, N = 10 in batches
+# of 4 (4, 4, then 2).
+TRAJECTORY = {"epochs": 4, "batch_size": 4, "lr": 0.05, "decay_every": 2, "decay_factor": 0.5}
+TRAJECTORY_N = 10
+
+
+def train_timeout() -> float:
+    return float(spec.limits()["time"]["train_call"])
+
+
+@check("training.step")
+def step(ctx: Context) -> None:
+    tol = spec.tolerances()["step"]
+
+    @st.composite
+    def example(draw):
+        dims = draw(dims_for(ctx.fixed_dims()))
+        return dims, draw(networks(dims)), draw(networks(dims)), draw(st.sampled_from([0.1, 0.01, 1e-3]))
+
+    def body(ex):
+        dims, params, grads, lr = ex
+        value = ctx.call("step", dims=dims_list(dims), params=_f32(params), grads=_f32(grads), lr=lr)
+        got = params_of(value["params"], dims, "after step(): ")
+        for name in params:
+            expected = params[name].astype(np.float32) - np.float32(lr) * grads[name].astype(np.float32)
+            assert_close(f"{name} after step({lr})", got[name], expected, tol)
+
+    for_all("training.step", example(), body, max_examples=8)
+
+
+def _f32(arrays):
+    return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+def losses_of(value, epochs: int) -> np.ndarray:
+    losses = [validate.scalar(v, f"train()'s loss of epoch {i}") for i, v in enumerate(value["losses"])]
+    if len(losses) != epochs:
+        raise Failed(f"train(epochs={epochs}) returned {len(losses)} losses, expected one per epoch")
+    return np.array(losses)
+
+
+@check("training.trajectory", needs_reference=True)
+def trajectory(ctx: Context) -> float | None:
+    tol = spec.tolerances()["training"]
+    parts = spec.rubric()["training.trajectory"].parts
+
+    @st.composite
+    def example(draw):
+        dims = draw(dims_for(ctx.fixed_dims()))
+        params = draw(networks(dims))
+        X = draw(values((TRAJECTORY_N, dims.in_dim)))
+        y = draw(values((TRAJECTORY_N, dims.out_dim)))
+        return dims, params, X, y
+
+    def body(ex):
+        dims, params, X, y = ex
+        value = ctx.call("train", timeout=train_timeout(), dims=dims_list(dims), params=_f32(params),
+                         X=X.astype(np.float32), y=y.astype(np.float32), kwargs={**TRAJECTORY, "shuffle": False})
+        expected_losses, expected_params = oracle.train(params, X, y, shuffle=False, **TRAJECTORY)
+        problems, earned = [], 0.0
+        got_losses = losses_of(value, TRAJECTORY["epochs"])
+        if is_close(got_losses, np.array(expected_losses), tol["rtol"], tol["atol"]):
+            earned += parts["losses"]
+        else:
+            problems.append(f"per-epoch losses {np.round(got_losses, 6).tolist()}, expected "
+                            f"{np.round(expected_losses, 6).tolist()}")
+        got_params = params_of(value["params"], dims, "after train(): ")
+        wrong = [n for n in got_params if not is_close(got_params[n], expected_params[n], tol["rtol"], tol["atol"])]
+        if wrong:
+            problems.append(f"after training, {', '.join(wrong)} differ from the reference")
+        else:
+            earned += parts["parameters"]
+        if problems:
+            raise Failed(f"train(shuffle=False, {_kwargs_text()}) on N={TRAJECTORY_N}: " + "; ".join(problems),
+                         earned=earned,
+                         details={"losses": got_losses.tolist(), "expected_losses": list(expected_losses)})
+
+    for_all("training.trajectory", example(), body, max_examples=4)
+
+
+def _kwargs_text() -> str:
+    return ", ".join(f"{k}={v}" for k, v in TRAJECTORY.items())
+
+
+@check("training.loss_falls")
+def loss_falls(ctx: Context) -> None:
+    """A fixed learnable problem (a linear teacher) trained with shuffling for 8 epochs."""
+    ratio = spec.tolerances()["training"]["shuffled_loss_ratio"]
+    dims = ctx.fixed_dims() or Dims(6, 16, 1)
+    rng = np.random.default_rng(11)
+    n = 96
+    X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)
+    y = (X @ rng.standard_normal((dims.in_dim, 1)) / np.sqrt(dims.in_dim)).astype(np.float32)
+    lr = 0.05 if ctx.fixed_dims() is None else 0.01
+    kwargs = {"epochs": 8, "batch_size": 16, "lr": lr, "decay_every": 4, "decay_factor": 0.5, "shuffle": True}
+    construct = ctx.call("construct", dims=dims_list(dims), seed=3)
+    params = params_of(construct["params"], dims)
+    value = ctx.call("train", timeout=train_timeout(), dims=dims_list(dims), params=_f32(params), X=X, y=y,
+                     kwargs=kwargs, seed=5)
+    losses = losses_of(value, kwargs["epochs"])
+    ctx.note(losses=losses.tolist())
+    if oracle.available():
+        reference_losses, _ = oracle.train(params, X, y, seed=5, **kwargs)
+        ctx.note(reference_losses=list(reference_losses))
+    if not losses[-1] < ratio * losses[0]:
+        raise Failed(f"with shuffle=True the loss went from {losses[0]:.4g} to {losses[-1]:.4g} in "
+                     f"{kwargs['epochs']} epochs (lr={lr}); it should fall below {ratio:g} x the first epoch's",
+                     details={"losses": losses.tolist()})

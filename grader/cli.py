@@ -1,0 +1,86 @@
+"""The `grader` command (also `python -m grader`): what pytest's own CLI does not fit.
+
+Exit codes of `grader grade`: 0 when grading completed, whatever the students scored;
+3 when the grader itself failed (an internal error or an interrupted run); 4 for a usage
+error; 5 when there was nothing to grade. CI can rely on them: a student's zero is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+GRADED = 0
+GRADER_FAILED = 3
+USAGE_ERROR = 4
+NOTHING_TO_GRADE = 5
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from grader import data
+
+    path = data.write_training_set(Path(args.out))
+    print(f"wrote the training set to {path}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from grader import calibrate
+
+    value = calibrate.run(threads=args.threads)
+    print(f"reference test-set MSE: {value:.6f} (written to the TA configuration)")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    import pytest
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        print(f"grader: no such folder: {', '.join(missing)}", file=sys.stderr)
+        return USAGE_ERROR
+    options = [*args.paths, "-p", "no:cacheprovider", "-q"]
+    if args.reports_dir:
+        options += ["--reports-dir", args.reports_dir]
+    if args.workers:
+        options += ["-n", str(args.workers), "--dist", "loadgroup"]
+    code = pytest.main(options + list(args.pytest_args))
+    return {0: GRADED, 1: GRADED, 5: NOTHING_TO_GRADE, 4: USAGE_ERROR}.get(int(code), GRADER_FAILED)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="write the students' public training set")
+    data.add_argument("--out", default="data/train.pt", help="where to write it (default: data/train.pt)")
+    data.set_defaults(fn=cmd_data)
+
+    calibrate = sub.add_parser("calibrate", help="train the reference per the handout and store its "
+                                                 "hidden test-set MSE in the TA configuration (slow)")
+    calibrate.add_argument("--threads", type=int, default=1)
+    calibrate.set_defaults(fn=cmd_calibrate)
+
+    grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)")
+    grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder")
+    grade.add_argument("--reports-dir", default=None)
+    grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
+    grade.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+    grade.set_defaults(fn=cmd_grade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return USAGE_ERROR if exc.code else 0
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

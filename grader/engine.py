@@ -1,0 +1,45 @@
+"""Grade one submission without pytest: the same checks, in rubric order.
+
+The pytest plugin is the main way in; this is what the harness's own tests and the
+benchmark call, and what `grader` commands reuse.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from grader import spec
+from grader.checks import Context, run_check
+from grader.results import SubmissionResult
+from grader.sandbox import Launcher, isolation_note
+from grader.submission import Submission
+from grader.worker.client import Worker
+
+
+def check_ids() -> list[str]:
+    return [c.id for c in spec.rubric().checks]
+
+
+def submission_notes(submission: Submission) -> list[str]:
+    notes = []
+    if not submission.code.is_file():
+        notes.append(f"{submission.code.name} is missing: every check that runs code fails")
+    foreign = submission.foreign_files()
+    if foreign:
+        notes.append("ignored (never loaded by the grader): " + ", ".join(foreign))
+    isolation = isolation_note()
+    if isolation:
+        notes.append("reduced isolation: " + isolation)
+    return notes
+
+
+def grade(path: Path, only: list[str] | None = None, launcher: Launcher | None = None) -> SubmissionResult:
+    submission = Submission(Path(path))
+    started = time.perf_counter()
+    outcomes = []
+    with Worker(submission.path, launcher) as worker:
+        ctx = Context(submission, worker)
+        for check_id in only or check_ids():
+            outcomes.append(run_check(check_id, ctx))
+    return SubmissionResult(submission.name, outcomes, time.perf_counter() - started, submission_notes(submission))

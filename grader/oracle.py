@@ -1,0 +1,90 @@
+"""Expected values, from the reference solution run in float64.
+
+The only module of the grader that touches ``reference/``. The reference is loaded from its
+file (it is not an installed package, so the worker can never import it by name); where it
+is absent, as in the student kit, `available()` is False and the checks that need it say so.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader import spec
+
+REFERENCE_FILE = Path(os.environ.get("MLP_GRADER_REFERENCE", Path(__file__).parents[1] / "reference" / "mlp.py"))
+
+
+def available() -> bool:
+    return REFERENCE_FILE.is_file()
+
+
+@functools.cache
+def _reference():
+    loader = importlib.util.spec_from_file_location("mlp_grader_reference", REFERENCE_FILE)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    return module
+
+
+def _model(params: dict[str, np.ndarray]):
+    ref = _reference()
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP)
+    for name, value in params.items():
+        setattr(model, name, torch.from_numpy(np.asarray(value, dtype=np.float64).copy()))
+    return model
+
+
+def _numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {name: t.detach().numpy().copy() for name, t in tensors.items()}
+
+
+def _t(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(array, dtype=np.float64).copy())
+
+
+def forward(params, X) -> np.ndarray:
+    return _model(params).forward(_t(X)).numpy()
+
+
+def hidden_preactivations(params, X) -> np.ndarray:
+    model = _model(params)
+    model.forward(_t(X))
+    return model.Z1.numpy()
+
+
+def gradients(params, X, y) -> dict[str, np.ndarray]:
+    model = _model(params)
+    model.backward(model.forward(_t(X)), _t(y))
+    return {name: getattr(model, grad).numpy() for name, grad in spec.contract().grad_names.items()}
+
+
+def step(params, grads, lr: float) -> dict[str, np.ndarray]:
+    model = _model(params)
+    for name, grad in spec.contract().grad_names.items():
+        setattr(model, grad, _t(grads[name]))
+    model.step(lr)
+    return _numpy(model.state_dict())
+
+
+def train(params, X, y, seed: int | None = None, **kwargs) -> tuple[list[float], dict[str, np.ndarray]]:
+    """The reference trajectory; with shuffle=True, under torch.manual_seed(seed)."""
+    model = _model(params)
+    if seed is not None:
+        torch.manual_seed(seed)
+    losses = _reference().train(model, _t(X), _t(y), **kwargs)
+    return losses, _numpy(model.state_dict())
+
+
+def mse(params, X, y) -> float:
+    pred = forward(params, X)
+    return float(np.mean((pred - np.asarray(y, dtype=np.float64)) ** 2))
+
+
+def xavier_bound(fan_in: int, fan_out: int) -> float:
+    return float(np.sqrt(6.0 / (fan_in + fan_out)))

@@ -1,0 +1,192 @@
+"""The pytest plugin: `pytest submissions/<name>` grades one submission, `pytest submissions/`
+the class.
+
+Collection turns each submission folder into one item per rubric check (node ids
+``submissions/<name>::<check>``), without ever importing or collecting the student's files
+and without loading any conftest.py. Items carry their outcome in `user_properties`, so the
+process that writes results (the only one, also under pytest-xdist) sees every check.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grader import spec
+from grader.checks import Context, run_check
+from grader.outcome import Outcome
+from grader.report import write_reports
+from grader.results import SubmissionResult
+from grader.submission import Submission, is_submission_dir
+from grader.worker.client import Worker
+
+OUTCOME_KEY = "mlp_grader_outcome"
+SUBMISSION_KEY = "mlp_grader_submission"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mlp-grader", "grading two-layer MLP submissions")
+    group.addoption("--reports-dir", default=None, metavar="DIR",
+                    help="where results.json and the HTML reports go (default: <rootdir>/reports)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser, args: list[str]) -> None:
+    """When grading, load no conftest.py at all: one inside a submission could rewrite outcomes."""
+    if any(_grading_path(arg) for arg in args):
+        early_config.known_args_namespace.noconftest = True
+
+
+def _grading_path(arg: str) -> bool:
+    if arg.startswith("-"):
+        return False
+    path = Path(arg.split("::")[0]).resolve()
+    root_name = spec.contract().submission["root_name"]
+    return path.exists() and (path.name == root_name or root_name in path.parent.parts)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(GradingSession(config), "mlp-grader-session")
+    config.addinivalue_line("markers", "xdist_group(name): keep a submission's checks on one xdist worker")
+
+
+def pytest_collect_directory(path: Path, parent: pytest.Collector):
+    if is_submission_dir(path):
+        return SubmissionFolder.from_parent(parent, path=path)
+    return None
+
+
+class SubmissionFolder(pytest.Directory):
+    """A student's folder: its children are the rubric's checks, never its files."""
+
+    @property
+    def ihook(self):
+        # The default looks up hooks by path, which would import a conftest.py in the folder.
+        return self.config.hook
+
+    def collect(self):
+        for check_spec in spec.rubric().checks:
+            item = CheckItem.from_parent(self, name=check_spec.id, check_id=check_spec.id)
+            item.add_marker(pytest.mark.xdist_group(self.path.name))
+            yield item
+
+
+class CheckFailure(Exception):
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, check_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.check_id = check_id
+
+    @property
+    def ihook(self):
+        return self.config.hook
+
+    def runtest(self) -> None:
+        session: GradingSession = self.config.pluginmanager.get_plugin("mlp-grader-session")
+        outcome = run_check(self.check_id, session.context(self.path))
+        self.user_properties.append((SUBMISSION_KEY, str(self.path)))
+        self.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
+        if outcome.status == "skipped":
+            pytest.skip(outcome.message)
+        if outcome.lost_points:
+            raise CheckFailure(outcome)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CheckFailure):
+            return format_failure(excinfo.value.outcome)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.path.name}::{self.check_id}"
+
+
+def format_failure(outcome: Outcome) -> str:
+    lines = [f"{outcome.check.id} ({outcome.check.category}): {outcome.score:g}/{outcome.check.points:g} points",
+             outcome.message]
+    if outcome.hint:
+        lines.append(f"Hint: {outcome.hint}")
+    example = outcome.details.get("example")
+    if example is not None:
+        lines.append("Smallest failing example: " + json.dumps(example, default=str)[:1500])
+    if outcome.output:
+        lines.append("Your code printed:\n" + outcome.output[:2000])
+    return "\n".join(lines)
+
+
+class GradingSession:
+    """Per-process state: one worker per submission, and the outcomes gathered for results."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.contexts: dict[Path, Context] = {}
+        self.outcomes: dict[Path, list[dict]] = {}
+        self.written: list[SubmissionResult] = []
+
+    def context(self, path: Path) -> Context:
+        if path not in self.contexts:
+            self.close_all()  # one worker at a time per process: memory stays flat for a class
+            self.contexts[path] = Context(Submission(path), Worker(path))
+        return self.contexts[path]
+
+    def close_all(self) -> None:
+        for ctx in self.contexts.values():
+            ctx.worker.close()
+        self.contexts.clear()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if report.when == "call" and OUTCOME_KEY in props:
+            self.outcomes.setdefault(Path(props[SUBMISSION_KEY]), []).append(json.loads(props[OUTCOME_KEY]))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.close_all()
+        if hasattr(self.config, "workerinput") or not self.outcomes:
+            return  # an xdist worker: the controller writes the results
+        reports_dir = self.reports_dir()
+        from grader.engine import submission_notes
+        for path, outcomes in sorted(self.outcomes.items()):
+            result = result_from_json(Submission(path), outcomes, submission_notes(Submission(path)))
+            write_reports(result, reports_dir)
+            self.written.append(result)
+
+    def reports_dir(self) -> Path:
+        option = self.config.getoption("--reports-dir")
+        return Path(option) if option else self.config.rootpath / "reports"
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.written:
+            return
+        tr = terminalreporter
+        categories = list(spec.rubric().category_points())
+        tr.write_sep("=", "mlp-grader scores")
+        header = f"{'student':24s} {'score':>7s}  " + " ".join(f"{c[:10]:>10s}" for c in categories)
+        tr.write_line(header)
+        for result in self.written:
+            cats = result.category_scores()
+            tr.write_line(f"{result.name[:24]:24s} {result.score:7.2f}  " +
+                          " ".join(f"{cats[c]['score']:>10g}" for c in categories))
+        tr.write_line(f"reports: {self.reports_dir()}")
+
+
+def result_from_json(submission: Submission, outcomes: list[dict], notes: list[str]) -> SubmissionResult:
+    """Rebuild outcomes in rubric order; checks that did not run this time are listed as such."""
+    by_id = {o["id"]: o for o in outcomes}
+    rebuilt = []
+    for check_spec in spec.rubric().checks:
+        o = by_id.get(check_spec.id)
+        if o is None:
+            rebuilt.append(Outcome(check_spec, 0.0, "skipped", "not run in this session (deselected)"))
+            continue
+        rebuilt.append(Outcome(check_spec, float(o["score"]), o["status"], o["message"], o["details"],
+                               o.get("hint"), o.get("output", ""), float(o["seconds"]), float(o["student_seconds"])))
+    if len(by_id) < len(spec.rubric().checks):
+        notes = [*notes, "partial run: only some checks ran, the others count 0 here"]
+    return SubmissionResult(submission.name, rebuilt, sum(o.seconds for o in rebuilt), notes)

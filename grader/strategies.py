@@ -1,0 +1,108 @@
+"""Hypothesis strategies for the checks' inputs, composed from small pieces.
+
+Small networks get element-wise arrays (so a failing example shrinks to small, readable
+numbers); a submission whose constructor ignores its dims is exercised at the full
+256 -> 512 -> 1 size, with arrays drawn from a Hypothesis-chosen seed instead.
+Values are float32-representable so that float32 and float64 code see the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from grader import spec
+from grader.spec import Dims
+
+SMALL = 64  # arrays up to this many entries are drawn element by element
+
+
+@dataclass
+class Case:
+    """One network and one batch: the arguments of a forward/backward example."""
+
+    dims: Dims
+    params: dict[str, np.ndarray]
+    X: np.ndarray
+    y: np.ndarray
+    kinks: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        def show(a):
+            a = np.asarray(a)
+            return a.round(6).tolist() if a.size <= 24 else f"array{a.shape}, |max| {np.abs(a).max():.3g}"
+        return {
+            "dims": [self.dims.in_dim, self.dims.hidden_dim, self.dims.out_dim],
+            "N": int(self.X.shape[0]),
+            "X": show(self.X),
+            "y": show(self.y),
+            **{name: show(value) for name, value in self.params.items()},
+            **({"kinks": "some pre-activations are exactly 0"} if self.kinks else {}),
+        }
+
+    def preactivations(self) -> np.ndarray:
+        return self.X.astype(np.float64) @ self.params["W1"].T.astype(np.float64) + self.params["b1"]
+
+
+def values(shape: tuple[int, ...], bound: float = 2.0):
+    """float32-representable values in [-bound, bound]."""
+    size = int(np.prod(shape))
+    if size <= SMALL:
+        elements = st.floats(-bound, bound, width=32, allow_subnormal=False)
+        return hnp.arrays(np.float64, shape, elements=elements)
+    return st.integers(0, 2**32 - 1).map(
+        lambda seed: np.random.default_rng(seed).uniform(-bound, bound, shape).astype(np.float32).astype(np.float64))
+
+
+def small_dims(out_dims=st.just(1)):
+    return st.builds(Dims, st.integers(1, 5), st.integers(1, 6), out_dims)
+
+
+def dims_for(full: Dims | None, out_dims=st.just(1)):
+    """Small varied dims, or the full homework dims when the constructor ignores its arguments."""
+    return st.just(full) if full is not None else small_dims(out_dims)
+
+
+@st.composite
+def networks(draw, dims: Dims, weight_bound: float = 1.0):
+    shapes = spec.contract().param_shapes(dims)
+    params = {}
+    for name, shape in shapes.items():
+        params[name] = draw(values(shape, weight_bound if name.startswith("W") else 0.5))
+    return params
+
+
+@st.composite
+def cases(draw, dims_strategy, n=st.integers(1, 6), kink_margin: float = 0.0, kinks: bool = False):
+    """A network and a batch. With kink_margin > 0 every hidden pre-activation keeps at
+    least that distance from 0; with kinks=True some are exactly 0 on purpose."""
+    dims = draw(dims_strategy)
+    params = draw(networks(dims))
+    rows = draw(n)
+    X = draw(values((rows, dims.in_dim)))
+    y = draw(values((rows, dims.out_dim)))
+    if kinks:
+        X, params = _with_exact_kinks(draw, X, params)
+    case = Case(dims, params, X, y, kinks=kinks)
+    if kink_margin > 0:
+        assume(np.min(np.abs(case.preactivations())) >= kink_margin * (1.0 + np.max(np.abs(X))))
+    return case
+
+
+def _with_exact_kinks(draw, X, params):
+    """Zero some rows of X and some entries of b1: those units' pre-activations are exactly
+    0 for those rows, in any dtype and any order of summation."""
+    X = X.copy()
+    params = dict(params)
+    b1 = params["b1"].copy()
+    rows = draw(st.lists(st.integers(0, X.shape[0] - 1), min_size=1, max_size=X.shape[0], unique=True))
+    units = draw(st.lists(st.integers(0, b1.shape[0] - 1), min_size=1, max_size=b1.shape[0], unique=True))
+    X[rows] = 0.0
+    b1[units] = 0.0
+    params["b1"] = b1
+    return X, params

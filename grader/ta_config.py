@@ -1,0 +1,38 @@
+"""The TA configuration: the hidden test-set seed and the calibrated reference score.
+
+It lives outside the package (``ta/config.toml`` at the repository root, or the file named
+by ``MLP_GRADER_TA_CONFIG``) so that the student kit never contains it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).parents[1] / "ta" / "config.toml"
+
+
+@dataclass(frozen=True)
+class TAConfig:
+    test_seed: int
+    reference_test_mse: float
+    path: Path
+
+
+def path() -> Path:
+    return Path(os.environ.get("MLP_GRADER_TA_CONFIG", DEFAULT_PATH))
+
+
+def load() -> TAConfig | None:
+    """The TA configuration, or None where there is none (a student's machine)."""
+    config_path = path()
+    if not config_path.is_file():
+        return None
+    with open(config_path, "rb") as fh:
+        raw = tomllib.load(fh)
+    try:
+        return TAConfig(int(raw["test_seed"]), float(raw["reference_test_mse"]), config_path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{config_path}: needs test_seed (int) and reference_test_mse (float): {exc}") from None

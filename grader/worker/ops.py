@@ -1,0 +1,314 @@
+"""What a check can ask the worker to do with the student's code. Runs in the forked child.
+
+Every operation builds its model afresh from plain arrays, calls the student's code, and
+returns plain values: ``describe()`` turns whatever the student returned into a small dict
+(its type name, dtype, whether it requires grad, and its numbers as an ndarray). Judging
+all of that is the grader's job, in the grading process; nothing here compares anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from grader.worker import protocol
+
+CLASS_NAME = "TwoLayerMLP"
+PARAMS = ("W1", "b1", "W2", "b2")
+GRADS = {"W1": "grad_W1", "b1": "grad_b1", "W2": "grad_W2", "b2": "grad_b2"}
+OPERATIONS: dict[str, Callable[..., dict]] = {}
+
+
+class ContractError(Exception):
+    """The student's code broke the contract in a way that stops the operation."""
+
+
+class _Child:
+    """The running child's link to its host: stage notes and the final result."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.student_seconds = 0.0
+
+    def send(self, message: dict) -> None:
+        data = protocol.encode(message)
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def stage(self, text: str) -> None:
+        self.send({"stage": text})
+
+    def call(self, stage: str, fn: Callable, *args, **kwargs):
+        """Call into student code, noting the stage first so a crash can be placed."""
+        self.stage(stage)
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.student_seconds += time.perf_counter() - started
+
+
+CHILD: _Child | None = None
+
+
+def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
+    OPERATIONS[fn.__name__] = fn
+    return fn
+
+
+def serve(request: dict, submission: Path, result_fd: int) -> None:
+    global CHILD
+    CHILD = _Child(result_fd)
+    name = request.get("op")
+    started = time.perf_counter()
+    try:
+        if name not in OPERATIONS:
+            raise ContractError(f"unknown operation {name!r}")
+        torch.manual_seed(0)
+        module = CHILD.call("import mlp.py", _import_student, submission)
+        CHILD.stage(name)
+        result = {"status": "ok", "value": OPERATIONS[name](module, **request.get("args", {}))}
+    except ContractError as exc:
+        result = {"status": "error", "error": {"type": "ContractError", "message": str(exc), "traceback": ""}}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        result = {"status": "error", "error": _describe_exception(exc, submission)}
+    result["student_seconds"] = CHILD.student_seconds
+    result["child_seconds"] = time.perf_counter() - started
+    try:
+        CHILD.send({"result": result})
+    except (TypeError, ValueError) as exc:
+        CHILD.send({"result": {"status": "error", "error": {
+            "type": "ContractError", "message": f"the values returned could not be sent: {exc}", "traceback": ""}}})
+
+
+def _import_student(submission: Path):
+    path = submission / "mlp.py"
+    if not path.exists():
+        raise ContractError("mlp.py is missing from the submission folder")
+    sys.path.insert(0, str(submission))
+    spec = importlib.util.spec_from_file_location("mlp", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mlp"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _describe_exception(exc: BaseException, submission: Path) -> dict:
+    if isinstance(exc, SystemExit):
+        return {"type": "SystemExit", "message": f"the code called sys.exit({exc.code!r})", "traceback": ""}
+    frames = traceback.extract_tb(exc.__traceback__)
+    student = [f for f in frames if Path(f.filename).resolve().is_relative_to(submission)]
+    text = "".join(traceback.format_list(student)) + "".join(traceback.format_exception_only(type(exc), exc))
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
+
+
+# ---------------------------------------------------------------- converting values
+
+def describe(value: Any) -> dict:
+    """A plain description of a value the student returned (never the object itself)."""
+    kind = type(value)
+    info: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}"}
+    if isinstance(value, torch.Tensor):
+        info["requires_grad"] = bool(torch.Tensor.requires_grad.__get__(value))
+        tensor = torch.Tensor.detach(value)
+        info["dtype"] = str(tensor.dtype).replace("torch.", "")
+        info["array"] = _to_numpy(tensor)
+    elif isinstance(value, np.ndarray):
+        info["dtype"] = value.dtype.name
+        info["array"] = np.array(value, dtype=value.dtype.name if value.dtype.name in protocol.ALLOWED_DTYPES else np.float64)
+    elif isinstance(value, (bool, int, float, np.floating, np.integer)):
+        info["dtype"] = "python"
+        info["array"] = np.array(float(value))
+    return info
+
+
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    tensor = torch.Tensor.cpu(tensor)
+    if tensor.dtype in (torch.bfloat16, torch.complex64, torch.complex128):
+        tensor = tensor.real.to(torch.float64) if tensor.is_complex() else tensor.to(torch.float32)
+    return np.array(torch.Tensor.numpy(tensor), copy=True)
+
+
+def tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.array(a, copy=True)) for name, a in arrays.items()}
+
+
+def new_model(module, dims: list[int], seed: int = 0):
+    cls = getattr(module, CLASS_NAME, None)
+    if cls is None:
+        raise ContractError(f"mlp.py has no class {CLASS_NAME}")
+    torch.manual_seed(seed)
+    return CHILD.call(f"{CLASS_NAME}{tuple(dims)}", cls, *dims)
+
+
+def set_params(model, params: dict[str, np.ndarray]) -> None:
+    for name, tensor in tensors(params).items():
+        setattr(model, name, tensor)
+
+
+def get_params(model) -> dict[str, dict]:
+    return {name: describe(getattr(model, name, None)) for name in PARAMS}
+
+
+def get_grads(model) -> dict[str, dict]:
+    return {name: describe(getattr(model, attr, None)) for name, attr in GRADS.items()}
+
+
+def student_function(module, name: str):
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ContractError(f"mlp.py has no function {name}()")
+    return fn
+
+
+# ---------------------------------------------------------------- operations
+
+@operation
+def api(module) -> dict:
+    cls = getattr(module, CLASS_NAME, None)
+    return {
+        "class": isinstance(cls, type),
+        "methods": {m: callable(getattr(cls, m, None)) for m in
+                    ("__init__", "forward", "backward", "step", "state_dict", "load_state_dict")},
+        "functions": {f: callable(getattr(module, f, None)) for f in ("mse_loss", "train")},
+    }
+
+
+@operation
+def construct(module, dims: list[int], seed: int = 0) -> dict:
+    model = new_model(module, dims, seed)
+    return {"params": get_params(model)}
+
+
+@operation
+def forward(module, dims, params, inputs: list[np.ndarray]) -> dict:
+    """Forward each input in turn on one model; also return the inputs as left afterwards."""
+    model = new_model(module, dims)
+    set_params(model, params)
+    xs = [torch.from_numpy(np.array(x, copy=True)) for x in inputs]
+    outputs = [describe(CHILD.call("forward()", model.forward, x)) for x in xs]
+    return {"outputs": outputs, "inputs_after": [describe(x) for x in xs]}
+
+
+@operation
+def forward_perturbed(module, dims, params, X, perturbations: list[dict]) -> dict:
+    """Forward X with P + h * direction for each perturbation (finite differences)."""
+    model = new_model(module, dims)
+    base = tensors(params)
+    x = torch.from_numpy(np.array(X, copy=True))
+    outputs = []
+    for p in perturbations:
+        set_params(model, params)
+        name = p["param"]
+        setattr(model, name, base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
+        outputs.append(describe(CHILD.call("forward()", model.forward, x)))
+    return {"outputs": outputs}
+
+
+@operation
+def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True) -> dict:
+    """forward each earlier input, then forward X and backward(pred, y); return the grads."""
+    model = new_model(module, dims)
+    set_params(model, params)
+    with torch.set_grad_enabled(grad_enabled):
+        for x in earlier_inputs:
+            CHILD.call("forward() of an earlier batch", model.forward, torch.from_numpy(np.array(x, copy=True)))
+        pred = CHILD.call("forward()", model.forward, torch.from_numpy(np.array(X, copy=True)))
+        if not isinstance(pred, torch.Tensor):
+            raise ContractError(f"forward() returned {type(pred).__name__}, not a torch.Tensor")
+        CHILD.call("backward()", model.backward, pred, torch.from_numpy(np.array(y, copy=True)))
+    return {"pred": describe(pred), "grads": get_grads(model)}
+
+
+@operation
+def step(module, dims, params, grads, lr: float) -> dict:
+    model = new_model(module, dims)
+    set_params(model, params)
+    for name, tensor in tensors(grads).items():
+        setattr(model, GRADS[name], tensor)
+    CHILD.call("step()", model.step, lr)
+    return {"params": get_params(model)}
+
+
+@operation
+def mse_loss(module, pred, y) -> dict:
+    fn = student_function(module, "mse_loss")
+    return {"loss": describe(CHILD.call("mse_loss()", fn, torch.from_numpy(pred), torch.from_numpy(y)))}
+
+
+@operation
+def train(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> dict:
+    fn = student_function(module, "train")
+    model = new_model(module, dims)
+    set_params(model, params)
+    torch.manual_seed(seed)
+    losses = CHILD.call("train()", fn, model, torch.from_numpy(X), torch.from_numpy(y), **kwargs)
+    values = epoch_losses(losses)
+    return {"losses": values, "params": get_params(model)}
+
+
+def epoch_losses(losses) -> list[dict]:
+    try:
+        return [describe(v) for v in losses]
+    except TypeError:
+        raise ContractError(f"train() returned {type(losses).__name__}, not a list of per-epoch losses") from None
+
+
+@operation
+def state_dict_roundtrip(module, dims, seed_a: int, seed_b: int) -> dict:
+    source = new_model(module, dims, seed_a)
+    state = CHILD.call("state_dict()", source.state_dict)
+    if not isinstance(state, dict):
+        raise ContractError(f"state_dict() returned {type(state).__name__}, not a dict")
+    keys = [str(k) for k in state]
+    copied = {str(k): describe(v) for k, v in state.items()}
+    target = new_model(module, dims, seed_b)
+    CHILD.call("load_state_dict()", target.load_state_dict, state)
+    return {"keys": keys, "state": copied, "source": get_params(source), "loaded": get_params(target)}
+
+
+def recording(model):
+    """The same model, as an instance of a subclass that notes every forward, backward and
+    step call train() makes (the student's own methods still do the work)."""
+    cls = type(model)
+    events: list[dict] = []
+
+    def forward(self, X):
+        out = cls.forward(self, X)
+        events.append({"call": "forward", "X": describe(X), "out": describe(out)})
+        return out
+
+    def backward(self, pred, y):
+        events.append({"call": "backward", "pred": describe(pred), "y": describe(y)})
+        return cls.backward(self, pred, y)
+
+    def step(self, lr):
+        events.append({"call": "step", "lr": describe(lr)})
+        return cls.step(self, lr)
+
+    recorded_cls = type(cls.__name__, (cls,), {"forward": forward, "backward": backward, "step": step})
+    recorded = object.__new__(recorded_cls)
+    recorded.__dict__.update(model.__dict__)
+    return recorded, events
+
+
+@operation
+def train_recorded(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> dict:
+    """train() on a model that records its calls: what the loop did, batch by batch."""
+    fn = student_function(module, "train")
+    model, events = recording(new_model(module, dims))
+    set_params(model, params)
+    torch.manual_seed(seed)
+    losses = CHILD.call("train()", fn, model, torch.from_numpy(X), torch.from_numpy(y), **kwargs)
+    values = epoch_losses(losses)
+    return {"losses": values, "events": events}

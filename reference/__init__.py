@@ -1,0 +1,1 @@
+"""The reference solution. TA-only: it never reaches students (see `grader kit`)."""

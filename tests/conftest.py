@@ -1,0 +1,8 @@
+"""The harness's own tests. Hypothesis runs with the grader's profile, loaded explicitly so
+that CI (which sets CI=true and would load Hypothesis' `ci` profile) runs the same examples."""
+
+from hypothesis import settings
+
+from grader.checks.base import PROFILE
+
+settings.load_profile(PROFILE)

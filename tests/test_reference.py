@@ -1,0 +1,114 @@
+"""The reference solution is the contract: prove it equals torch autograd, in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader import oracle
+from grader.spec import Dims
+from grader.strategies import cases, small_dims
+
+ref = oracle._reference()
+
+
+def autograd_gradients(case):
+    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in case.params.items()}
+    X, y = torch.tensor(case.X), torch.tensor(case.y)
+    pred = torch.relu(X @ params["W1"].T + params["b1"]) @ params["W2"].T + params["b2"]
+    torch.nn.functional.mse_loss(pred, y).backward()
+    return {k: p.grad.numpy() for k, p in params.items()}
+
+
+def reference_model(params):
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP)
+    for k, v in params.items():
+        setattr(model, k, torch.tensor(v, dtype=torch.float64))
+    return model
+
+
+@settings(max_examples=200)
+@given(cases(small_dims(st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
+def test_backward_equals_autograd(case):
+    """Away from kinks, for many shapes including N = 1 and out_dim > 1."""
+    model = reference_model(case.params)
+    model.backward(model.forward(torch.tensor(case.X)), torch.tensor(case.y))
+    expected = autograd_gradients(case)
+    for name in expected:
+        np.testing.assert_allclose(getattr(model, f"grad_{name}").numpy(), expected[name], rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=50)
+@given(cases(small_dims(), kinks=True))
+def test_backward_at_exact_kinks_uses_relu_grad_zero_like_autograd(case):
+    model = reference_model(case.params)
+    model.backward(model.forward(torch.tensor(case.X)), torch.tensor(case.y))
+    for name, grad in autograd_gradients(case).items():
+        np.testing.assert_allclose(getattr(model, f"grad_{name}").numpy(), grad, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_is_the_contract_formula():
+    torch.manual_seed(0)
+    model = ref.TwoLayerMLP(3, 4, 2, dtype=torch.float64)
+    model.b1 = torch.randn(4, dtype=torch.float64)
+    X = torch.randn(5, 3, dtype=torch.float64)
+    expected = torch.clamp(X @ model.W1.T + model.b1, min=0) @ model.W2.T + model.b2
+    assert torch.equal(model.forward(X), expected)
+
+
+def test_init_is_xavier_uniform_with_zero_biases_and_follows_the_global_seed():
+    torch.manual_seed(3)
+    a = ref.TwoLayerMLP(256, 512, 1)
+    torch.manual_seed(3)
+    b = ref.TwoLayerMLP(256, 512, 1)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert a.W1.dtype == torch.float32 and a.W1.shape == (512, 256) and a.W2.shape == (1, 512)
+    assert float(a.W1.abs().max()) <= np.sqrt(6 / (256 + 512))
+    assert float(a.W1.abs().max()) > 0.99 * np.sqrt(6 / (256 + 512))
+    assert not a.b1.any() and not a.b2.any()
+
+
+def autograd_train(params, X, y, epochs, batch_size, lr, decay_every, decay_factor):
+    """An independent training loop using torch autograd, per the handout's schedule."""
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    X, y = torch.tensor(X), torch.tensor(y)
+    losses = []
+    for epoch in range(epochs):
+        lr_e = lr * decay_factor ** (epoch // decay_every)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+            pred = torch.relu(xb @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
+            loss = torch.mean((pred - yb) ** 2)
+            total += loss.item() * len(xb)
+            loss.backward()
+            with torch.no_grad():
+                for t in p.values():
+                    t -= lr_e * t.grad
+                    t.grad = None
+        losses.append(total / len(X))
+    return losses, {k: t.detach().numpy() for k, t in p.items()}
+
+
+@pytest.mark.parametrize("n,batch_size", [(10, 4), (12, 4), (7, 1), (5, 8)])
+def test_train_follows_the_schedule_like_autograd(n, batch_size):
+    """Across decay boundaries, N not a multiple of the batch size, batch size 1."""
+    rng = np.random.default_rng(n)
+    dims = Dims(3, 6, 1)
+    params = {"W1": rng.standard_normal((6, 3)), "b1": rng.standard_normal(6) * 0.1,
+              "W2": rng.standard_normal((1, 6)), "b2": np.zeros(1)}
+    X, y = rng.standard_normal((n, dims.in_dim)), rng.standard_normal((n, 1))
+    kwargs = dict(epochs=5, batch_size=batch_size, lr=0.05, decay_every=2, decay_factor=0.5)
+    losses, final = oracle.train(params, X, y, shuffle=False, **kwargs)
+    expected_losses, expected_final = autograd_train(params, X, y, **kwargs)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
+    for name in final:
+        np.testing.assert_allclose(final[name], expected_final[name], rtol=1e-10, atol=1e-12)
+
+
+def test_learning_rate_schedule_halves_every_decay_every_epochs():
+    rates = [ref.learning_rate(e, 1e-3, 50, 0.5) for e in (0, 49, 50, 99, 100, 149)]
+    assert rates == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]

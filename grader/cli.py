@@ -40,13 +40,26 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if missing:
         print(f"grader: no such folder: {', '.join(missing)}", file=sys.stderr)
         return USAGE_ERROR
-    options = [*args.paths, "-p", "no:cacheprovider", "-q"]
+    ini = Path(__file__).with_name("pytest-grading.ini")
+    options = [*args.paths, "-c", str(ini), "--rootdir", str(Path.cwd()), "-p", "no:cacheprovider", "-q"]
     if args.reports_dir:
         options += ["--reports-dir", args.reports_dir]
     if args.workers:
         options += ["-n", str(args.workers), "--dist", "loadgroup"]
     code = pytest.main(options + list(args.pytest_args))
     return {0: GRADED, 1: GRADED, 5: NOTHING_TO_GRADE, 4: USAGE_ERROR}.get(int(code), GRADER_FAILED)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from grader.report import write_class_reports
+
+    reports_dir = Path(args.reports_dir)
+    if not reports_dir.is_dir():
+        print(f"grader: no such folder: {reports_dir}", file=sys.stderr)
+        return USAGE_ERROR
+    for path in write_class_reports(reports_dir):
+        print(f"wrote {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
     grade.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
     grade.set_defaults(fn=cmd_grade)
+
+    summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "
+                                             "results.json files already on disk (after a regrade or a merge)")
+    summary.add_argument("reports_dir", nargs="?", default="reports")
+    summary.set_defaults(fn=cmd_summary)
     return parser
 
 

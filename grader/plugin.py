@@ -9,6 +9,7 @@ process that writes results (the only one, also under pytest-xdist) sees every c
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from grader import spec
 from grader.checks import Context, run_check
 from grader.outcome import Outcome
-from grader.report import write_reports
+from grader.report import write_class_reports, write_reports
 from grader.results import SubmissionResult
 from grader.submission import Submission, is_submission_dir
 from grader.worker.client import Worker
@@ -30,6 +31,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mlp-grader", "grading two-layer MLP submissions")
     group.addoption("--reports-dir", default=None, metavar="DIR",
                     help="where results.json and the HTML reports go (default: <rootdir>/reports)")
+    group.addoption("--shard", default=None, metavar="I/N", type=parse_shard,
+                    help="grade only shard I of N (1-based); a student's shard depends on the name only")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"--shard takes I/N such as 2/4, not {text!r}") from None
+    if not 1 <= index <= count:
+        raise pytest.UsageError(f"--shard {text}: I must be between 1 and N")
+    return index, count
+
+
+def shard_of(student: str, count: int) -> int:
+    """Stable across machines and runs (unlike hash()): 1-based shard of a student."""
+    return int(hashlib.sha256(student.encode("utf-8")).hexdigest(), 16) % count + 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config):
+    """Under pytest-xdist, keep each submission's checks on one worker (one worker process
+    per submission instead of one per check) unless the user chose a --dist mode."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
+        config.option.dist = "loadgroup"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_shard(config, items)
+    session: GradingSession = config.pluginmanager.get_plugin("mlp-grader-session")
+    for item in items:
+        if isinstance(item, CheckItem):
+            session.expected[item.path] = session.expected.get(item.path, 0) + 1
+
+
+def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = config.getoption("--shard")
+    if not shard:
+        return
+    index, count = shard
+    keep, drop = [], []
+    for item in items:
+        student = item.path.name if isinstance(item, CheckItem) else None
+        (drop if student is not None and shard_of(student, count) != index else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -48,6 +96,11 @@ def _grading_path(arg: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    inipath = config.inipath
+    if inipath is not None and any(is_submission_dir(p) for p in inipath.parents):
+        raise pytest.UsageError(
+            f"{inipath} inside a submission would configure this pytest run; grade it with "
+            f"`grader grade {inipath.parent}`, which ignores configuration files in submissions")
     config.pluginmanager.register(GradingSession(config), "mlp-grader-session")
     config.addinivalue_line("markers", "xdist_group(name): keep a submission's checks on one xdist worker")
 
@@ -127,6 +180,7 @@ class GradingSession:
         self.config = config
         self.contexts: dict[Path, Context] = {}
         self.outcomes: dict[Path, list[dict]] = {}
+        self.expected: dict[Path, int] = {}
         self.written: list[SubmissionResult] = []
 
     def context(self, path: Path) -> Context:
@@ -143,7 +197,23 @@ class GradingSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
         if report.when == "call" and OUTCOME_KEY in props:
-            self.outcomes.setdefault(Path(props[SUBMISSION_KEY]), []).append(json.loads(props[OUTCOME_KEY]))
+            path = Path(props[SUBMISSION_KEY])
+            self.outcomes.setdefault(path, []).append(json.loads(props[OUTCOME_KEY]))
+            if len(self.outcomes[path]) == self.expected.get(path, len(spec.rubric().checks)):
+                self._progress(path)
+
+    def _progress(self, path: Path) -> None:
+        """One line per student as soon as all of its checks are in: progress for a class."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or hasattr(self.config, "workerinput"):
+            return
+        outcomes = self.outcomes[path]
+        score = sum(o["score"] for o in outcomes)
+        crashed = sum(o["status"] == "error" for o in outcomes)
+        seconds = sum(o["seconds"] for o in outcomes)
+        extra = f", {crashed} check(s) crashed or timed out" if crashed else ""
+        reporter.ensure_newline()
+        reporter.write_line(f"graded {path.name}: {score:g} points in {seconds:.1f} s{extra}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -156,6 +226,9 @@ class GradingSession:
             result = result_from_json(Submission(path), outcomes, submission_notes(Submission(path)))
             write_reports(result, reports_dir)
             self.written.append(result)
+        # The summary reads every results.json on disk: regrading one student updates it
+        # without regrading the others.
+        write_class_reports(reports_dir)
 
     def reports_dir(self) -> Path:
         option = self.config.getoption("--reports-dir")
@@ -173,7 +246,7 @@ class GradingSession:
             cats = result.category_scores()
             tr.write_line(f"{result.name[:24]:24s} {result.score:7.2f}  " +
                           " ".join(f"{cats[c]['score']:>10g}" for c in categories))
-        tr.write_line(f"reports: {self.reports_dir()}")
+        tr.write_line(f"reports: {self.reports_dir()}; class summary: {self.reports_dir() / 'index.html'}")
 
 
 def result_from_json(submission: Submission, outcomes: list[dict], notes: list[str]) -> SubmissionResult:

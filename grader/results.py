@@ -8,6 +8,7 @@ summary are made from it, so a regrade of one student only rewrites that student
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,5 +84,16 @@ def write(result: SubmissionResult, reports_dir: Path) -> Path:
     folder = reports_dir / result.name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
-    path.write_text(json.dumps(result.to_gradescope(), indent=2, allow_nan=False, default=str))
+    path.write_text(json.dumps(_finite(result.to_gradescope()), indent=2, allow_nan=False, default=str))
     return path
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: a student's NaN is written as the string "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

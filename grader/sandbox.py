@@ -1,32 +1,60 @@
-"""How the worker process is started: with bubblewrap when it is installed, else plainly.
+"""How the worker process is started: inside bubblewrap when it can be, else plainly.
 
 A `Launcher` turns (submission copy, output cap) into an argv and an environment. The worker
 only ever sees a staged copy of the worker's own modules (``runtime_dir()``): never the
 rest of the harness, the reference solution or the TA configuration.
+
+``MLP_GRADER_SANDBOX`` picks the launcher: ``auto`` (default: bubblewrap when it works
+here, else the process fallback with a warning in every results.json), ``bwrap`` (fail
+loudly without it) or ``none`` (the fallback, e.g. to test it). docs/ISOLATION.md says
+what each one isolates.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import itertools
+import json
 import os
 import shutil
+import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
+from grader import spec
+
+MODE_ENV = "MLP_GRADER_SANDBOX"
+MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/host.py", "worker/ops.py", "worker/protocol.py")
-BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv.pop(1)); from grader.worker.host import main; sys.exit(main(sys.argv))"
+# argv after -c: RUNTIME SITE_DIRS SUBMISSION MAX_OUTPUT LIMITS_JSON. Python runs with -I -S:
+# no environment variables, no user site and no .pth files (site-packages holds the editable
+# install's finder, which points into the repository); the bootstrap adds the staged
+# runtime and the folders torch and numpy live in, nothing else.
+BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path += sys.argv.pop(1).split(':'); "
+             "from grader.worker.host import main; sys.exit(main(sys.argv))")
+# Where the sandbox shows the submission copy and the runtime (fixed, neutral paths).
+INSIDE_SUBMISSION = "/submission"
+INSIDE_RUNTIME = "/runtime"
+# As root, every worker runs as its own unused uid from here on (see `sandbox_uid`).
+UID_BASE = 2_000_000_000
+_UIDS = itertools.count()
 
 
 @functools.cache
 def runtime_dir() -> Path:
-    """A private folder holding only the modules the worker needs."""
+    """A private folder holding only the modules the worker needs (readable by the
+    sandbox's unprivileged uid, writable by nobody but us)."""
     root = Path(tempfile.mkdtemp(prefix="mlp-grader-runtime-"))
     package = Path(__file__).parent
     for name in WORKER_FILES:
         target = root / "grader" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(package / name, target)
+    for folder in (root, root / "grader", root / "grader" / "worker"):
+        folder.chmod(0o755)
     return root
 
 
@@ -44,24 +72,207 @@ def clean_environment(home: str) -> dict[str, str]:
     }
 
 
+def site_dirs() -> list[str]:
+    """The folders the worker imports torch and numpy (and their dependencies) from."""
+    found = []
+    for name in ("torch", "numpy"):
+        module = importlib.util.find_spec(name)
+        if module and module.origin:
+            found.append(str(Path(module.origin).resolve().parent.parent))
+    paths = sysconfig.get_paths()
+    found += [paths["purelib"], paths["platlib"]]
+    return list(dict.fromkeys(p for p in found if Path(p).is_dir()))
+
+
+def worker_limits() -> dict:
+    """The resource limits the host applies to itself (and so to every child) at start."""
+    limits = spec.limits()
+    return {
+        "data_bytes": int(limits["memory"]["data_bytes"]),
+        "address_space_bytes": int(limits["memory"]["address_space_bytes"]),
+        "max_processes": int(limits["process"]["max_processes"]),
+        "open_files": int(limits["process"]["open_files"]),
+        "max_file_bytes": int(limits["process"]["max_file_bytes"]),
+    }
+
+
 class Launcher:
-    """Builds the command that starts the worker host for one submission copy."""
+    """The fallback: a plain process with resource limits, a clean environment and a
+    temporary copy of the submission. It can read (and as root write) this machine's files."""
 
     name = "process"
     isolated = False
     warning = ("bubblewrap (bwrap) is not installed: student code runs as a plain process "
-               "with a clean environment and a temporary folder, but it can read files on this machine.")
+               "with a clean environment, resource limits and a temporary folder, but it can "
+               "read files on this machine and use the network.")
 
     def command(self, submission: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
-        argv = [sys.executable, "-I", "-c", BOOTSTRAP, str(runtime_dir()), str(submission), str(max_output)]
-        # -I drops PYTHONPATH, the user site and the current folder from sys.path; the
-        # bootstrap then adds the staged runtime only.
+        limits = worker_limits()
+        # RLIMIT_NPROC counts every process of our uid: the host adds what already runs.
+        limits["count_existing_processes"] = True
+        argv = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
+                str(submission), str(max_output), json.dumps(limits)]
         return argv, clean_environment(str(submission))
 
 
+class BwrapLauncher(Launcher):
+    """The worker inside bubblewrap: its own mount, PID, network, IPC and UTS namespaces;
+    read-only system and Python folders; the submission copy as its only writable place;
+    no view of the repository. As root it also runs as an unprivileged uid of its own."""
+
+    name = "bwrap"
+    isolated = True
+    warning = None
+
+    def __init__(self, bwrap: str):
+        self.bwrap = bwrap
+
+    def command(self, submission: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
+        limits = worker_limits()
+        uid = sandbox_uid() if os.geteuid() == 0 else None
+        if uid is not None:
+            limits["uid"] = uid
+            _chown_tree(submission, uid)
+        env = clean_environment(INSIDE_SUBMISSION)
+        python = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
+                  INSIDE_SUBMISSION, str(max_output), json.dumps(limits)]
+        argv = [self.bwrap, *namespace_flags(), *filesystem_flags(submission), "--clearenv"]
+        for key, value in env.items():
+            argv += ["--setenv", key, value]
+        return [*argv, "--chdir", INSIDE_SUBMISSION, "--", *python], env
+
+
+def namespace_flags() -> list[str]:
+    """--unshare-all, except as root: there a user namespace would map uid 0 to root (so
+    RLIMIT_NPROC would not apply and the host could not drop to its own uid). Instead
+    bubblewrap drops every capability but the two the host needs to change uid once."""
+    common = ["--die-with-parent", "--new-session"]
+    if os.geteuid() != 0:
+        return ["--unshare-all", *common]
+    return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", *common,
+            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+
+
+def filesystem_flags(submission: Path) -> list[str]:
+    """Read-only system and Python folders, a fresh /proc, /dev and /tmp, the runtime
+    read-only and the submission copy writable. When the repository lies inside a bound
+    folder (a virtualenv inside it, say), a tmpfs over it hides it; binds below it (the
+    virtualenv) come after, so they stay visible."""
+    flags = ["--proc", "/proc", "--dev", "/dev"]
+    tmp_size = int(spec.limits()["process"]["tmp_bytes"])
+    flags += ["--perms", "1777", *(["--size", str(tmp_size)] if _bwrap_has("--size") else []), "--tmpfs", "/tmp"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            flags += ["--symlink", os.readlink(top), top]
+    bound = _bound_paths()
+    mounts = [(path, ["--ro-bind", str(path), str(path)]) for path in bound]
+    repo = repository_root()
+    if repo is not None and any(repo.is_relative_to(path) for path in bound):
+        mounts.append((repo, ["--tmpfs", str(repo)]))
+    # bwrap would create a bind's missing parents with the modes of the real ones (/root is
+    # 0700): make them 0755 first, so the unprivileged uid can reach what is bound below.
+    parents = {parent for path in bound for parent in path.parents
+               if parent != Path("/") and not any(parent.is_relative_to(b) for b in bound)}
+    mounts += [(parent, ["--perms", "0755", "--dir", str(parent)]) for parent in parents]
+    for _, args in sorted(mounts, key=lambda m: (len(m[0].parts), m[1][0] != "--perms")):
+        flags += args
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
+        flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(submission), INSIDE_SUBMISSION]
+    return flags
+
+
+def _bound_paths() -> list[Path]:
+    """/usr, the real top-level folders that are not symlinks into it, and the Python
+    installation: prefixes, the interpreter's folder and the site folders torch is in.
+    Folders inside another bound folder are left out (the outer bind shows them)."""
+    candidates = [Path("/usr")]
+    candidates += [Path(top) for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+                   if os.path.isdir(top) and not os.path.islink(top)]
+    candidates += [Path(p) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
+    candidates += [Path(sys.executable).parent, Path(sys.executable).resolve().parent]
+    candidates += [Path(p) for p in site_dirs()]
+    resolved = {Path(os.path.realpath(p)) for p in candidates if p.exists()}
+    resolved |= {p for p in candidates if p.exists() and not p.is_symlink()}
+    return sorted(p for p in resolved if not any(p != q and p.is_relative_to(q) for q in resolved))
+
+
+def repository_root() -> Path | None:
+    """The grader's source checkout (reference/, ta/, reports/, submissions/), if the
+    package runs from one: an editable install."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def sandbox_uid() -> int:
+    """A uid of its own for each worker: RLIMIT_NPROC counts processes per uid (and root is
+    exempt), so a private uid makes the limit exact and keeps parallel workers apart."""
+    return UID_BASE + (((os.getpid() % (1 << 20)) << 10) | (next(_UIDS) % 1024))
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    """Give the copy to the worker's uid (bubblewrap enters it as capability-less root
+    before the host changes uid, hence a top folder anyone may enter)."""
+    path.chmod(0o755)
+    for folder, dirs, files in os.walk(path):
+        os.chown(folder, uid, uid)
+        for name in files:
+            os.lchown(os.path.join(folder, name), uid, uid)
+
+
 @functools.cache
+def _bwrap_has(option: str) -> bool:
+    """Whether this bwrap knows an option (--size appeared in 0.7; Ubuntu 22.04 has 0.6)."""
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    result = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    return option in result.stdout + result.stderr
+
+
+@functools.cache
+def bwrap_problem(bwrap: str) -> str | None:
+    """Why bubblewrap cannot run here (no user namespaces in a container, say), or None."""
+    argv = [bwrap, *namespace_flags(), "--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/lib", "/lib64"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/env", "true"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return None if result.returncode == 0 else (result.stderr.strip() or f"exit code {result.returncode}")
+
+
+def sandbox_mode() -> str:
+    mode = os.environ.get(MODE_ENV, "auto").strip().lower() or "auto"
+    if mode not in MODES:
+        raise ValueError(f"{MODE_ENV}={mode!r}: expected one of {', '.join(MODES)}")
+    return mode
+
+
 def default_launcher() -> Launcher:
-    return Launcher()
+    return _launcher_for(sandbox_mode())
+
+
+@functools.cache
+def _launcher_for(mode: str) -> Launcher:
+    if mode == "none":
+        launcher = Launcher()
+        launcher.warning = (f"the sandbox is turned off ({MODE_ENV}=none): " + Launcher.warning.split(": ", 1)[1])
+        return launcher
+    bwrap = shutil.which("bwrap")
+    problem = bwrap_problem(bwrap) if bwrap else "bwrap is not on PATH"
+    if problem is None:
+        return BwrapLauncher(bwrap)
+    if mode == "bwrap":
+        raise RuntimeError(f"{MODE_ENV}=bwrap, but bubblewrap cannot run here: {problem}")
+    launcher = Launcher()
+    if bwrap:
+        launcher.warning = (f"bubblewrap is installed but cannot create its sandbox here ({problem[:200]}): "
+                            + Launcher.warning.split(": ", 1)[1])
+    return launcher
 
 
 def isolation_note() -> str | None:

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from grader import oracle, spec, validate
 from grader.checks.base import Context, check, dims_list, for_all, grads_of
 from grader.compare import assert_close, is_close
+from grader.diagnosis import explained
+from grader.diagnosis import backward as diagnosis
 from grader.outcome import Failed
 from grader.strategies import Case, cases, dims_for, values
 
@@ -64,7 +66,8 @@ def matches_reference(ctx: Context) -> None:
         got = grads_of(value["grads"], case.dims)
         assert_gradients(got, oracle.gradients(case.params, case.X, case.y), case)
 
-    for_all("backward.matches_reference", backward_cases(ctx), body)
+    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)):
+        for_all("backward.matches_reference", backward_cases(ctx), body)
 
 
 def finite_difference_directions(case: Case, rng: np.random.Generator, max_entries: int = 64):
@@ -115,7 +118,8 @@ def finite_differences(ctx: Context) -> None:
                 f"{worst[0]['finite_difference']:.6g}",
                 details={"mismatches": worst, "step": h})
 
-    for_all("backward.finite_differences", strategy, body, max_examples=15)
+    with explained(ctx, "backward.finite_differences", lambda: diagnosis.diagnose_finite_differences(ctx)):
+        for_all("backward.finite_differences", strategy, body, max_examples=15)
 
 
 @check("backward.latest_cache", needs_reference=True)
@@ -139,4 +143,5 @@ def latest_cache(ctx: Context) -> None:
                                "does not give the gradients for X: " + failure.message)
             raise
 
-    for_all("backward.latest_cache", two_batches(), body, max_examples=10)
+    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)):
+        for_all("backward.latest_cache", two_batches(), body, max_examples=10)

@@ -11,6 +11,8 @@ import torch
 
 from grader import data, oracle, spec, ta_config
 from grader.checks.base import Context, check
+from grader.diagnosis import checkpoint as diagnosis
+from grader.diagnosis import with_diagnosis
 from grader.outcome import Failed
 from grader.submission import CheckpointProblem
 
@@ -31,10 +33,12 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise Failed(f"{path.name} cannot be loaded with torch.load(weights_only=True): it holds more than "
-                     f"tensors (a whole pickled model object?). Save torch.save(model.state_dict(), "
-                     f"'{spec.contract().submission['checkpoint']}') with plain tensors.",
-                     details={"loader": str(exc)[:500]}) from None
+        raise with_diagnosis(
+            Failed(f"{path.name} cannot be loaded with torch.load(weights_only=True): it holds more than "
+                   f"tensors (a whole pickled model object?). Save torch.save(model.state_dict(), "
+                   f"'{spec.contract().submission['checkpoint']}') with plain tensors.",
+                   details={"loader": str(exc)[:500]}),
+            lambda: diagnosis.pickled_object(path)) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
         raise Failed(f"{path.name} is not a readable torch checkpoint: {type(exc).__name__}: {str(exc)[:300]}") from None
     return _parameters(state, path.name)
@@ -47,15 +51,16 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
     keys = set(map(str, state))
     expected = set(c.param_names)
     if keys != expected:
-        raise Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}",
-                     hint=_key_hint(state))
+        raise with_diagnosis(Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}"),
+                             lambda: diagnosis.keys(state, filename))
     params = {}
     for name, shape in c.param_shapes(c.dims).items():
         value = state[name]
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
         if tuple(value.shape) != shape:
-            raise Failed(f"{filename}[{name!r}] has shape {tuple(value.shape)}, expected {shape}")
+            raise with_diagnosis(Failed(f"{filename}[{name!r}] has shape {tuple(value.shape)}, expected {shape}"),
+                                 lambda: diagnosis.shape(name, tuple(value.shape), shape))
         if not value.is_floating_point():
             raise Failed(f"{filename}[{name!r}] has dtype {value.dtype}, expected a floating dtype")
         array = value.detach().to(torch.float64).numpy()
@@ -63,23 +68,6 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
             raise Failed(f"{filename}[{name!r}] contains NaN or infinite values (did training diverge?)")
         params[name] = array
     return params
-
-
-def _key_hint(state: dict) -> str | None:
-    """Suggest a renaming when the tensors are right but named differently."""
-    c = spec.contract()
-    wanted = c.param_shapes(c.dims)
-    mapping = {}
-    for key, value in state.items():
-        if isinstance(value, torch.Tensor):
-            for name, shape in wanted.items():
-                if tuple(value.shape) == shape and name not in mapping.values():
-                    mapping[str(key)] = name
-                    break
-    if len(mapping) == len(wanted):
-        pairs = ", ".join(f"{k!r} -> {v!r}" for k, v in mapping.items())
-        return f"the shapes fit: rename {pairs}"
-    return None
 
 
 @check("checkpoint.loads")

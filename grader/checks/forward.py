@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from grader import oracle, spec, validate
 from grader.checks.base import Context, check, dims_list, for_all
 from grader.compare import assert_close
+from grader.diagnosis import explained
+from grader.diagnosis import forward as diagnosis
 from grader.outcome import Failed
 from grader.strategies import cases, dims_for
 
@@ -39,7 +41,8 @@ def matches_reference(ctx: Context) -> None:
         got = output(value["outputs"][0], case, case.X.shape[0])
         assert_close("forward(X)", got, oracle.forward(case.params, case.X), tol)
 
-    for_all("forward.matches_reference", forward_cases(ctx), body)
+    with explained(ctx, "forward", lambda: diagnosis.diagnose(ctx)):
+        for_all("forward.matches_reference", forward_cases(ctx), body)
 
 
 @check("forward.input_unchanged")

@@ -9,6 +9,8 @@ from scipy import stats
 
 from grader import spec
 from grader.checks.base import Context, check, dims_list, params_of
+from grader.diagnosis import explained, with_diagnosis
+from grader.diagnosis import init as diagnosis
 from grader.outcome import Failed
 from grader.spec import Dims
 
@@ -28,6 +30,10 @@ def initial(ctx: Context, dims: Dims, seed: int) -> dict[str, np.ndarray]:
     return ctx.probe(f"init{dims_list(dims)}:{seed}", construct)
 
 
+def weights_diagnosis(ctx: Context):
+    return diagnosis.weights(initial(ctx, ctx.full_dims, seed=0))
+
+
 def dims_to_test(ctx: Context) -> list[Dims]:
     fixed = ctx.fixed_dims()
     return [ctx.full_dims] if fixed else [ctx.full_dims, Dims(40, 24, 3)]
@@ -36,15 +42,16 @@ def dims_to_test(ctx: Context) -> list[Dims]:
 @check("init.xavier_bound")
 def within_bound(ctx: Context) -> None:
     rtol = spec.tolerances()["init"]["bound_rtol"]
-    for dims in dims_to_test(ctx):
-        params = initial(ctx, dims, seed=0)
-        for name in WEIGHTS:
-            a = xavier_bound(params[name].shape)
-            largest = float(np.max(np.abs(params[name])))
-            if largest > a * (1 + rtol):
-                raise Failed(f"{name} of a {dims_list(dims)} network has |w| up to {largest:.4g}, above the "
-                             f"Xavier bound a = sqrt(6 / (fan_in + fan_out)) = {a:.4g}",
-                             details={"bound": a, "largest": largest, "dims": dims_list(dims)})
+    with explained(ctx, "init.weights", lambda: weights_diagnosis(ctx)):
+        for dims in dims_to_test(ctx):
+            params = initial(ctx, dims, seed=0)
+            for name in WEIGHTS:
+                a = xavier_bound(params[name].shape)
+                largest = float(np.max(np.abs(params[name])))
+                if largest > a * (1 + rtol):
+                    raise Failed(f"{name} of a {dims_list(dims)} network has |w| up to {largest:.4g}, above the "
+                                 f"Xavier bound a = sqrt(6 / (fan_in + fan_out)) = {a:.4g}",
+                                 details={"bound": a, "largest": largest, "dims": dims_list(dims)})
 
 
 @check("init.xavier_distribution")
@@ -60,12 +67,13 @@ def uniform_distribution(ctx: Context) -> None:
         result = stats.kstest(sample, stats.uniform(loc=-1, scale=2).cdf)
         if result.pvalue < alpha:
             std, expected_std = float(sample.std() * a), a / math.sqrt(3)
-            raise Failed(
+            raise with_diagnosis(Failed(
                 f"{name} does not look uniform on (-a, a) with a = {a:.4g}: Kolmogorov-Smirnov statistic "
                 f"{result.statistic:.4f} (p = {result.pvalue:.2g}); its standard deviation is {std:.4g}, "
                 f"Xavier-uniform gives {expected_std:.4g}",
                 details={"ks_statistic": float(result.statistic), "p_value": float(result.pvalue),
-                         "std": std, "expected_std": expected_std, "bound": a})
+                         "std": std, "expected_std": expected_std, "bound": a}),
+                lambda: diagnosis.weights(params))
 
 
 @check("init.zero_biases")
@@ -73,8 +81,10 @@ def zero_biases(ctx: Context) -> None:
     params = initial(ctx, ctx.fixed_dims() or Dims(40, 24, 3), seed=0)
     for name in ("b1", "b2"):
         if np.any(params[name] != 0):
-            raise Failed(f"{name} starts with {int(np.count_nonzero(params[name]))} non-zero value(s) "
-                         f"(largest |b| = {float(np.max(np.abs(params[name]))):.3g}); biases start at zero")
+            raise with_diagnosis(
+                Failed(f"{name} starts with {int(np.count_nonzero(params[name]))} non-zero value(s) "
+                       f"(largest |b| = {float(np.max(np.abs(params[name]))):.3g}); biases start at zero"),
+                lambda: diagnosis.biases(params))
 
 
 @check("init.seeded")
@@ -84,8 +94,10 @@ def reproducible(ctx: Context) -> None:
     again = validate_again(ctx, dims, seed=7)
     for name in WEIGHTS:
         if not np.array_equal(first[name], again[name]):
-            raise Failed(f"two models made after torch.manual_seed(7) have different {name}: draw the "
-                         f"weights from torch's global RNG (torch.rand/torch.empty().uniform_), not numpy or random")
+            raise with_diagnosis(
+                Failed(f"two models made after torch.manual_seed(7) have different {name}: draw the weights "
+                       f"from torch's global RNG (torch.rand/torch.empty().uniform_), not numpy or random"),
+                lambda: diagnosis.seeding(same_seed=(first, again)))
 
 
 def validate_again(ctx: Context, dims: Dims, seed: int) -> dict[str, np.ndarray]:
@@ -99,5 +111,7 @@ def seeds_differ(ctx: Context) -> None:
     a, b = initial(ctx, dims, seed=7), initial(ctx, dims, seed=8)
     for name in WEIGHTS:
         if np.array_equal(a[name], b[name]):
-            raise Failed(f"torch.manual_seed(7) and torch.manual_seed(8) give the same {name}: the weights "
-                         f"must be random draws, not fixed values or a fixed private seed")
+            raise with_diagnosis(
+                Failed(f"torch.manual_seed(7) and torch.manual_seed(8) give the same {name}: the weights "
+                       f"must be random draws, not fixed values or a fixed private seed"),
+                lambda: diagnosis.seeding(other_seeds=(a, b)))

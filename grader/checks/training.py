@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from grader import oracle, spec, validate
 from grader.checks.base import Context, check, dims_list, for_all, grads_of, params_of
 from grader.compare import assert_close, is_close
+from grader.diagnosis import explained
+from grader.diagnosis import training as diagnosis
 from grader.outcome import Failed
 from grader.spec import Dims
 from grader.strategies import dims_for, networks, values
@@ -40,7 +42,8 @@ def step(ctx: Context) -> None:
             expected = params[name].astype(np.float32) - np.float32(lr) * grads[name].astype(np.float32)
             assert_close(f"{name} after step({lr})", got[name], expected, tol)
 
-    for_all("training.step", example(), body, max_examples=8)
+    with explained(ctx, "training.step", lambda: diagnosis.diagnose_step(ctx)):
+        for_all("training.step", example(), body, max_examples=8)
 
 
 def _f32(arrays):
@@ -90,7 +93,8 @@ def trajectory(ctx: Context) -> float | None:
                          earned=earned,
                          details={"losses": got_losses.tolist(), "expected_losses": list(expected_losses)})
 
-    for_all("training.trajectory", example(), body, max_examples=4)
+    with explained(ctx, "training.trajectory", lambda: diagnosis.diagnose_trajectory(ctx, TRAJECTORY)):
+        for_all("training.trajectory", example(), body, max_examples=4)
 
 
 def _kwargs_text() -> str:

@@ -2,7 +2,8 @@
 
 A `Worker` serves one submission. Each call returns a `CallResult`; a crash, an exit or a
 hang fails only that call, and if the host process itself died or stopped answering, the
-next call starts a fresh one.
+next call starts a fresh one. ``MLP_GRADER_CALL_TIMEOUT`` (seconds) caps every call's
+timeout: the harness's own tests use it to make hangs cheap.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from typing import Any
 from grader import spec
 from grader.sandbox import Launcher, default_launcher
 from grader.worker import protocol
+from grader.worker.host import descendants, kill_all, process_table
 
 START_TIMEOUT = 120.0
+TIMEOUT_ENV = "MLP_GRADER_CALL_TIMEOUT"
+HOST_DIED = "the worker process ended"
 
 
 @dataclass
@@ -38,6 +42,7 @@ class CallResult:
     student_seconds: float = 0.0
     exit: str = ""
     timeout: float = 0.0
+    hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -46,22 +51,38 @@ class CallResult:
     def problem(self) -> str:
         """What went wrong, in words a student can act on."""
         where = self.stage or "starting the worker"
+        hints = "".join(f"\n{h}" for h in (self.hint, _import_hint(self)) if h)
         if self.status == "error":
             text = f"{self.error.get('type')} during {where}: {self.error.get('message')}"
             if self.error.get("traceback"):
                 text += "\n" + self.error["traceback"].rstrip()
-            return text + _import_hint(self)
+            return text + hints
         if self.status == "crashed":
-            return f"the process {self.exit} during {where}" + _import_hint(self)
+            return f"the process {self.exit} during {where}" + hints
         if self.status == "timeout":
-            return f"{where} did not finish within {self.timeout:g} s" + _import_hint(self)
+            return f"{where} did not finish within {self.timeout:g} s" + hints
         return f"the worker sent an invalid answer during {where}: {self.error.get('message', '')}"
 
 
 def _import_hint(result: CallResult) -> str:
     if result.stage == "import mlp.py":
-        return ("\nHint: importing mlp.py must only define things. Put data loading, training "
+        return ("Hint: importing mlp.py must only define things. Put data loading, training "
                 "and saving under `if __name__ == \"__main__\":`.")
+    return ""
+
+
+def _limit_hint(answer: dict, error: dict, limits: dict) -> str:
+    """Name the limit a failure most likely ran into, so the message explains itself."""
+    text = f"{error.get('type', '')} {error.get('message', '')} {answer.get('exit', '')}"
+    if "MemoryError" in text or "allocate memory" in text or "Cannot allocate" in text:
+        mb = int(limits["memory"]["data_bytes"]) // 2**20
+        return f"(the grader allows {mb} MB of memory per process)"
+    if "BlockingIOError" in text or "Resource temporarily unavailable" in text or "processes running" in text:
+        return f"(the grader allows at most {int(limits['process']['max_processes'])} processes and threads; mlp.py should start none)"
+    if "File too large" in text or "SIGXFSZ" in text:
+        return f"(the grader allows files of at most {int(limits['process']['max_file_bytes']) // 2**20} MB)"
+    if "Too many open files" in text:
+        return f"(the grader allows {int(limits['process']['open_files'])} open files per process)"
     return ""
 
 
@@ -102,10 +123,7 @@ class Worker:
 
     def close(self) -> None:
         if self.process is not None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _kill_everything(self.process.pid)
             self.process.wait()
             for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
                 try:
@@ -125,7 +143,7 @@ class Worker:
 
     # -- calls -------------------------------------------------------------------------
     def call(self, op: str, timeout: float | None = None, **args) -> CallResult:
-        timeout = float(timeout or self.limits["time"]["call"])
+        timeout = call_timeout(timeout or self.limits["time"]["call"])
         if self.process is None or self.process.poll() is not None:
             failed = self._start()
             if failed:
@@ -139,9 +157,12 @@ class Worker:
         answer = self._next_frame(timeout + self.limits["time"]["grace"])
         if not isinstance(answer, dict):
             self.close()
-            return CallResult("timeout" if answer is None else "protocol", timeout=timeout,
+            if answer == HOST_DIED:  # student code killed the host itself (or it ran out of memory)
+                return CallResult("crashed", stage=op, timeout=timeout,
+                                  exit="took down the whole worker process (a fresh one serves the next call)")
+            return CallResult("timeout" if answer is None else "protocol", timeout=timeout, stage=op,
                               error={"message": str(answer)})
-        return _result_from(answer, timeout)
+        return _result_from(answer, timeout, self.limits)
 
     def _next_frame(self, timeout: float):
         try:
@@ -155,7 +176,7 @@ class Worker:
             while True:
                 frames.put(protocol.decode(protocol.read_frame(process.stdout, cap)))
         except EOFError:
-            frames.put("the worker process ended")
+            frames.put(HOST_DIED)
         except (protocol.ProtocolError, OSError, ValueError) as exc:
             frames.put(f"unreadable answer from the worker: {exc}")
 
@@ -165,7 +186,29 @@ class Worker:
                 self.host_stderr += chunk
 
 
-def _result_from(answer: dict, timeout: float) -> CallResult:
+def call_timeout(requested: float) -> float:
+    """The call's timeout, capped by MLP_GRADER_CALL_TIMEOUT when that is set."""
+    cap = os.environ.get(TIMEOUT_ENV, "").strip()
+    return min(float(requested), float(cap)) if cap else float(requested)
+
+
+def _kill_everything(pid: int) -> None:
+    """Kill the worker and whatever it left: its process tree and its session. With
+    bubblewrap, killing the sandbox's processes ends its PID namespace too; the fallback
+    has no namespace, so this is what catches processes a dying host leaves behind."""
+    for _ in range(3):
+        table = process_table()
+        left = descendants(pid, table=table) + [p for p, (_, sid, _) in table.items() if sid == pid and p != pid]
+        kill_all(left)
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if not left:
+            return
+
+
+def _result_from(answer: dict, timeout: float, limits: dict) -> CallResult:
     error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
     return CallResult(
         status=str(answer.get("status", "protocol")),
@@ -178,6 +221,7 @@ def _result_from(answer: dict, timeout: float) -> CallResult:
         student_seconds=float(answer.get("student_seconds", 0.0) or 0.0),
         exit=str(answer.get("exit", "")),
         timeout=timeout,
+        hint=_limit_hint(answer, error, limits),
     )
 
 

@@ -1,16 +1,22 @@
-"""The worker process: ``python -m grader.worker.host SUBMISSION_DIR``.
+"""The worker process: ``host.main([prog, SUBMISSION_DIR, MAX_OUTPUT, LIMITS_JSON])``, started
+by a launcher of ``grader/sandbox.py``.
 
-It speaks the protocol on its original stdin/stdout and moves everything else out of the
-way, preloads torch once, then forks a child per request. The child imports the student's
+On start it drops root (inside bubblewrap, to the worker's own uid), sets its resource
+limits and becomes a child subreaper. It speaks the protocol on its original stdin/stdout
+and moves everything else out of the way, preloads torch once, then forks a child per request. The child imports the student's
 ``mlp.py`` and performs one operation of ``ops.py``; the host relays the child's result,
 its captured output and how it ended. Forking from a host that has imported torch but run
 nothing costs milliseconds, and every call starts from the same state whatever earlier
-calls did.
+calls did. After each call every process the call started is killed, wherever it went.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
+import math
 import os
+import resource
 import select
 import signal
 import sys
@@ -20,11 +26,17 @@ from pathlib import Path
 from grader.worker import protocol
 
 FRAME_CAP = 1 << 30  # the grader applies the real cap; this only bounds memory here
+PR_SET_CHILD_SUBREAPER = 36
+WATCH_EVERY = 0.1  # seconds between two counts of the call's processes
 
 
 def main(argv: list[str]) -> int:
     submission = Path(argv[1]).resolve()
     max_output = int(argv[2]) if len(argv) > 2 else 16384
+    limits = json.loads(argv[3]) if len(argv) > 3 else {}
+    drop_privileges(limits.get("uid"))
+    apply_limits(limits)
+    become_subreaper()
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -36,14 +48,75 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     from grader.worker import ops  # noqa: F401  (imports numpy/torch helpers before forking)
 
-    _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid()})
+    _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid(), "uid": os.getuid()})
+    max_processes = int(limits.get("max_processes", 0)) or None
     while True:
         try:
             request = protocol.decode(protocol.read_frame(proto_in, FRAME_CAP))
         except EOFError:
             return 0
-        response = _serve(request, submission, max_output, (proto_in, proto_out))
+        response = _serve(request, submission, max_output, (proto_in, proto_out), max_processes)
         _send(proto_out, response)
+
+
+# ------------------------------------------------------------------ limits and privileges
+
+def drop_privileges(uid: int | None) -> None:
+    """As root inside bubblewrap: become the worker's own unprivileged uid, for good.
+
+    Root ignores RLIMIT_NPROC and may write any file it can see; the uid is unused
+    elsewhere, so the process limit counts exactly this worker's processes. Changing uid
+    from root also clears every capability."""
+    if uid is None or os.getuid() != 0:
+        return
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def apply_limits(limits: dict) -> None:
+    """Set the rlimits every process of the worker inherits (the per-call CPU limit is set
+    in each child). Why RLIMIT_DATA and RLIMIT_AS both: see docs/ISOLATION.md."""
+    wanted = {
+        resource.RLIMIT_DATA: limits.get("data_bytes"),
+        resource.RLIMIT_AS: limits.get("address_space_bytes"),
+        resource.RLIMIT_NOFILE: limits.get("open_files"),
+        resource.RLIMIT_FSIZE: limits.get("max_file_bytes"),
+        resource.RLIMIT_CORE: 0,  # a segfault must not write a core file (or call a dump helper)
+    }
+    if limits.get("max_processes"):
+        # Counted per uid: in a fallback without our own uid, what runs already counts too.
+        existing = _processes_of_uid(os.getuid()) if limits.get("count_existing_processes") else 0
+        wanted[resource.RLIMIT_NPROC] = int(limits["max_processes"]) + existing
+    for which, value in wanted.items():
+        if value is None:
+            continue
+        soft, hard = resource.getrlimit(which)
+        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        resource.setrlimit(which, (value, value))
+
+
+def _processes_of_uid(uid: int) -> int:
+    """Threads of every process of `uid` (RLIMIT_NPROC counts threads)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                pass
+    return count
+
+
+def become_subreaper() -> None:
+    """Orphans of a call (double forks, setsid daemons) are re-parented to the host rather
+    than to init, so the sweep after each call finds and kills them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _send(stream, message) -> None:
@@ -51,7 +124,7 @@ def _send(stream, message) -> None:
     stream.flush()
 
 
-def _serve(request: dict, submission: Path, max_output: int, private) -> dict:
+def _serve(request: dict, submission: Path, max_output: int, private, max_processes: int | None = None) -> dict:
     timeout = float(request.get("timeout", 20.0))
     result_r, result_w = os.pipe()
     output_r, output_w = os.pipe()
@@ -62,25 +135,28 @@ def _serve(request: dict, submission: Path, max_output: int, private) -> dict:
         os.close(output_r)
         for stream in private:
             os.close(stream.fileno())
-        _run_child(request, submission, result_w, output_w)
+        _run_child(request, submission, result_w, output_w, timeout)
     os.close(result_w)
     os.close(output_w)
     try:
         os.setpgid(pid, pid)
     except OSError:
         pass
-    frames, output, dropped, status = _collect(pid, result_r, output_r, started + timeout, max_output)
-    _kill_group(pid)
-    return _response(frames, output, dropped, status, time.monotonic() - started)
+    call = _Call(pid, result_r, output_r, started + timeout, max_output, max_processes)
+    call.collect()
+    end_call(pid)
+    return _response(call, time.monotonic() - started)
 
 
-def _run_child(request: dict, submission: Path, result_w: int, output_w: int) -> None:
+def _run_child(request: dict, submission: Path, result_w: int, output_w: int, timeout: float) -> None:
     code = 0
     try:
         os.setpgid(0, 0)
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
         os.close(output_w)
+        cpu = math.ceil(timeout) + 1  # a backstop behind the host's wall-clock timeout
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         from grader.worker import ops
 
         os.chdir(submission)
@@ -96,45 +172,89 @@ def _run_child(request: dict, submission: Path, result_w: int, output_w: int) ->
         os._exit(code)
 
 
-def _collect(pid, result_r, output_r, deadline, max_output):
-    """Read the child's result and output until it has ended and closed its result pipe.
+class _Call:
+    """One call being watched: its result and output pipes, its deadline, its processes.
 
-    Returns (frames, output, dropped_bytes, exit_status or None if it ran out of time).
-    Processes the child left behind may keep the output pipe open: once the child itself
-    has ended, what they write later is not waited for.
+    The call is over when the child has ended (then whatever is already in the pipes is
+    read and nothing more: processes it left behind may hold them open), when the deadline
+    passes, or when the watchdog finds more processes than allowed.
     """
-    result = bytearray()
-    output = bytearray()
-    dropped = 0
-    open_fds = {result_r, output_r}
-    status = None
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        ready, _, _ = select.select(list(open_fds), [], [], min(remaining, 0.05)) if open_fds else ([], [], [])
-        for fd in ready:
+
+    def __init__(self, pid, result_r, output_r, deadline, max_output, max_processes):
+        self.pid = pid
+        self.fds = {result_r: bytearray(), output_r: bytearray()}
+        self.result_r, self.output_r = result_r, output_r
+        self.deadline = deadline
+        self.max_output = max_output
+        self.max_processes = max_processes
+        self.dropped = 0
+        self.status = None  # the child's wait status once it has ended
+        self.stopped = ""  # why the host stopped the call, if it did
+        for fd in self.fds:
+            os.set_blocking(fd, False)
+
+    def collect(self) -> None:
+        open_fds = set(self.fds)
+        next_watch = time.monotonic()
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= self.deadline:
+                    self.stopped = "timeout"
+                    return
+                if self.max_processes and now >= next_watch:
+                    next_watch = now + WATCH_EVERY
+                    if self._too_many_processes():
+                        return
+                ready = select.select(list(open_fds), [], [], min(self.deadline - now, 0.05))[0] if open_fds else []
+                for fd in ready:
+                    if not self._read(fd):
+                        open_fds.discard(fd)
+                if not open_fds and not ready:
+                    time.sleep(0.005)
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+                if done:
+                    self.status = status
+                    for fd in open_fds:  # what the child wrote before it ended
+                        while self._read(fd):
+                            pass
+                    if self.max_processes:  # what it left running counts too
+                        self._too_many_processes()
+                    return
+        finally:
+            for fd in self.fds:
+                os.close(fd)
+
+    def _read(self, fd: int):
+        """Read one chunk: True if data came, False at end of file, None if none is ready."""
+        try:
             chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                open_fds.discard(fd)
-            elif fd == output_r:
-                keep = max(0, max_output - len(output))
-                output += chunk[:keep]
-                dropped += len(chunk) - min(len(chunk), keep)
-            elif len(result) + len(chunk) > FRAME_CAP:
-                open_fds.discard(fd)
-            else:
-                result += chunk
-        if result_r not in open_fds:
-            done, wait_status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = wait_status
-                break
-        elif not ready and not open_fds:
-            time.sleep(0.002)
-    for fd in (result_r, output_r):
-        os.close(fd)
-    return _split_frames(bytes(result)), bytes(output), dropped, status
+        except BlockingIOError:
+            return None
+        if not chunk:
+            return False
+        if fd == self.output_r:
+            keep = max(0, self.max_output - len(self.fds[fd]))
+            self.fds[fd] += chunk[:keep]
+            self.dropped += len(chunk) - min(len(chunk), keep)
+        elif len(self.fds[fd]) + len(chunk) <= FRAME_CAP:
+            self.fds[fd] += chunk
+        return True
+
+    def _too_many_processes(self) -> bool:
+        count = len(descendants(os.getpid(), live_only=True))
+        if count > self.max_processes:
+            self.stopped = f"was stopped: it had more than {self.max_processes} processes running at once"
+            return True
+        return False
+
+    @property
+    def frames(self) -> list[dict]:
+        return _split_frames(bytes(self.fds[self.result_r]))
+
+    @property
+    def output(self) -> bytes:
+        return bytes(self.fds[self.output_r])
 
 
 def _split_frames(data: bytes) -> list[dict]:
@@ -147,51 +267,128 @@ def _split_frames(data: bytes) -> list[dict]:
             frames.append(protocol.decode(protocol.read_frame(stream, FRAME_CAP)))
         except EOFError:
             return frames
-        except protocol.ProtocolError:
-            frames.append({"garbled": True})
+        except protocol.ProtocolError as exc:
+            frames.append({"garbled": str(exc)})
             return frames
 
 
-def _kill_group(pid: int) -> None:
+# ------------------------------------------------------------------ ending every process
+
+def process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, session id, state) for every process /proc shows."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        table[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0].decode())
+    return table
+
+
+def descendants(root: int, live_only: bool = False, table: dict | None = None) -> list[int]:
+    """Every process below `root` (the host is a subreaper, so orphans stay below it)."""
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, state) in table.items():
+        if not (live_only and state == "Z"):
+            children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def kill_all(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def end_call(pid: int) -> None:
+    """Kill the call's child and every process it started, wherever they went (their own
+    process group or session included), and reap them. Repeats until none is left, so a
+    fork bomb that forks while being killed is caught by a later round."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    for _ in range(200):
+        left = descendants(os.getpid())
+        if not left:
+            return
+        kill_all(left)
+        _reap()
+        time.sleep(0.001)
 
 
-def _response(frames, output, dropped, status, seconds) -> dict:
+def _reap() -> None:
+    while True:
+        try:
+            done, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not done:
+            return
+
+
+def _response(call: _Call, seconds: float) -> dict:
     stage = None
     result = None
-    for frame in frames:
+    garbled = None
+    for frame in call.frames:
         if "stage" in frame:
             stage = frame["stage"]
         if "result" in frame:
             result = frame
+        garbled = frame.get("garbled", garbled)
     response = {
         "stage": stage,
-        "output": output.decode("utf-8", errors="replace"),
-        "output_dropped": dropped,
+        "output": call.output.decode("utf-8", errors="replace"),
+        "output_dropped": call.dropped,
         "seconds": seconds,
     }
-    if status is None:
+    status = call.status
+    if call.stopped == "timeout":
         response["status"] = "timeout"
+    elif call.stopped:
+        response["status"] = "crashed"
+        response["exit"] = call.stopped
     elif result is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         response.update(result["result"])
+    elif garbled is not None:  # e.g. a tensor subclass whose .numpy() returns a string
+        response["status"] = "error"
+        response["error"] = {"type": "ContractError", "traceback": "",
+                             "message": f"the values returned could not be read as plain numbers ({garbled})"}
     else:
         response["status"] = "crashed"
-        response["exit"] = _describe_exit(status)
+        response["exit"] = describe_exit(status)
     return response
 
 
-def _describe_exit(status: int) -> str:
+SIGNAL_WORDS = {
+    signal.SIGSEGV: "crashed with a segmentation fault",
+    signal.SIGBUS: "crashed with a bus error",
+    signal.SIGABRT: "aborted",
+    signal.SIGKILL: "was killed",
+    signal.SIGXCPU: "used up its CPU time limit",
+    signal.SIGXFSZ: "wrote a file larger than the size limit",
+}
+
+
+def describe_exit(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        return f"killed by signal {sig} ({signal.Signals(sig).name})"
-    return f"exited with code {os.WEXITSTATUS(status)}"
+        words = SIGNAL_WORDS.get(sig, "was killed")
+        return f"{words} (signal {sig}, {signal.Signals(sig).name})"
+    return f"exited with code {os.WEXITSTATUS(status)} (os._exit or a crash of the interpreter)"
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ def _import_student(submission: Path):
     if not path.exists():
         raise ContractError("mlp.py is missing from the submission folder")
     sys.path.insert(0, str(submission))
+    sys.argv = [str(path)]  # as if run as a module: a script reading sys.argv sees no arguments
     spec = importlib.util.spec_from_file_location("mlp", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["mlp"] = module
@@ -107,7 +108,7 @@ def _describe_exception(exc: BaseException, submission: Path) -> dict:
     if isinstance(exc, SystemExit):
         return {"type": "SystemExit", "message": f"the code called sys.exit({exc.code!r})", "traceback": ""}
     frames = traceback.extract_tb(exc.__traceback__)
-    student = [f for f in frames if Path(f.filename).resolve().is_relative_to(submission)]
+    student = [f for f in frames if not f.filename.startswith("<") and Path(f.filename).resolve().is_relative_to(submission)]
     text = "".join(traceback.format_list(student)) + "".join(traceback.format_exception_only(type(exc), exc))
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
 

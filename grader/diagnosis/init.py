@@ -1,0 +1,211 @@
+"""init: which known initialisation the student's weights were drawn from.
+
+Evidence is the parameters of fresh models (passed in by the init checks). A named
+distribution fits when a Kolmogorov-Smirnov test accepts it for W1 and for W2 at once
+(p >= FIT_P). W1 of the homework network has 131072 entries, so only a distribution within
+a fraction of a percent of the true one is accepted; the distributions named here differ
+far more than that. Families with a fitted parameter (a normal with one std for both
+layers, a uniform with one bound for both) are tried only after every named one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+from grader.diagnosis import Diagnosis, Finding
+
+FIT_P = 1e-3
+WEIGHTS = ("W1", "W2")
+Dist = Callable[[int, int], "stats.rv_continuous"]
+
+
+def xavier_bound(fan_in: int, fan_out: int) -> float:
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def _uniform(bound: float):
+    return stats.uniform(loc=-bound, scale=2 * bound)
+
+
+# -- named initialisations: (fan_in, fan_out) -> distribution --------------------------
+
+def xavier_uniform(fan_in, fan_out):
+    return _uniform(xavier_bound(fan_in, fan_out))
+
+
+def he_uniform(fan_in, fan_out):
+    return _uniform(math.sqrt(6.0 / fan_in))
+
+
+def lecun_uniform(fan_in, fan_out):
+    return _uniform(math.sqrt(3.0 / fan_in))
+
+
+def torch_linear_default(fan_in, fan_out):
+    return _uniform(1.0 / math.sqrt(fan_in))
+
+
+def xavier_normal(fan_in, fan_out):
+    return stats.norm(scale=math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def bound_as_std(fan_in, fan_out):
+    return stats.norm(scale=xavier_bound(fan_in, fan_out))
+
+
+def he_normal(fan_in, fan_out):
+    return stats.norm(scale=math.sqrt(2.0 / fan_in))
+
+
+def standard_normal(fan_in, fan_out):
+    return stats.norm()
+
+
+def unit_uniform(fan_in, fan_out):
+    return _uniform(1.0)
+
+
+def rand_not_centred(fan_in, fan_out):
+    """torch.rand(...) * a: U(0, a) instead of U(-a, a)."""
+    return stats.uniform(loc=0.0, scale=xavier_bound(fan_in, fan_out))
+
+
+def rand_not_centred_doubled(fan_in, fan_out):
+    """torch.rand(...) * 2 * a, the shift by -a forgotten: U(0, 2a)."""
+    return stats.uniform(loc=0.0, scale=2 * xavier_bound(fan_in, fan_out))
+
+
+NAMED: dict[str, tuple[str, Dist, str]] = {
+    "he_uniform": ("init.fan_in_bound", he_uniform, "uniform on (-sqrt(6 / fan_in), +sqrt(6 / fan_in)): the bound "
+                   "uses fan_in only"),
+    "lecun_uniform": ("init.fan_in_bound", lecun_uniform, "uniform on (-sqrt(3 / fan_in), +sqrt(3 / fan_in)): the "
+                      "bound uses fan_in only"),
+    "torch_linear_default": ("init.fan_in_bound", torch_linear_default, "uniform on (-1/sqrt(fan_in), "
+                             "+1/sqrt(fan_in)) (nn.Linear's default): the bound uses fan_in only"),
+    "xavier_normal": ("init.normal_not_uniform", xavier_normal, "normal with std sqrt(2 / (fan_in + fan_out)) "
+                      "(Xavier-normal), not uniform"),
+    "bound_as_std": ("init.normal_not_uniform", bound_as_std, "normal with the Xavier bound a as its std, not "
+                     "uniform on (-a, a)"),
+    "he_normal": ("init.normal_not_uniform", he_normal, "normal with std sqrt(2 / fan_in) (He-normal), not "
+                  "Xavier-uniform"),
+    "standard_normal": ("init.unscaled", standard_normal, "standard normal (torch.randn without any scaling)"),
+    "unit_uniform": ("init.unscaled", unit_uniform, "uniform on (-1, 1): the draw is not multiplied by the bound a"),
+    "rand_not_centred": ("init.not_centred", rand_not_centred, "uniform on (0, a): torch.rand is not shifted to "
+                         "(-1, 1) before scaling"),
+    "rand_not_centred_doubled": ("init.not_centred", rand_not_centred_doubled, "uniform on (0, 2a): the shift "
+                                 "by -a is missing"),
+}
+
+ADVICE = ("Draw each weight matrix (fan_out, fan_in) from U(-a, a) with its own a = sqrt(6 / (fan_in + fan_out)), "
+          "e.g. torch.empty(fan_out, fan_in).uniform_(-a, a).")
+
+
+def accepts(sample: np.ndarray, dist) -> bool:
+    return bool(stats.kstest(sample.ravel(), dist.cdf).pvalue >= FIT_P)
+
+
+def fans(weight: np.ndarray) -> tuple[int, int]:
+    fan_out, fan_in = weight.shape
+    return fan_in, fan_out
+
+
+def named_fit(params: dict[str, np.ndarray]) -> str | None:
+    for name, (_, dist, _) in NAMED.items():
+        if all(accepts(params[w], dist(*fans(params[w]))) for w in WEIGHTS):
+            return name
+    return None
+
+
+def shared_parameter_fit(params: dict[str, np.ndarray]) -> Finding | None:
+    """One std (normal) or one bound (uniform) for both layers, whatever their fans."""
+    samples = [params[w].ravel() for w in WEIGHTS]
+    std = math.sqrt(float(np.mean(np.concatenate(samples) ** 2)))
+    if std > 0 and all(accepts(s, stats.norm(scale=std)) for s in samples):
+        return Finding("init.small_normal", f"W1 and W2 are normal with one fixed std {std:.3g} for both layers "
+                                            f"(an N(0, {std:.2g}^2)-style init), not Xavier-uniform. {ADVICE}")
+    bound = float(max(np.max(np.abs(s)) for s in samples))
+    if bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
+        return Finding("init.same_bound", f"W1 and W2 are both uniform on (-{bound:.4g}, {bound:.4g}): one bound for "
+                                          f"both layers, but each layer has its own a = sqrt(6 / (fan_in + fan_out)) "
+                                          f"({_expected_bounds(params)}). {ADVICE}")
+    return None
+
+
+def _expected_bounds(params) -> str:
+    return ", ".join(f"{w}: {xavier_bound(*fans(params[w])):.4g}" for w in WEIGHTS)
+
+
+def measured(params: dict[str, np.ndarray]) -> dict:
+    return {w: {"shape": list(params[w].shape), "std": float(np.std(params[w])), "max_abs": float(np.max(np.abs(params[w]))),
+                "mean": float(np.mean(params[w])), "xavier_bound": xavier_bound(*fans(params[w]))} for w in WEIGHTS}
+
+
+def weights(params: dict[str, np.ndarray]) -> Diagnosis:
+    """Diagnose the weights of a fresh homework-size network."""
+    evidence = {"weights": measured(params)}
+    constant = constant_weights(params)
+    if constant:
+        return Diagnosis((constant,), evidence)
+    if all(accepts(params[w], xavier_uniform(*fans(params[w]))) for w in WEIGHTS):
+        return Diagnosis((), {**evidence, "fits": "xavier_uniform"})
+    name = named_fit(params)
+    if name:
+        hint_id, _, words = NAMED[name]
+        return Diagnosis((Finding(hint_id, f"W1 and W2 look {words}. {ADVICE}"),), {**evidence, "fits": name})
+    shared = shared_parameter_fit(params)
+    return Diagnosis((shared,) if shared else (), evidence)
+
+
+def constant_weights(params: dict[str, np.ndarray]) -> Finding | None:
+    values = {w: np.unique(params[w]) for w in WEIGHTS}
+    if all(v.size == 1 and v[0] == 0 for v in values.values()):
+        return Finding("init.zero_weights", "W1 and W2 start as all zeros: every hidden unit then computes the same "
+                                            "thing and gets the same gradient, so they never become different. "
+                                            + ADVICE)
+    if all(v.size == 1 for v in values.values()):
+        return Finding("init.constant_weights", "W1 and W2 start with one constant value each ("
+                       + ", ".join(f"{w} = {v[0]:.4g}" for w, v in values.items())
+                       + "): identical hidden units stay identical. " + ADVICE)
+    return None
+
+
+def biases(params: dict[str, np.ndarray]) -> Diagnosis:
+    """Say what the non-zero biases are: one constant, or random draws."""
+    findings = []
+    for name in ("b1", "b2"):
+        b = params[name]
+        if not np.any(b != 0):
+            continue
+        values = np.unique(b)
+        what = f"all {values[0]:.4g}" if values.size == 1 else (
+            f"random values (mean {np.mean(b):.3g}, std {np.std(b):.3g})")
+        findings.append(f"{name} starts as {what}")
+    if not findings:
+        return Diagnosis()
+    return Diagnosis((Finding("init.nonzero_biases", "; ".join(findings) + ". Biases start at zero: torch.zeros("
+                                                     "hidden_dim) and torch.zeros(out_dim)."),))
+
+
+def seeding(same_seed: tuple[dict, dict] | None = None, other_seeds: tuple[dict, dict] | None = None,
+            ) -> Diagnosis:
+    """Evidence: two models after the same torch.manual_seed, or after two different ones."""
+    if same_seed is not None and any(not np.array_equal(same_seed[0][w], same_seed[1][w]) for w in WEIGHTS):
+        return Diagnosis((Finding("init.unseeded_rng", "two models built right after torch.manual_seed(7) have "
+                                                       "different weights, so they come from a generator that "
+                                                       "torch.manual_seed does not control (numpy's np.random or "
+                                                       "Python's random): draw them with torch (torch.rand, "
+                                                       "torch.empty(...).uniform_)."),))
+    if other_seeds is not None and all(np.array_equal(other_seeds[0][w], other_seeds[1][w]) for w in WEIGHTS):
+        constant = constant_weights(other_seeds[0])
+        if constant:
+            return Diagnosis((constant,))
+        return Diagnosis((Finding("init.private_seed", "the weights are the same after torch.manual_seed(7) and "
+                                                       "torch.manual_seed(8): the constructor seeds a generator of "
+                                                       "its own (np.random.seed, torch.manual_seed or a "
+                                                       "torch.Generator with a fixed seed inside __init__). Leave "
+                                                       "seeding to the caller."),))
+    return Diagnosis()

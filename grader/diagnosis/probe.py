@@ -1,0 +1,62 @@
+"""Generic inputs for the diagnoses' extra calls into the student's code.
+
+A failing example is shrunk by Hypothesis toward degenerate values (zeros, 1x1 networks,
+one row) where many mistakes look alike: with N = 1 a missing 1/N is invisible, with
+in_dim = hidden_dim a transposed gradient has the right shape. A probe is the opposite:
+fixed, generic values where every known mistake gives a different answer. Non-zero biases,
+pre-activations of both signs kept away from the ReLU kink, float32-representable values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader import spec
+from grader.spec import Dims
+
+KINK_MARGIN = 1e-4  # far beyond float32 round-off of a pre-activation
+
+
+def rng(name: str) -> np.random.Generator:
+    """A generator fixed per probe name, so every diagnosis is reproducible."""
+    return np.random.default_rng([ord(c) for c in name])
+
+
+def f32(array: np.ndarray) -> np.ndarray:
+    """float32-representable float64 values."""
+    return np.asarray(array, dtype=np.float32).astype(np.float64)
+
+
+def network(dims: Dims, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    params = {}
+    for name, shape in spec.contract().param_shapes(dims).items():
+        if name.startswith("W"):
+            params[name] = f32(gen.uniform(-1.0, 1.0, shape) / np.sqrt(shape[1]) * 1.5)
+        else:
+            params[name] = f32(gen.choice([-1.0, 1.0], shape) * gen.uniform(0.1, 0.5, shape))
+    return params
+
+
+def batch(rows: int, cols: int, gen: np.random.Generator) -> np.ndarray:
+    return f32(gen.uniform(-1.0, 1.0, (rows, cols)))
+
+
+def away_from_kinks(params: dict[str, np.ndarray], *inputs: np.ndarray) -> bool:
+    """Every hidden pre-activation is at least KINK_MARGIN from 0, and both signs occur."""
+    z = np.concatenate([x @ params["W1"].T + params["b1"] for x in inputs])
+    return bool(np.min(np.abs(z)) >= KINK_MARGIN and np.any(z > 0) and np.any(z < 0))
+
+
+def generic(dims: Dims, name: str, rows: list[int], out: bool = True):
+    """A network and one batch (X, y) per entry of `rows`, redrawn until generic."""
+    gen = rng(name)
+    for _ in range(1000):
+        params = network(dims, gen)
+        batches = [(batch(n, dims.in_dim, gen), batch(n, dims.out_dim, gen) * 2.0) for n in rows]
+        if away_from_kinks(params, *(x for x, _ in batches)):
+            return params, batches
+    raise RuntimeError(f"no generic probe for {dims}")  # pragma: no cover - never at these sizes
+
+
+def float32(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}

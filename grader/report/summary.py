@@ -1,0 +1,95 @@
+"""reports/index.html, the class summary a TA opens first: every student's scores in a
+sortable table, the score distribution, which checks most of the class fails, and the
+students whose grading crashed, timed out or carries a note, so they get looked at."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from grader import spec
+from grader.report import fmt, svg
+from grader.report.collect import Student, load_class
+from grader.report.gradebook import FILENAME
+from grader.report.html import render
+
+
+def student_row(s: Student) -> dict[str, Any]:
+    crashes = s.crashes
+    flag = ("timed out" if any(c["timed_out"] for c in crashes) else "crashed") if crashes else None
+    return {
+        "name": s.name, "href": quote(s.folder) + "/index.html",
+        "score": fmt.points(s.score), "max_score": fmt.points(s.max_score), "value": s.score,
+        "percent": fmt.percent(s.score, s.max_score),
+        "categories": [{"text": fmt.points(v), "value": "" if v is None else v}
+                       for v in (s.category_score(c) for c in spec.CATEGORIES)],
+        "flag": flag, "crashes": crashes, "notes": s.notes,
+    }
+
+
+def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
+    """Per check: how many of the students it ran for earned full points; worst first.
+    Checks that ran for nobody (skipped everywhere) go last."""
+    order = {c.id: i for i, c in enumerate(spec.rubric().checks)}
+    stats: dict[str, dict[str, Any]] = {}
+    for s in students:
+        for test in s.tests:
+            extra = test.get("extra_data") or {}
+            check_id = str(extra.get("id") or test.get("name", "?"))
+            entry = stats.setdefault(check_id, {"id": check_id, "title": extra.get("title", ""),
+                                                "category": extra.get("category", ""),
+                                                "passed": 0, "ran": 0, "errors": 0, "points": 0.0,
+                                                "max_score": test.get("max_score", 0)})
+            status = extra.get("status", test.get("status"))
+            if status == "skipped":
+                continue
+            entry["ran"] += 1
+            entry["passed"] += status == "passed"
+            entry["errors"] += status == "error"
+            entry["points"] += float(test.get("score") or 0)
+    rows = []
+    for entry in stats.values():
+        ran = entry["ran"]
+        rate = 100.0 * entry["passed"] / ran if ran else None
+        rows.append({**entry, "rate": rate, "rate_text": "n/a" if rate is None else f"{rate:.0f}%",
+                     "mean": "" if not ran else fmt.points(entry["points"] / ran),
+                     "max_score": fmt.points(entry["max_score"])})
+    rows.sort(key=lambda r: (r["rate"] is None, r["rate"] or 0.0, order.get(r["id"], len(order)), r["id"]))
+    return rows
+
+
+def class_stats(students: list[Student]) -> dict[str, str]:
+    scores = [s.score for s in students]
+    if not scores:
+        return {}
+    return {"mean": fmt.points(statistics.fmean(scores)), "median": fmt.points(statistics.median(scores)),
+            "min": fmt.points(min(scores)), "max": fmt.points(max(scores))}
+
+
+def summary_view(reports_dir: Path) -> dict[str, Any]:
+    students, unreadable = load_class(reports_dir)
+    max_score = students[0].max_score if students else spec.rubric().total
+    rows = [student_row(s) for s in students]
+    assignments = sorted({str(s.extra.get("assignment", "")) for s in students} - {""})
+    return {
+        "assignment": ", ".join(assignments) or spec.contract().raw["assignment"]["name"],
+        "categories": list(spec.CATEGORIES),
+        "category_points": {c: fmt.points(p) for c, p in spec.rubric().category_points().items()},
+        "students": rows, "max_score": fmt.points(max_score),
+        "stats": class_stats(students),
+        "histogram": svg.histogram([s.score for s in students], max_score,
+                                   title=f"how many students scored how many of the {fmt.points(max_score)} points",
+                                   width=980),
+        "checks": pass_rates(students),
+        "attention": [r for r in rows if r["flag"] or r["notes"]],
+        "unreadable": unreadable,
+        "gradebook": (reports_dir / FILENAME).is_file() and FILENAME,
+    }
+
+
+def render_summary(reports_dir: Path) -> Path:
+    """Write reports/index.html from every reports/*/results.json."""
+    reports_dir = Path(reports_dir)
+    return render("summary.html.j2", reports_dir / "index.html", page=summary_view(reports_dir))

@@ -1,0 +1,45 @@
+"""The autograd scan: what it finds in graded code, and what it leaves alone."""
+
+from __future__ import annotations
+
+from grader.checks.source_scan import scan
+
+GRADED_AUTOGRAD = '''
+import torch
+class TwoLayerMLP:
+    def backward(self, pred, y):
+        loss = ((pred - y) ** 2).mean()
+        loss.backward()
+        self.grad_W1 = self.W1.grad
+'''
+
+SCRIPT_ONLY = '''
+import torch
+class TwoLayerMLP:
+    def backward(self, pred, y):
+        self.grad = {}
+        self.grad_b2 = (2 * (pred - y) / len(y)).sum(0)
+def train(model, X, y):
+    model.backward(model.forward(X), y)
+if __name__ == "__main__":
+    w = torch.zeros(3, requires_grad=True)
+    (w * 2).sum().backward()   # checking my gradients against autograd
+'''
+
+
+def test_autograd_inside_the_class_is_found_with_line_numbers():
+    findings = [f for f in scan(GRADED_AUTOGRAD) if f.graded]
+    assert [(f.line, f.what.split(" ")[0]) for f in findings] == [(6, "loss.backward()"), (7, "self.W1.grad")]
+
+
+def test_a_verification_script_is_information_not_a_violation():
+    findings = scan(SCRIPT_ONLY)
+    assert not [f for f in findings if f.graded]
+    assert sorted(f.line for f in findings) == [10, 11]
+
+
+def test_nn_layers_and_autograd_imports_are_found():
+    source = "from torch.autograd import grad\nimport torch\nclass TwoLayerMLP:\n    def __init__(self):\n        self.fc = torch.nn.Linear(2, 3)\n"
+    whats = [f.what for f in scan(source)]
+    assert whats[0] == "import of torch.autograd.grad"
+    assert whats[1].startswith("torch.nn.Linear")

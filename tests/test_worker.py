@@ -1,0 +1,210 @@
+"""The worker survives whatever one call does, and leaves nothing behind.
+
+One probe submission misbehaves on demand: ``TwoLayerMLP(99, code, 1)`` runs behaviour
+`code` (crash, exit, segfault, hang, flood, ...) and any other dims build a normal model.
+So one worker (one torch import) serves a whole module of calls, in both sandbox modes;
+after each misbehaving call an ordinary call must succeed in the same worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import sandbox, spec
+from grader.worker.client import TIMEOUT_ENV, Worker
+
+MARKER = f"mlp-grader-worker-test-{os.getpid()}"
+TIMEOUT = 2.0
+
+PROBE = '''
+import ctypes, json, os, resource, signal, subprocess, sys, time
+
+import torch
+
+MARKER = {marker!r}
+
+
+def report():
+    names = ["RLIMIT_DATA", "RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE", "RLIMIT_CORE", "RLIMIT_CPU"]
+    print(json.dumps({{"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ),
+                      "limits": {{n: resource.getrlimit(getattr(resource, n)) for n in names}}}}))
+
+
+def sleeper_in_own_session():
+    subprocess.Popen([sys.executable, "-I", "-S", "-c", "import time; time.sleep(600)", MARKER],
+                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def fork_holding_pipes():
+    if os.fork() == 0:  # keeps every pipe of the call open, then sleeps
+        ctypes.CDLL(None).prctl(15, b"mlpholder", 0, 0, 0)  # PR_SET_NAME
+        time.sleep(600)
+        os._exit(0)
+
+
+def fork_bomb():
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            time.sleep(0.01)
+
+
+BEHAVIOURS = {{
+    1: lambda: 1 / 0,
+    2: lambda: sys.exit(3),
+    3: lambda: os._exit(5),
+    4: lambda: ctypes.string_at(0),
+    5: lambda: [None for _ in iter(int, 1)],
+    6: lambda: sys.stdout.write("x" * 10_000_000),
+    7: sleeper_in_own_session,
+    8: lambda: (os.kill(os.getppid(), signal.SIGKILL), time.sleep(30)),
+    9: fork_holding_pipes,
+    10: report,
+    11: lambda: bytearray(3 * 1024 ** 3),
+    12: fork_bomb,
+    13: lambda: open("big.bin", "wb").write(b"x" * (80 * 1024 * 1024)),
+}}
+
+
+class TwoLayerMLP:
+    def __init__(self, in_dim=256, hidden_dim=512, out_dim=1):
+        if in_dim == 99:
+            BEHAVIOURS[hidden_dim]()
+        self.W1 = torch.zeros(hidden_dim, in_dim)
+        self.b1 = torch.zeros(hidden_dim)
+        self.W2 = torch.zeros(out_dim, hidden_dim)
+        self.b2 = torch.zeros(out_dim)
+'''
+
+MODES = ["none"] + (["bwrap"] if sandbox.shutil.which("bwrap") and sandbox.bwrap_problem(sandbox.shutil.which("bwrap")) is None else [])
+
+
+@pytest.fixture(scope="module", params=MODES)
+def worker(request, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("probe")
+    (folder / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(sandbox.MODE_ENV, request.param)
+        mp.setenv(TIMEOUT_ENV, str(TIMEOUT))
+        with Worker(folder) as w:
+            w.mode = request.param
+            yield w
+
+
+def behave(worker: Worker, code: int):
+    return worker.call("construct", dims=[99, code, 1])
+
+
+def assert_still_serves(worker: Worker, starts: int = 1) -> None:
+    """An ordinary call works afterwards, in the same worker unless a restart was due."""
+    result = worker.call("construct", dims=[2, 3, 1])
+    assert result.ok, result.problem()
+    assert worker.starts == starts
+
+
+def processes_named(text: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] != "Z" and (text.encode() in cmdline or f"({text})" in stat):
+            found.append(int(entry.name))
+    return found
+
+
+def test_an_ordinary_call_works(worker):
+    assert_still_serves(worker)
+
+
+@pytest.mark.parametrize("code, status, words", [
+    (1, "error", "ZeroDivisionError during TwoLayerMLP(99, 1, 1)"),
+    (2, "error", "SystemExit during TwoLayerMLP(99, 2, 1): the code called sys.exit(3)"),
+    (3, "crashed", "the process exited with code 5"),
+    (4, "crashed", "the process crashed with a segmentation fault (signal 11, SIGSEGV)"),
+    (5, "timeout", f"TwoLayerMLP(99, 5, 1) did not finish within {TIMEOUT:g} s"),
+    (11, "error", "MemoryError during TwoLayerMLP(99, 11, 1)"),
+    (13, "error", "OSError during TwoLayerMLP(99, 13, 1): [Errno 27] File too large"),
+])
+def test_a_failing_call_fails_alone_with_a_clear_message(worker, code, status, words):
+    result = behave(worker, code)
+    assert result.status == status
+    assert words in result.problem()
+    assert_still_serves(worker)
+
+
+def test_memory_failures_name_the_limit(worker):
+    mb = int(spec.limits()["memory"]["data_bytes"]) // 2**20
+    assert f"allows {mb} MB of memory" in behave(worker, 11).problem()
+
+
+def test_output_is_captured_and_capped(worker):
+    result = behave(worker, 6)
+    cap = int(spec.limits()["size"]["max_output_bytes"])
+    assert result.ok
+    assert result.output == "x" * cap
+    assert result.output_dropped == 10_000_000 - cap
+
+
+def test_a_process_in_its_own_session_does_not_outlive_the_call(worker):
+    result = behave(worker, 7)
+    assert result.ok, result.problem()
+    assert processes_named(MARKER) == []
+    assert_still_serves(worker)
+
+
+def test_a_forked_child_holding_the_pipes_neither_delays_nor_survives_the_call(worker):
+    started = time.monotonic()
+    result = behave(worker, 9)
+    assert result.ok, result.problem()
+    assert time.monotonic() - started < TIMEOUT
+    assert processes_named("mlpholder") == []
+
+
+def test_a_fork_bomb_is_stopped_and_cleaned_up(worker):
+    result = behave(worker, 12)
+    assert not result.ok
+    limit = int(spec.limits()["process"]["max_processes"])
+    # Where RLIMIT_NPROC applies the bomb cannot grow and runs into the timeout; as root
+    # in the fallback the watchdog stops it.
+    assert result.status == "timeout" or f"more than {limit} processes" in result.problem()
+    assert_still_serves(worker)
+
+
+def test_the_limits_and_environment_student_code_sees(worker):
+    result = behave(worker, 10)
+    assert result.ok, result.problem()
+    seen = json.loads(result.output.splitlines()[0])
+    limits = spec.limits()
+    expected = {
+        "RLIMIT_DATA": limits["memory"]["data_bytes"], "RLIMIT_AS": limits["memory"]["address_space_bytes"],
+        "RLIMIT_NOFILE": limits["process"]["open_files"], "RLIMIT_FSIZE": limits["process"]["max_file_bytes"],
+        "RLIMIT_CORE": 0, "RLIMIT_CPU": int(TIMEOUT) + 1,
+    }
+    for name, value in expected.items():
+        assert seen["limits"][name][0] == value, name
+    assert seen["limits"]["RLIMIT_NPROC"][0] >= limits["process"]["max_processes"]
+    assert set(seen["env"]) - {"PWD"} == set(sandbox.clean_environment("/").keys())
+    if worker.mode == "bwrap":
+        assert seen["cwd"] == sandbox.INSIDE_SUBMISSION
+        assert seen["limits"]["RLIMIT_NPROC"][0] == limits["process"]["max_processes"]
+        if os.geteuid() == 0:
+            assert seen["uid"] >= sandbox.UID_BASE, "as root, the worker must run as its own uid"
+
+
+def test_killing_the_host_fails_that_call_and_a_fresh_worker_takes_over(worker):
+    starts = worker.starts
+    result = behave(worker, 8)
+    assert result.status == "crashed"
+    assert "took down the whole worker process" in result.problem()
+    assert_still_serves(worker, starts + 1)

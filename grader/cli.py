@@ -62,6 +62,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kit(args: argparse.Namespace) -> int:
+    from grader import kit
+
+    out = Path(args.out)
+    path = kit.build_zip(out) if out.suffix == ".zip" else kit.build(out)
+    print(f"wrote the student kit to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
     grade.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
     grade.set_defaults(fn=cmd_grade)
+
+    kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
+    kit.add_argument("--out", default="dist/mlp-grader-kit.zip", help="a .zip file, or a folder")
+    kit.set_defaults(fn=cmd_kit)
 
     summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "
                                              "results.json files already on disk (after a regrade or a merge)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader import spec
+from grader import oracle, spec
 from grader.checks import Context, run_check
 from grader.results import SubmissionResult
 from grader.sandbox import Launcher, isolation_note
@@ -28,6 +28,9 @@ def submission_notes(submission: Submission) -> list[str]:
     foreign = submission.foreign_files()
     if foreign:
         notes.append("ignored (never loaded by the grader): " + ", ".join(foreign))
+    if not oracle.available():
+        hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
+        notes.append(f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time")
     isolation = isolation_note()
     if isolation:
         notes.append("reduced isolation: " + isolation)

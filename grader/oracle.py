@@ -58,9 +58,15 @@ def hidden_preactivations(params, X) -> np.ndarray:
     return model.Z1.numpy()
 
 
-def gradients(params, X, y) -> dict[str, np.ndarray]:
+def gradients(params, X, y, relu_grad_at_zero: int = 0) -> dict[str, np.ndarray]:
+    """The reference gradients. relu_grad_at_zero=1 takes ReLU'(0) = 1 instead of 0 (both
+    are subgradients): the reference's cached pre-activations are nudged off exact zeros
+    before its backward, which changes its mask there and nothing else."""
     model = _model(params)
-    model.backward(model.forward(_t(X)), _t(y))
+    pred = model.forward(_t(X))
+    if relu_grad_at_zero:
+        model.Z1 = torch.where(model.Z1 == 0, torch.ones_like(model.Z1), model.Z1)
+    model.backward(pred, _t(y))
     return {name: getattr(model, grad).numpy() for name, grad in spec.contract().grad_names.items()}
 
 

@@ -12,6 +12,7 @@ what each one isolates.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib.util
 import itertools
@@ -29,10 +30,11 @@ from grader import spec
 MODE_ENV = "MLP_GRADER_SANDBOX"
 MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/host.py", "worker/ops.py", "worker/protocol.py")
-# argv after -c: RUNTIME SITE_DIRS SUBMISSION MAX_OUTPUT LIMITS_JSON. Python runs with -I -S:
-# no environment variables, no user site and no .pth files (site-packages holds the editable
-# install's finder, which points into the repository); the bootstrap adds the staged
-# runtime and the folders torch and numpy live in, nothing else.
+# argv after -c: RUNTIME SITE_DIRS SUBMISSION MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
+# no environment variables, no user site, no .pth files (site-packages holds the editable
+# install's finder, which points into the repository) and no .pyc written (-I ignores
+# PYTHONDONTWRITEBYTECODE); the bootstrap adds the staged runtime and the folders torch
+# and numpy live in, nothing else.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path += sys.argv.pop(1).split(':'); "
              "from grader.worker.host import main; sys.exit(main(sys.argv))")
 # Where the sandbox shows the submission copy and the runtime (fixed, neutral paths).
@@ -48,6 +50,7 @@ def runtime_dir() -> Path:
     """A private folder holding only the modules the worker needs (readable by the
     sandbox's unprivileged uid, writable by nobody but us)."""
     root = Path(tempfile.mkdtemp(prefix="mlp-grader-runtime-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     package = Path(__file__).parent
     for name in WORKER_FILES:
         target = root / "grader" / name
@@ -110,7 +113,7 @@ class Launcher:
         limits = worker_limits()
         # RLIMIT_NPROC counts every process of our uid: the host adds what already runs.
         limits["count_existing_processes"] = True
-        argv = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
+        argv = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
                 str(submission), str(max_output), json.dumps(limits)]
         return argv, clean_environment(str(submission))
 
@@ -134,7 +137,7 @@ class BwrapLauncher(Launcher):
             limits["uid"] = uid
             _chown_tree(submission, uid)
         env = clean_environment(INSIDE_SUBMISSION)
-        python = [sys.executable, "-I", "-S", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
+        python = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
                   INSIDE_SUBMISSION, str(max_output), json.dumps(limits)]
         argv = [self.bwrap, *namespace_flags(), *filesystem_flags(submission), "--clearenv"]
         for key, value in env.items():

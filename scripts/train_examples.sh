@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 [ -f data/train.pt ] || python -m grader data
 for dir in submissions/example-*/; do
     echo "training ${dir}"
-    python "${dir}mlp.py" data/train.pt "${dir}model.pth"
+    OMP_NUM_THREADS=1 python "${dir}mlp.py" data/train.pt "${dir}model.pth"
 done

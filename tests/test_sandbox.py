@@ -70,7 +70,7 @@ def test_auto_uses_bwrap_when_it_works(monkeypatch):
 
 def test_fallback_command_is_isolated_python_with_a_clean_environment(tmp_path):
     argv, env = sandbox.Launcher().command(tmp_path, 1234)
-    assert argv[:4] == [sys.executable, "-I", "-S", "-c"]
+    assert argv[:5] == [sys.executable, "-I", "-S", "-B", "-c"]
     assert env == sandbox.clean_environment(str(tmp_path))
     limits = json.loads(argv[-1])
     assert limits["max_processes"] == sandbox.spec.limits()["process"]["max_processes"]

@@ -19,7 +19,7 @@ from grader import sandbox, spec
 from grader.worker.client import TIMEOUT_ENV, Worker
 
 MARKER = f"mlp-grader-worker-test-{os.getpid()}"
-TIMEOUT = 2.0
+TIMEOUT = 3.0
 
 PROBE = '''
 import ctypes, json, os, resource, signal, subprocess, sys, time

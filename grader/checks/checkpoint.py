@@ -11,10 +11,15 @@ import torch
 
 from grader import data, oracle, spec, ta_config
 from grader.checks.base import Context, check
-from grader.diagnosis import checkpoint as diagnosis
-from grader.diagnosis import with_diagnosis
 from grader.outcome import Failed
 from grader.submission import CheckpointProblem
+
+try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
+    from grader.diagnosis import checkpoint as diagnosis
+    from grader.diagnosis import with_diagnosis
+except ImportError:  # pragma: no cover - only in the kit
+    def with_diagnosis(failure: Failed, diagnose) -> Failed:
+        return failure
 
 
 def load_checkpoint(ctx: Context) -> dict[str, np.ndarray]:

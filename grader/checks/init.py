@@ -9,10 +9,15 @@ from scipy import stats
 
 from grader import spec
 from grader.checks.base import Context, check, dims_list, params_of
-from grader.diagnosis import explained, with_diagnosis
-from grader.diagnosis import init as diagnosis
+from grader.checks.checkpoint import with_diagnosis
+from grader.checks.forward import explained
 from grader.outcome import Failed
 from grader.spec import Dims
+
+try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
+    from grader.diagnosis import init as diagnosis
+except ImportError:  # pragma: no cover - only in the kit
+    pass
 
 WEIGHTS = ("W1", "W2")
 

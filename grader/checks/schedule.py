@@ -17,10 +17,14 @@ import numpy as np
 from grader import spec, validate
 from grader.checks.base import Context, check, dims_list
 from grader.checks.training import losses_of, train_timeout
-from grader.diagnosis import with_diagnosis
-from grader.diagnosis.training import Run, diagnose_schedule
+from grader.checks.checkpoint import with_diagnosis
 from grader.outcome import Failed
 from grader.spec import Dims
+
+try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
+    from grader.diagnosis import training as diagnosis
+except ImportError:  # pragma: no cover - only in the kit
+    pass
 
 # (N, batch_size): a short last batch, an exact multiple, one batch larger than N, batch 1.
 LOOPS = ((10, 4), (8, 4), (5, 8), (3, 1))
@@ -129,7 +133,7 @@ def schedule(ctx: Context) -> float | None:
     dims = ctx.fixed_dims() or Dims(3, 4, 1)
     rng = np.random.default_rng(2)
     problems: dict[str, list[str]] = {part: [] for part in parts}
-    runs: list[Run] = []
+    runs: list[tuple] = []  # evidence for the diagnosis
     for n, batch_size in LOOPS:
         X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)
         y = rng.standard_normal((n, dims.out_dim)).astype(np.float32)
@@ -140,7 +144,7 @@ def schedule(ctx: Context) -> float | None:
                          X=X, y=y, kwargs=kwargs)
         losses = losses_of(value, SCHEDULE["epochs"])
         batches = batches_from(value["events"], X.astype(np.float64), y.astype(np.float64))
-        runs.append(Run(n, batch_size, y.astype(np.float64), batches, losses, kwargs))
+        runs.append((n, batch_size, y.astype(np.float64), batches, losses, kwargs))
         per_epoch = math.ceil(n / batch_size)
         where = f"[N={n}, batch_size={batch_size}] "
         found = {
@@ -155,5 +159,6 @@ def schedule(ctx: Context) -> float | None:
     if failed:
         earned = sum(points for part, points in parts.items() if part not in failed)
         raise with_diagnosis(Failed("; ".join(m for msgs in failed.values() for m in msgs), earned=earned,
-                                    details={"failed_parts": sorted(failed)}), lambda: diagnose_schedule(runs))
+                                    details={"failed_parts": sorted(failed)}),
+                             lambda: diagnosis.diagnose_schedule(runs))
     return None

@@ -106,11 +106,17 @@ SCALES: dict[str, Callable[[int], float]] = {
 
 # -- the probe ----------------------------------------------------------------------------
 
-def probes(ctx: Context) -> list[Probe]:
-    dims = ctx.fixed_dims() or Dims(4, 6, 1)
+def make_probes(dims: Dims) -> list[Probe]:
+    """N = 5 alone; N = 7 after forward() on two other batches of 7 rows."""
     params, batches = probe.generic(dims, "backward", [ROWS[0], ROWS[1]] + [ROWS[1]] * EARLIER)
     (XA, yA), (XB, yB), *others = batches
-    found = [Probe(params, XA, yA), Probe(params, XB, yB, [x for x, _ in others])]
+    return [Probe(params, XA, yA), Probe(params, XB, yB, [x for x, _ in others])]
+
+
+def probes(ctx: Context) -> list[Probe]:
+    """The probes, with what the student's backward() returned on each."""
+    dims = ctx.fixed_dims() or Dims(4, 6, 1)
+    found = make_probes(dims)
     for p in found:
         value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(p.params),
                          X=np.float32(p.X), y=np.float32(p.y), earlier_inputs=[np.float32(x) for x in p.earlier])
@@ -131,20 +137,27 @@ CORRECT = ("correct",)
 
 
 def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
-    """('correct',), ('transposed',), (id,), (ids..., 'scale', c) or ('unexplained',)."""
+    """How one gradient relates to the reference on every probe: ('correct',), (id,) of a
+    structural variant or a named scale (two ids for a product of two), ('backward.
+    fixed_batch_divisor', 'divisor', B), ('scale', factors) or ('unexplained',)."""
     gots = [p.got[name] for p in found]
     expected = [r[name] for r in refs]
     if all(fits(g, e, tol) for g, e in zip(gots, expected)):
         return CORRECT
-    if all(g is not None and g.ndim == 2 and fits(g.T, e, tol) and distinct(e.T, e, tol) for g, e in zip(gots, expected)):
+    pairs = list(zip(gots, expected))
+    if all(g is not None and g.ndim == 2 and fits(g.T, e, tol) and distinct(e.T, e, tol) for g, e in pairs):
         return ("backward.transposed",)
     for variant_id, variant in STRUCTURAL.items():
         values = [variant(p)[name] for p in found]
-        if all(fits(g, v, tol) for g, v in zip(gots, values)) and any(distinct(v, e, tol) for v, e in zip(values, expected)):
+        if all(fits(g, v, tol) for g, v in zip(gots, values)) and any(
+                distinct(v, e, tol) for v, e in zip(values, expected)):
             return (variant_id,)
     factors = [scale_of(g, e, tol) for g, e in zip(gots, expected)]
     if all(c is not None for c in factors):
-        return classify_scale(name, factors, [p.n for p in found])
+        explanation = classify_scale(name, factors, [p.n for p in found])
+        # any one number is "a multiple" of another: only a named pattern says something
+        if explanation[0] != "scale" or expected[0].size > 1:
+            return explanation
     return ("unexplained",)
 
 
@@ -157,7 +170,7 @@ def classify_scale(name: str, factors: list[float], ns: list[int]) -> tuple:
     divisors = [n / c for c, n in zip(factors, ns)]
     if all(d > 1.5 and same(d, divisors[0]) and abs(d - round(d)) < 1e-3 * d for d in divisors):
         return ("backward.fixed_batch_divisor", "divisor", round(divisors[0]))
-    return ("scale", factors)
+    return ("scale", tuple(factors))
 
 
 def _bias_or_weight(scale_id: str, name: str) -> str:
@@ -173,48 +186,58 @@ def _names(params: list[str]) -> str:
 
 
 TEXTS = {
-    "backward.missing_factor_2": "{grads} are exactly 1/2 of the correct values: the derivative of (pred - y)**2 "
+    "backward.missing_factor_2": "{grads} {are} exactly 1/2 of the correct values: the derivative of (pred - y)**2 "
                                  "is 2 * (pred - y), so dL/dpred = 2 * (pred - y) / N; the factor 2 is missing.",
-    "backward.sign_flipped": "{grads} are exactly the negative of the correct values: dL/dpred is "
-                             "2 * (pred - y) / N, not 2 * (y - pred) / N (with the wrong sign, step() climbs the loss).",
-    "backward.missing_mean": "{grads} are exactly N times the correct values (N = rows of the batch, for every N "
+    "backward.sign_flipped": "{grads} {are} exactly the negative of the correct values: dL/dpred is "
+                             "2 * (pred - y) / N, not 2 * (y - pred) / N (with the wrong sign, step() climbs the "
+                             "loss).",
+    "backward.missing_mean": "{grads} {are} exactly N times the correct values (N = rows of the batch, for every N "
                              "tried): L is the mean over the N * out_dim entries, so dL/dpred = 2 * (pred - y) / "
                              "(N * out_dim); the division by N is missing.",
-    "backward.bias_averaged": "{grads} are exactly 1/N of the correct values (for every batch size N tried): dL/dpred "
-                              "already holds the 1/N of the mean, so a bias gradient is the sum over the batch "
-                              "(.sum(dim=0)), not the mean.",
-    "backward.divided_by_n_twice": "{grads} are exactly 1/N of the correct values (for every batch size N tried): the "
-                                   "division by N happens twice.",
-    "backward.relu_derivative_missing": "{grads} equal what backprop gives without the ReLU derivative: multiply "
+    "backward.bias_averaged": "{grads} {are} exactly 1/N of the correct values (for every batch size N tried): "
+                              "dL/dpred already holds the 1/N of the mean, so a bias gradient is the sum over the "
+                              "batch (.sum(dim=0)), not the mean.",
+    "backward.divided_by_n_twice": "{grads} {are} exactly 1/N of the correct values (for every batch size N "
+                                   "tried): the division by N happens twice.",
+    "backward.relu_derivative_missing": "{grads} {equal} what backprop gives without the ReLU derivative: multiply "
                                         "dL/dA1 elementwise by (Z1 > 0) before computing grad_W1 and grad_b1.",
-    "backward.stale_cache": "after forward() on other batches and then forward(X), {grads} are computed from what "
+    "backward.stale_cache": "after forward() on other batches and then forward(X), {grads} {are} computed from what "
                             "the first forward() cached, not the latest: every forward() must overwrite the cache "
                             "that backward() uses.",
-    "backward.transposed": "{grads} have the transposed shape and equal the transpose of the correct gradient: a "
+    "backward.transposed": "{grads} {have} the transposed shape and {equal} the transpose of the correct gradient: a "
                            "gradient has the shape of its parameter, e.g. grad_W1 = dZ1.T @ X of shape "
                            "(hidden_dim, in_dim), not X.T @ dZ1.",
 }
 
 
+def _words(params: list[str]) -> dict[str, str]:
+    one = len(params) == 1
+    return {"grads": _names(params), "are": "is" if one else "are", "have": "has" if one else "have",
+            "equal": "equals" if one else "equal", "differ": "differs" if one else "differ"}
+
+
 def finding(explanation: tuple, params: list[str]) -> Finding:
-    grads = _names(params)
+    words = _words(params)
+    grads = words["grads"]
     kind = explanation[0]
     if kind == "backward.fixed_batch_divisor":
         b = explanation[2]
-        return Finding(kind, f"{grads} equal the correct values times N/{b} for every batch size N tried: backward() "
-                             f"divides by a fixed {b} (a batch-size constant?) instead of the rows N of pred; the "
-                             f"last batch of an epoch is shorter, so use pred.shape[0].")
+        return Finding(kind, f"{grads} {words['equal']} the correct values times N/{b} for every batch size N "
+                             f"tried: backward() divides by a fixed {b} (a batch-size constant?) instead of the "
+                             f"rows N of pred; the last batch of an epoch is shorter, so use pred.shape[0].")
     if kind == "scale":
         factors = ", ".join(number(c) for c in explanation[1])
-        return Finding(None, f"{grads} are exactly a multiple of the correct values ({factors} for N = "
+        return Finding(None, f"{grads} {words['are']} exactly a multiple of the correct values ({factors} for N = "
                              f"{', '.join(map(str, ROWS))}), which fits no known mistake.")
     if kind == "unexplained":
-        return Finding(None, f"{grads} differ from the correct values in a way that fits no known mistake "
+        return Finding(None, f"{grads} {words['differ']} from the correct values in a way that fits no known mistake "
                              f"(not a multiple, not transposed).")
-    texts = [TEXTS[i].format(grads=grads) for i in explanation]
+    texts = [TEXTS[i].format(**words) for i in explanation]
     if len(texts) == 1:
         return Finding(kind, texts[0])
-    return Finding("+".join(explanation), "Two mistakes: " + " Also, ".join(texts))
+    causes = [text.split(": ", 1)[1] for text in texts]  # each text is "<fact>: <cause>"
+    return Finding("+".join(explanation), f"{grads} {words['are']} off by the product of two known mistakes. "
+                                          + " ".join(f"{n}, {c}" for n, c in zip(("First", "Second"), causes)))
 
 
 # -- the diagnosis ------------------------------------------------------------------------
@@ -231,13 +254,13 @@ def diagnose(ctx: Context) -> Diagnosis | None:
     for name, explanation in explanations.items():
         if explanation != CORRECT:
             wrong.setdefault(explanation, []).append(name)
-    if not wrong:
-        return Diagnosis((Finding(None, "backward() returns the correct gradients on generic inputs (5 and 7 rows, "
-                                        "after other forward() calls too): the difference appears only on inputs "
-                                        "like the failing example."),), {**evidence, "generic_probe": "correct"})
+    if not wrong:  # the failure needs special inputs (kinks, float64...): the check's message says which
+        return Diagnosis((), {**evidence, "generic_probe": "correct"})
     findings = [finding(explanation, params) for explanation, params in wrong.items()]
     if all(f.id is None for f in findings):
-        findings += forward_note(ctx)
+        # no backward mistake fits; if forward() is off, that is what to fix first (the
+        # gradients are then of another network, and the facts above stay in the evidence)
+        findings = forward_note(ctx) or findings
     return Diagnosis(tuple(findings), evidence)
 
 
@@ -263,5 +286,5 @@ def diagnose_finite_differences(ctx: Context) -> Diagnosis | None:
 
 
 def _plain(explanation: tuple) -> list:
-    return [round(x, 6) if isinstance(x, float) else ([round(v, 6) for v in x] if isinstance(x, list) else x)
+    return [round(x, 6) if isinstance(x, float) else ([round(v, 6) for v in x] if isinstance(x, tuple) else x)
             for x in explanation]

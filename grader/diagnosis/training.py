@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import product
 from typing import Callable
 
 import numpy as np
@@ -226,8 +225,9 @@ def loss_rule_fit(runs: list[Run], tol) -> Callable | None:
     return None
 
 
-def diagnose_schedule(runs: list[Run]) -> Diagnosis:
-    """Evidence: the recorded train() calls (batches, learning rates, returned losses)."""
+def diagnose_schedule(recorded: list[tuple]) -> Diagnosis:
+    """Evidence: the recorded train() calls, as (N, batch_size, y, batches, losses, kwargs)."""
+    runs = [Run(*r) for r in recorded]
     tol = spec.tolerances()["training"]
     found: list[tuple[str, str]] = []
     if any(dropped_last_batch(run) for run in runs):
@@ -302,7 +302,8 @@ def model_differs(ctx: Context) -> list[str]:
     parts = {"forward()": lambda: forward.diagnose(ctx), "backward()": lambda: backward.diagnose(ctx),
              "step()": lambda: diagnose_step(ctx)}
     names = {"forward()": "forward", "backward()": "backward", "step()": "training.step"}
-    return [part for part, run in parts.items() if cached(ctx, names[part], run).evidence.get("generic_probe") != "correct"]
+    return [part for part, run in parts.items()
+            if cached(ctx, names[part], run).evidence.get("generic_probe") != "correct"]
 
 
 def diagnose_trajectory(ctx: Context, kwargs: dict) -> Diagnosis | None:
@@ -310,13 +311,15 @@ def diagnose_trajectory(ctx: Context, kwargs: dict) -> Diagnosis | None:
         return None
     differs = model_differs(ctx)
     if differs:
-        return Diagnosis((Finding(None, f"train() drives your own {', '.join(differs)}, which differ from the "
-                                        f"contract's on their own (see those checks); the loop itself is judged "
-                                        f"by training.schedule."),), {"model_differs": differs})
+        return Diagnosis((Finding(None, f"train() runs your own {' and '.join(differs)}, which on their own "
+                                        f"already differ from the contract's (see those checks), so the trajectory "
+                                        f"cannot match; the loop itself is judged by training.schedule."),),
+                         {"model_differs": differs})
     dims = ctx.fixed_dims() or Dims(3, 4, 1)
     params, [(X, y)] = probe.generic(dims, "trajectory", [TRAJECTORY_N])
     value = ctx.call("train", timeout=float(spec.limits()["time"]["train_call"]), dims=dims_list(dims),
-                     params=probe.float32(params), X=np.float32(X), y=np.float32(y), kwargs={**kwargs, "shuffle": False})
+                     params=probe.float32(params), X=np.float32(X), y=np.float32(y),
+                     kwargs={**kwargs, "shuffle": False})
     got_losses = np.array([validate.scalar(v, "loss") for v in value["losses"]])
     got_params = params_of(value["params"], dims, "after train(): ")
     tol = spec.tolerances()["training"]

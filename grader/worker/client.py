@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,9 @@ class Worker:
     # -- lifecycle ---------------------------------------------------------------------
     def _start(self) -> CallResult | None:
         self.close()
-        self.workdir = Path(tempfile.mkdtemp(prefix="mlp-grader-"))
+        # The submission's name in the folder's name: its processes are easy to tell apart.
+        label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.submission.name)[:40]
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"mlp-grader-{label}-"))
         copy = self.workdir / "submission"
         _copy_submission(self.submission, copy)
         argv, env = self.launcher.command(copy, int(self.limits["size"]["max_output_bytes"]))

@@ -1,0 +1,94 @@
+"""The student kit: it checks a submission without the solution, and holds none of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader import kit, spec, ta_config
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = ROOT / "submissions"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    return kit.build(tmp_path_factory.mktemp("kit") / "mlp-grader-kit")
+
+
+def kit_text(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_kit_holds_no_reference_no_ta_configuration_and_no_example_solution(built):
+    files = {str(p.relative_to(built)) for p in built.rglob("*") if p.is_file()}
+    assert not any(f.startswith(("reference", "ta/", "tests", "submissions/example")) for f in files)
+    assert "submissions/your-name/mlp.py" in files and "ASSIGNMENT.md" in files
+    text = kit_text(built)
+    assert str(ta_config.load().test_seed) not in text
+    assert function_bodies(ROOT / "reference" / "mlp.py") and [
+        line for line in function_bodies(ROOT / "reference" / "mlp.py") if line in text] == []
+
+
+def function_bodies(path: Path) -> list[str]:
+    """The reference's computing lines: statements inside its functions (not signatures)."""
+    lines = [line.strip() for line in path.read_text().splitlines() if line.startswith("        ")]
+    return [line for line in lines if len(line) > 12 and not line.endswith(("):", ",")) and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def venv_python(built, tmp_path_factory) -> Path:
+    """A fresh virtual environment with the kit installed (torch & co. from the system)."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(built)], check=True, timeout=600)
+    return python
+
+
+def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
+    folder = kit_dir / "submissions" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(code, folder / "mlp.py")
+    torch.manual_seed(0)
+    c = spec.contract()
+    torch.save({k: torch.zeros(s) for k, s in c.param_shapes(c.dims).items()}, folder / "model.pth")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MLP_GRADER"))}
+    subprocess.run([str(python), "-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"],
+                   cwd=kit_dir, env=env, capture_output=True, text=True, timeout=900)
+    return json.loads((kit_dir / "reports" / name / "results.json").read_text())
+
+
+def statuses(results: dict) -> dict[str, str]:
+    return {t["extra_data"]["id"]: t["extra_data"]["status"] for t in results["tests"]}
+
+
+def test_the_installed_kit_is_the_one_running(venv_python, built):
+    out = subprocess.run([str(venv_python), "-c", "import grader, grader.oracle as o; print(grader.__file__, o.available())"],
+                         cwd=built, capture_output=True, text=True, check=True).stdout.split()
+    module = Path(out[0])
+    assert module.is_relative_to(built) or module.is_relative_to(venv_python.parents[1])
+    assert out[1] == "False"  # no reference solution reachable
+
+
+def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
+    results = statuses(self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py"))
+    visible = {c.id for c in spec.rubric().checks if c.visibility == "visible"}
+    assert {k: v for k, v in results.items() if k in visible} == {k: "passed" for k in visible}
+    assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
+
+
+def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_python, built):
+    results = self_check(venv_python, built, "bad", EXAMPLES / "example-forgot-factor-2" / "mlp.py")
+    failed = sorted(k for k, v in statuses(results).items() if v not in ("passed", "skipped"))
+    assert failed == ["backward.finite_differences"]
+    hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
+    note = f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time"
+    assert note in results["extra_data"]["notes"]

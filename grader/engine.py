@@ -12,7 +12,7 @@ from pathlib import Path
 from grader import oracle, spec
 from grader.checks import Context, run_check
 from grader.results import SubmissionResult
-from grader.sandbox import Launcher, isolation_note
+from grader.sandbox import Launcher, default_launcher
 from grader.submission import Submission
 from grader.worker.client import Worker
 
@@ -21,7 +21,7 @@ def check_ids() -> list[str]:
     return [c.id for c in spec.rubric().checks]
 
 
-def submission_notes(submission: Submission) -> list[str]:
+def submission_notes(submission: Submission, launcher: Launcher | None = None) -> list[str]:
     notes = []
     if not submission.code.is_file():
         notes.append(f"{submission.code.name} is missing: every check that runs code fails")
@@ -31,9 +31,9 @@ def submission_notes(submission: Submission) -> list[str]:
     if not oracle.available():
         hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
         notes.append(f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time")
-    isolation = isolation_note()
-    if isolation:
-        notes.append("reduced isolation: " + isolation)
+    launcher = launcher or default_launcher()
+    if not launcher.isolated:
+        notes.append("reduced isolation: " + launcher.warning)
     return notes
 
 
@@ -45,4 +45,5 @@ def grade(path: Path, only: list[str] | None = None, launcher: Launcher | None =
         ctx = Context(submission, worker)
         for check_id in only or check_ids():
             outcomes.append(run_check(check_id, ctx))
-    return SubmissionResult(submission.name, outcomes, time.perf_counter() - started, submission_notes(submission))
+    notes = submission_notes(submission, worker.launcher)
+    return SubmissionResult(submission.name, outcomes, time.perf_counter() - started, notes)

@@ -6,3 +6,6 @@ from hypothesis import settings
 from grader.checks.base import PROFILE
 
 settings.load_profile(PROFILE)
+
+# Hostile submissions are data for tests/test_hostile.py, never test modules.
+collect_ignore = ["hostile", "zoo"]

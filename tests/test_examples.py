@@ -13,12 +13,13 @@ FULL = {"structure": 10, "init": 12, "forward": 14, "backward": 22, "no_autograd
 
 EXPECTED = {
     "example-correct": FULL,
-    # backward is wrong everywhere; train() uses it, so its trajectory differs too.
-    "example-forgot-factor-2": {**FULL, "backward": 0, "training": 14, "checkpoint": None},
+    # backward is wrong everywhere; train() uses it, so its trajectory differs too, and the
+    # halved gradient trains a little less far (test MSE 1.14 x the reference's).
+    "example-forgot-factor-2": {**FULL, "backward": 0, "training": 14, "checkpoint": 15.52},
     # only the constructor check is lost: everything else runs at full size.
     "example-hardcoded-dims": {**FULL, "structure": 8},
     # the loop's learning rates and the reference trajectory are wrong.
-    "example-no-lr-decay": {**FULL, "training": 12, "checkpoint": None},
+    "example-no-lr-decay": {**FULL, "training": 12},
     # torch.load(weights_only=True) refuses a pickled model object.
     "example-pickled-model": {**FULL, "checkpoint": 0},
     # importing mlp.py fails: only the source scan and the checkpoint remain.
@@ -34,8 +35,7 @@ def graded(request):
 def test_category_scores_are_exactly_the_expected_ones(graded):
     name, result = graded
     scores = {cat: s["score"] for cat, s in result.category_scores().items()}
-    expected = {cat: (scores[cat] if points is None else points) for cat, points in EXPECTED[name].items()}
-    assert scores == expected
+    assert scores == EXPECTED[name]
 
 
 def test_every_lost_point_comes_with_a_message(graded):

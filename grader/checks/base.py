@@ -72,8 +72,10 @@ class Context:
                 text += f"\n[... {result.output_dropped} more bytes of output not kept]"
             self.output.append(text)
         if not result.ok:
-            raise Failed(result.problem(), crashed=result.status != "error" or result.error.get("type") == "SystemExit",
-                         details={"stage": result.stage, "status": result.status})
+            # A limit hit (memory, processes, file size) counts as a crash: shrinking it would
+            # only repeat the fork or the allocation many times.
+            crashed = result.status != "error" or result.error.get("type") == "SystemExit" or bool(result.hint)
+            raise Failed(result.problem(), crashed=crashed, details={"stage": result.stage, "status": result.status})
         return result.value
 
     def probe(self, name: str, compute: Callable[[], Any]) -> Any:

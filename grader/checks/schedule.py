@@ -16,7 +16,7 @@ import numpy as np
 
 from grader import spec, validate
 from grader.checks.base import Context, check, dims_list
-from grader.checks.training import losses_of, train_timeout
+from grader.checks.training import at_full_size, losses_of, train_timeout
 from grader.checks.checkpoint import with_diagnosis
 from grader.outcome import Failed
 from grader.spec import Dims
@@ -139,6 +139,9 @@ def schedule(ctx: Context) -> float | None:
         y = rng.standard_normal((n, dims.out_dim)).astype(np.float32)
         params = {name: (0.3 * rng.standard_normal(shape)).astype(np.float32)
                   for name, shape in spec.contract().param_shapes(dims).items()}
+        if ctx.fixed_dims():  # else the loss is inf within an epoch, for the reference too
+            params, X = at_full_size(dims, params, X)
+            params, X = {k: v.astype(np.float32) for k, v in params.items()}, X.astype(np.float32)
         kwargs = {**SCHEDULE, "batch_size": batch_size, "shuffle": False}
         value = ctx.call("train_recorded", timeout=train_timeout(), dims=dims_list(dims), params=params,
                          X=X, y=y, kwargs=kwargs)

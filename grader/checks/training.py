@@ -29,6 +29,18 @@ def train_timeout() -> float:
     return float(spec.limits()["time"]["train_call"])
 
 
+def at_full_size(dims: Dims, params: dict[str, np.ndarray], X: np.ndarray):
+    """Values drawn for small networks, made fit for the homework's 256 -> 512 -> 1.
+
+    There they would make lr = 0.05 diverge to inf/nan within an epoch, for the reference
+    too (|Z1| and |A1|^2 grow with fan_in and hidden_dim), and a correct submission with
+    hard-coded dims would fail. W1, W2 and X are scaled by 1/sqrt(fan_in), as Xavier does,
+    and b1 by 1/sqrt(hidden_dim); float32-representable again."""
+    scale = {"W1": dims.in_dim, "W2": dims.hidden_dim, "b1": dims.hidden_dim}
+    params = {k: _f32(v / np.sqrt(scale[k])) if k in scale else v for k, v in params.items()}
+    return params, _f32(X / np.sqrt(dims.in_dim))
+
+
 @check("training.step")
 def step(ctx: Context) -> None:
     tol = spec.tolerances()["step"]
@@ -50,8 +62,11 @@ def step(ctx: Context) -> None:
         for_all("training.step", example(), body, max_examples=8)
 
 
-def _f32(arrays):
-    return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+def _f32(values):
+    """float32 values, as float32 (a dict of arrays) or as float64 (one array)."""
+    if isinstance(values, dict):
+        return {k: np.asarray(v, dtype=np.float32) for k, v in values.items()}
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
 
 
 def losses_of(value, epochs: int) -> np.ndarray:
@@ -72,6 +87,8 @@ def trajectory(ctx: Context) -> float | None:
         params = draw(networks(dims))
         X = draw(values((TRAJECTORY_N, dims.in_dim)))
         y = draw(values((TRAJECTORY_N, dims.out_dim)))
+        if ctx.fixed_dims():
+            params, X = at_full_size(dims, params, X)
         return dims, params, X, y
 
     def body(ex):
@@ -97,26 +114,30 @@ def trajectory(ctx: Context) -> float | None:
                          earned=earned,
                          details={"losses": got_losses.tolist(), "expected_losses": list(expected_losses)})
 
-    with explained(ctx, "training.trajectory", lambda: diagnosis.diagnose_trajectory(ctx, TRAJECTORY)):
-        generic_example(ctx, body)
+    generic = generic_example(ctx)
+    with explained(ctx, "training.trajectory", lambda: diagnosis.diagnose_trajectory(ctx, TRAJECTORY, generic)):
+        run_generic(body, generic)
         for_all("training.trajectory", example(), body, max_examples=4)
 
 
-def generic_example(ctx: Context, body) -> None:
-    """One generic example before Hypothesis' own. Hypothesis starts from the simplest
-    examples, and in its few here y is constant or the rows of X are equal: there a loss
-    over (B, 1) - (B,) broadcast to (B, B) equals the right one, and so do other mistakes."""
+def generic_example(ctx: Context):
+    """(dims, params, X, y) of one generic example, run before Hypothesis' own: Hypothesis
+    starts from the simplest examples, and in its few here y is constant or the rows of X
+    are equal, where a loss over (B, 1) - (B,) broadcast to (B, B) equals the right one."""
     dims = ctx.fixed_dims() or Dims(3, 4, 1)
     rng = np.random.default_rng(2026)
-
-    def draw(shape, bound):
-        return rng.uniform(-bound, bound, shape).astype(np.float32).astype(np.float64)
-
-    params = {name: draw(shape, 1.5 / np.sqrt(shape[-1]) if name.startswith("W") else 0.5)
+    params = {name: _f32(rng.uniform(-1.0, 1.0, shape) if name.startswith("W") else rng.uniform(-0.5, 0.5, shape))
               for name, shape in spec.contract().param_shapes(dims).items()}
-    X, y = draw((TRAJECTORY_N, dims.in_dim), 1.0), draw((TRAJECTORY_N, dims.out_dim), 2.0)
+    X, y = _f32(rng.uniform(-2, 2, (TRAJECTORY_N, dims.in_dim))), _f32(rng.uniform(-2, 2, (TRAJECTORY_N, dims.out_dim)))
+    if ctx.fixed_dims():
+        params, X = at_full_size(dims, params, X)
+    return dims, params, X, y
+
+
+def run_generic(body, generic) -> None:
+    dims = generic[0]
     try:
-        body((dims, params, X, y))
+        body(generic)
     except Failed as failure:
         failure.details.setdefault("example", f"a generic network {dims_list(dims)} with N={TRAJECTORY_N} random rows")
         raise

@@ -8,10 +8,12 @@ The loop's mistakes are small named rules, shared by two diagnoses:
   (B, 1) - (B,) broadcast to (B, B);
 - batching (the short last batch kept or dropped) and the update (P - lr g or P + lr g).
 
-`schedule` judges what train() did batch by batch (the recorded calls of the schedule
-check); `trajectory` runs train() once more on a generic probe and compares its losses and
-parameters with simulations of the reference model (oracle, float64) under every loop that
-differs from the contract by one or two of these rules.
+`diagnose_schedule` judges what train() did batch by batch (the recorded calls of the
+schedule check); `diagnose_trajectory` runs train() once more on the trajectory check's
+generic example and compares its losses and parameters with simulations of the reference
+model (oracle, float64) under every loop one or two of these rules away from the contract,
+once forward(), backward() and step() are known right on their own probes.
+`diagnose_step` compares one step() with P + lr g, P - g and P.
 """
 
 from __future__ import annotations
@@ -249,9 +251,6 @@ def _y_flattened(runs: list[Run]) -> bool:
 
 # -- the trajectory -------------------------------------------------------------------------
 
-TRAJECTORY_N = 10
-
-
 def descend(params, grads, lr):
     return {k: params[k] - lr * grads[k] for k in params}
 
@@ -306,7 +305,8 @@ def model_differs(ctx: Context) -> list[str]:
             if cached(ctx, names[part], run).evidence.get("generic_probe") != "correct"]
 
 
-def diagnose_trajectory(ctx: Context, kwargs: dict) -> Diagnosis | None:
+def diagnose_trajectory(ctx: Context, kwargs: dict, example: tuple) -> Diagnosis | None:
+    """Evidence: train() on the check's generic example (dims, params, X, y), run again."""
     if not oracle.available():
         return None
     differs = model_differs(ctx)
@@ -315,8 +315,7 @@ def diagnose_trajectory(ctx: Context, kwargs: dict) -> Diagnosis | None:
                                         f"already differ from the contract's (see those checks), so the trajectory "
                                         f"cannot match; the loop itself is judged by training.schedule."),),
                          {"model_differs": differs})
-    dims = ctx.fixed_dims() or Dims(3, 4, 1)
-    params, [(X, y)] = probe.generic(dims, "trajectory", [TRAJECTORY_N])
+    dims, params, X, y = example
     value = ctx.call("train", timeout=float(spec.limits()["time"]["train_call"]), dims=dims_list(dims),
                      params=probe.float32(params), X=np.float32(X), y=np.float32(y),
                      kwargs={**kwargs, "shuffle": False})
@@ -329,7 +328,7 @@ def diagnose_trajectory(ctx: Context, kwargs: dict) -> Diagnosis | None:
         for rule, words in [(weighted_mean, None), *LOSS_RULES.items()]:
             if len(changes) + (words is not None) > 2 or (rule is seen_samples_mean and not loop.get("drop_last")):
                 continue
-            losses = np.array([rule(seen, TRAJECTORY_N) for seen in epochs])
+            losses = np.array([rule(seen, X.shape[0]) for seen in epochs])
             if len(losses) == len(got_losses) and fits(got_losses, losses, tol) and all(
                     fits(got_params[k], final[k], tol) for k in final):
                 matches.append(changes + ([words] if words else []))

@@ -120,17 +120,26 @@ def describe(value: Any) -> dict:
     kind = type(value)
     info: dict[str, Any] = {"type": f"{kind.__module__}.{kind.__qualname__}"}
     if isinstance(value, torch.Tensor):
-        info["requires_grad"] = bool(torch.Tensor.requires_grad.__get__(value))
-        tensor = torch.Tensor.detach(value)
-        info["dtype"] = str(tensor.dtype).replace("torch.", "")
-        info["array"] = _to_numpy(tensor)
+        # A subclass's __torch_function__ must not choose what we read out of it.
+        with torch._C.DisableTorchFunctionSubclass():
+            info["requires_grad"] = bool(torch.Tensor.requires_grad.__get__(value))
+            tensor = torch.Tensor.detach(value)
+            info["dtype"] = str(tensor.dtype).replace("torch.", "")
+            info["array"] = _numeric(_to_numpy(tensor))
     elif isinstance(value, np.ndarray):
         info["dtype"] = value.dtype.name
-        info["array"] = np.array(value, dtype=value.dtype.name if value.dtype.name in protocol.ALLOWED_DTYPES else np.float64)
+        info["array"] = _numeric(value)
     elif isinstance(value, (bool, int, float, np.floating, np.integer)):
         info["dtype"] = "python"
         info["array"] = np.array(float(value))
     return info
+
+
+def _numeric(array) -> np.ndarray | None:
+    """A copy with a plain numeric dtype, or None (the grader then says it is unreadable)."""
+    if not isinstance(array, np.ndarray) or array.dtype.name not in protocol.ALLOWED_DTYPES:
+        return None
+    return np.array(array, copy=True)
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -92,6 +92,7 @@ def grade(course: Path, workers: int | None, label: str, extra: list[str], env_e
     env.update(env_extra)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, [env.get("PYTHONPATH")])])
     env["MLP_BENCH_PROBE_DIR"] = str(probes)
+    env["PYTHONUNBUFFERED"] = "1"  # progress lines as they come
     log = course / f"pytest-{label}.log"
     print(f"[{label}] {' '.join(argv[1:])}", flush=True)
     began = time.perf_counter()
@@ -101,8 +102,8 @@ def grade(course: Path, workers: int | None, label: str, extra: list[str], env_e
         sampler.start()
         for line in process.stdout:
             out.write(line)
-            if line.startswith("graded "):
-                print(f"[{label} {time.perf_counter() - began:6.1f} s] {line.rstrip()}", flush=True)
+            if "graded " in line:  # under xdist the line may follow the progress letters
+                print(f"[{label} {time.perf_counter() - began:6.1f} s] {line[line.index('graded '):].rstrip()}", flush=True)
         code = process.wait()
         sampler.stop.set()
     wall = time.perf_counter() - began
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serial", action="store_true", help="also grade serially (no xdist) and compare")
     parser.add_argument("--call-timeout", type=float, help="set MLP_GRADER_CALL_TIMEOUT (caps every call)")
     parser.add_argument("-k", dest="keyword", help="only the checks matching this pytest -k expression")
+    parser.add_argument("--dist", help="pass --dist to pytest-xdist (e.g. loadgroup: see docs/BATCH.md)")
     parser.add_argument("--keep", type=Path, help="write the class here and keep it (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = roster(course)
     env_extra = {"MLP_GRADER_CALL_TIMEOUT": str(args.call_timeout)} if args.call_timeout else {}
     extra = ["-k", args.keyword] if args.keyword else []
+    xdist_extra = ["--dist", args.dist] if args.dist else []
     load = os.getloadavg()
     print(f"class of {len(kinds)} in {course}; {os.cpu_count()} CPUs, load average before "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (a shared machine inflates every figure)", flush=True)
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"n": len(kinds), "load_before": load, "cpus": os.cpu_count(), "call_timeout": args.call_timeout}
     runs = [("xdist", args.workers)] + ([("serial", None)] if args.serial else [])
     for label, workers in runs:
-        run = grade(course, workers, label, extra, env_extra)
+        run = grade(course, workers, label, extra + (xdist_extra if workers else []), env_extra)
         summary = summarize(run, kinds)
         summary["load_after"] = os.getloadavg()
         figures[label] = summary

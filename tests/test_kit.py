@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,16 @@ def venv_python(built, tmp_path_factory) -> Path:
     return python
 
 
+def kit_run(python: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the venv's python without site processing: torch & co. come from the system's
+    site-packages by path, but no .pth file runs, so the repository's editable install
+    (whose finder would supply modules the kit leaves out) stays invisible."""
+    venv_site = next(python.parents[1].glob("lib/python*/site-packages"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MLP_GRADER", "PYTHON"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(venv_site), sysconfig.get_paths()["purelib"]])
+    return subprocess.run([str(python), "-S", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
 def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
     folder = kit_dir / "submissions" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -60,9 +71,7 @@ def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
     torch.manual_seed(0)
     c = spec.contract()
     torch.save({k: torch.zeros(s) for k, s in c.param_shapes(c.dims).items()}, folder / "model.pth")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "MLP_GRADER"))}
-    subprocess.run([str(python), "-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"],
-                   cwd=kit_dir, env=env, capture_output=True, text=True, timeout=900)
+    kit_run(python, ["-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"], kit_dir)
     return json.loads((kit_dir / "reports" / name / "results.json").read_text())
 
 
@@ -71,11 +80,12 @@ def statuses(results: dict) -> dict[str, str]:
 
 
 def test_the_installed_kit_is_the_one_running(venv_python, built):
-    out = subprocess.run([str(venv_python), "-c", "import grader, grader.oracle as o; print(grader.__file__, o.available())"],
-                         cwd=built, capture_output=True, text=True, check=True).stdout.split()
+    probe = "import grader, grader.oracle as o, importlib.util as u; print(grader.__file__, o.available(), u.find_spec('grader.diagnosis'))"
+    out = kit_run(venv_python, ["-c", probe], built).stdout.split()
     module = Path(out[0])
     assert module.is_relative_to(built) or module.is_relative_to(venv_python.parents[1])
     assert out[1] == "False"  # no reference solution reachable
+    assert out[2] == "None"  # nor the diagnosis, whose variants spell out the backprop
 
 
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):

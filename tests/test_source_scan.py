@@ -43,3 +43,17 @@ def test_nn_layers_and_autograd_imports_are_found():
     whats = [f.what for f in scan(source)]
     assert whats[0] == "import of torch.autograd.grad"
     assert whats[1].startswith("torch.nn.Linear")
+
+
+def test_a_helper_layer_with_its_own_backward_is_not_autograd():
+    source = '''
+class Linear:
+    def backward(self, grad):
+        return grad
+class TwoLayerMLP:
+    def backward(self, pred, y):
+        g = self.fc2.backward(2 * (pred - y) / len(y))
+        loss = (pred - y).sum()
+        loss.backward()
+'''
+    assert [(f.line, f.graded) for f in scan(source)] == [(9, True)]

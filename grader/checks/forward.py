@@ -32,13 +32,21 @@ def dtypes(ctx: Context) -> list[str]:
 
 
 def _dtypes(ctx: Context) -> list[str]:
+    """float32 only when forward() fails in float64 and works in float32; code that fails
+    either way is tested as before, and the examples say what is wrong."""
     dims = ctx.fixed_dims() or Dims(3, 4, 2)
     params = {name: np.full(shape, 0.5) for name, shape in spec.contract().param_shapes(dims).items()}
-    try:
-        ctx.call("forward", dims=dims_list(dims), params=params, inputs=[np.ones((2, dims.in_dim))])
-    except Failed:
-        return ["float32"]
-    return ["float32", "float64"]
+
+    def runs_in(dtype: str) -> bool:
+        try:
+            value = ctx.call("forward", dims=dims_list(dims), params={k: v.astype(dtype) for k, v in params.items()},
+                             inputs=[np.ones((2, dims.in_dim), dtype=dtype)])
+            validate.tensor(value["outputs"][0], "forward(X)", (2, dims.out_dim))
+            return True
+        except Failed:
+            return False
+
+    return ["float32"] if not runs_in("float64") and runs_in("float32") else ["float32", "float64"]
 
 
 def forward_cases(ctx: Context):

@@ -29,9 +29,10 @@ class Finding:
 def scan(source: str) -> list[Finding]:
     tree = ast.parse(source)
     graded_ranges = _graded_ranges(tree)
+    own_backward = _defines_backward_elsewhere(tree)
     findings = []
     for node in ast.walk(tree):
-        what = _autograd_use(node)
+        what = _autograd_use(node, own_backward)
         if what:
             line = getattr(node, "lineno", 0)
             graded = any(start <= line <= end for start, end in graded_ranges)
@@ -46,6 +47,15 @@ def _graded_ranges(tree: ast.Module) -> list[tuple[int, int]]:
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name in names]
 
 
+def _defines_backward_elsewhere(tree: ast.Module) -> bool:
+    """Whether a helper class (a Linear or ReLU layer of the student's) has its own backward
+    method: then `layer.backward(grad)` is the student's code, not autograd's."""
+    main = spec.contract().class_name
+    return any(isinstance(node, ast.ClassDef) and node.name != main and
+               any(isinstance(f, ast.FunctionDef) and f.name == "backward" for f in node.body)
+               for node in ast.walk(tree))
+
+
 def _dotted(node: ast.AST) -> str:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -56,10 +66,12 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _autograd_use(node: ast.AST) -> str | None:
+def _autograd_use(node: ast.AST, own_backward: bool = False) -> str | None:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward":
-        # model.backward(pred, y) is the student's own method; loss.backward() is autograd.
-        if len(node.args) < 2 and not any(k.arg in ("pred", "y") for k in node.keywords):
+        # model.backward(pred, y) is the student's own method; loss.backward() is autograd;
+        # layer.backward(grad) is the student's when a helper class defines backward.
+        student_call = len(node.args) >= 2 or any(k.arg in ("pred", "y") for k in node.keywords)
+        if not student_call and not (own_backward and len(node.args) == 1):
             return f"{_dotted(node.func) or '...backward'}() (autograd's backward)"
     if isinstance(node, ast.Attribute):
         name = _dotted(node)

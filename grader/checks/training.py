@@ -15,6 +15,7 @@ from grader.spec import Dims
 from grader.strategies import dims_for, networks, values
 
 try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
+    from grader.diagnosis import step as step_diagnosis
     from grader.diagnosis import training as diagnosis
 except ImportError:  # pragma: no cover - only in the kit
     pass
@@ -37,8 +38,8 @@ def at_full_size(dims: Dims, params: dict[str, np.ndarray], X: np.ndarray):
     hard-coded dims would fail. W1, W2 and X are scaled by 1/sqrt(fan_in), as Xavier does,
     and b1 by 1/sqrt(hidden_dim); float32-representable again."""
     scale = {"W1": dims.in_dim, "W2": dims.hidden_dim, "b1": dims.hidden_dim}
-    params = {k: _f32(v / np.sqrt(scale[k])) if k in scale else v for k, v in params.items()}
-    return params, _f32(X / np.sqrt(dims.in_dim))
+    params = {k: _representable(v / np.sqrt(scale[k])) if k in scale else v for k, v in params.items()}
+    return params, _representable(X / np.sqrt(dims.in_dim))
 
 
 @check("training.step")
@@ -58,15 +59,17 @@ def step(ctx: Context) -> None:
             expected = params[name].astype(np.float32) - np.float32(lr) * grads[name].astype(np.float32)
             assert_close(f"{name} after step({lr})", got[name], expected, tol)
 
-    with explained(ctx, "training.step", lambda: diagnosis.diagnose_step(ctx)):
+    with explained(ctx, "training.step", lambda: step_diagnosis.diagnose_step(ctx)):
         for_all("training.step", example(), body, max_examples=8)
 
 
-def _f32(values):
-    """float32 values, as float32 (a dict of arrays) or as float64 (one array)."""
-    if isinstance(values, dict):
-        return {k: np.asarray(v, dtype=np.float32) for k, v in values.items()}
-    return np.asarray(values, dtype=np.float32).astype(np.float64)
+def _f32(arrays):
+    return {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+
+
+def _representable(array: np.ndarray) -> np.ndarray:
+    """float64 values that float32 holds exactly (student and reference see the same)."""
+    return np.asarray(array, dtype=np.float32).astype(np.float64)
 
 
 def losses_of(value, epochs: int) -> np.ndarray:
@@ -126,9 +129,11 @@ def generic_example(ctx: Context):
     are equal, where a loss over (B, 1) - (B,) broadcast to (B, B) equals the right one."""
     dims = ctx.fixed_dims() or Dims(3, 4, 1)
     rng = np.random.default_rng(2026)
-    params = {name: _f32(rng.uniform(-1.0, 1.0, shape) if name.startswith("W") else rng.uniform(-0.5, 0.5, shape))
+    params = {name: _representable(rng.uniform(-1.0, 1.0, shape) if name.startswith("W") else
+                                   rng.uniform(-0.5, 0.5, shape))
               for name, shape in spec.contract().param_shapes(dims).items()}
-    X, y = _f32(rng.uniform(-2, 2, (TRAJECTORY_N, dims.in_dim))), _f32(rng.uniform(-2, 2, (TRAJECTORY_N, dims.out_dim)))
+    X = _representable(rng.uniform(-2, 2, (TRAJECTORY_N, dims.in_dim)))
+    y = _representable(rng.uniform(-2, 2, (TRAJECTORY_N, dims.out_dim)))
     if ctx.fixed_dims():
         params, X = at_full_size(dims, params, X)
     return dims, params, X, y

@@ -13,7 +13,6 @@ schedule check); `diagnose_trajectory` runs train() once more on the trajectory 
 generic example and compares its losses and parameters with simulations of the reference
 model (oracle, float64) under every loop one or two of these rules away from the contract,
 once forward(), backward() and step() are known right on their own probes.
-`diagnose_step` compares one step() with P + lr g, P - g and P.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from grader import oracle, spec, validate
 from grader.checks.base import Context, dims_list, params_of
 from grader.diagnosis import Diagnosis, Finding, cached, probe
 from grader.diagnosis.fit import fits, fits_variant
+from grader.diagnosis.step import ASCENDS, diagnose_step
 from grader.spec import Dims
 
 # -- learning-rate rules: (epoch, lr, decay_every, decay_factor) -> lr of the epoch -------
@@ -110,49 +110,12 @@ LOSS_RULES: dict[Callable, tuple[str, str]] = {
 
 DROPPED = ("training.last_batch_dropped", "the short last batch of each epoch is dropped: with N rows and batch "
            "size B there are ceil(N / B) batches, the last one with the N % B remaining rows")
-ASCENDS = ("training.step_adds", "step() adds lr * grad: P - lr * grad_P goes down the loss, P + lr * grad_P up")
 
 
 def finding(pairs: list[tuple[str, str]]) -> Finding:
     ids = list(dict.fromkeys(i for i, _ in pairs))
     words = "; ".join(dict.fromkeys(w for _, w in pairs))
     return Finding("+".join(ids), f"train() behaves exactly as if {words}.")
-
-
-# -- step -----------------------------------------------------------------------------------
-
-STEP_LR = 0.1
-
-
-def step_variants(params, grads, lr) -> dict[str, tuple[dict, str]]:
-    f = np.float32
-    return {
-        "training.step_adds": ({k: params[k] + f(lr) * grads[k] for k in params}, ASCENDS[1]),
-        "training.step_ignores_lr": ({k: params[k] - grads[k] for k in params},
-                                     "step() subtracts the gradient without multiplying it by lr"),
-        "training.step_no_update": ({k: params[k] for k in params},
-                                    "step() leaves the parameters unchanged (a new local tensor is made but never "
-                                    "stored back on self, e.g. `W1 = self.W1 - lr * g`)"),
-    }
-
-
-def diagnose_step(ctx: Context) -> Diagnosis:
-    dims = ctx.fixed_dims() or Dims(3, 5, 2)
-    gen = probe.rng("step")
-    params = probe.float32(probe.network(dims, gen))
-    grads = probe.float32(probe.network(dims, gen))
-    value = ctx.call("step", dims=dims_list(dims), params=params, grads=grads, lr=STEP_LR)
-    got = params_of(value["params"], dims, "after step(): ")
-    tol = spec.tolerances()["step"]
-    expected = {k: params[k] - np.float32(STEP_LR) * grads[k] for k in params}
-    wrong = [k for k in params if not fits(got[k], expected[k], tol)]
-    if not wrong:
-        return Diagnosis((), {"generic_probe": "correct"})
-    for hint_id, (variant, words) in step_variants(params, grads, STEP_LR).items():
-        if all(fits_variant(got[k], variant[k], expected[k], tol) for k in wrong):
-            which = "" if len(wrong) == len(params) else f" (for {', '.join(wrong)})"
-            return Diagnosis((Finding(hint_id, words + which + "."),), {"wrong": wrong})
-    return Diagnosis((), {"wrong": wrong})
 
 
 # -- the recorded schedule ------------------------------------------------------------------

@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder")
     grade.add_argument("--reports-dir", default=None)
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
-    grade.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: passed to pytest")
+    grade.epilog = "Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"
     grade.set_defaults(fn=cmd_grade)
 
     kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
@@ -104,12 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` goes to pytest untouched (argparse would take it for paths).
+    passthrough = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return USAGE_ERROR if exc.code else 0
-    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
-        args.pytest_args = args.pytest_args[1:]
+    args.pytest_args = passthrough
     return args.fn(args)
 
 

@@ -25,6 +25,7 @@ from grader.worker.client import Worker
 
 OUTCOME_KEY = "mlp_grader_outcome"
 SUBMISSION_KEY = "mlp_grader_submission"
+EXPECTED_KEY = "mlp_grader_checks_selected"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,10 +61,19 @@ def pytest_cmdline_main(config: pytest.Config):
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _select_shard(config, items)
-    session: GradingSession = config.pluginmanager.get_plugin("mlp-grader-session")
-    for item in items:
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Count each submission's selected checks (after -k, -m and --shard), so that the
+    process that reports progress knows when a student is complete; under xdist each item
+    carries the count to the controller."""
+    counts: dict[Path, int] = {}
+    for item in session.items:
         if isinstance(item, CheckItem):
-            session.expected[item.path] = session.expected.get(item.path, 0) + 1
+            counts[item.path] = counts.get(item.path, 0) + 1
+    for item in session.items:
+        if isinstance(item, CheckItem):
+            item.user_properties.append((EXPECTED_KEY, counts[item.path]))
 
 
 def _select_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -180,7 +190,6 @@ class GradingSession:
         self.config = config
         self.contexts: dict[Path, Context] = {}
         self.outcomes: dict[Path, list[dict]] = {}
-        self.expected: dict[Path, int] = {}
         self.written: list[SubmissionResult] = []
 
     def context(self, path: Path) -> Context:
@@ -199,7 +208,7 @@ class GradingSession:
         if report.when == "call" and OUTCOME_KEY in props:
             path = Path(props[SUBMISSION_KEY])
             self.outcomes.setdefault(path, []).append(json.loads(props[OUTCOME_KEY]))
-            if len(self.outcomes[path]) == self.expected.get(path, len(spec.rubric().checks)):
+            if len(self.outcomes[path]) == int(props.get(EXPECTED_KEY, len(spec.rubric().checks))):
                 self._progress(path)
 
     def _progress(self, path: Path) -> None:
@@ -212,7 +221,8 @@ class GradingSession:
         crashed = sum(o["status"] == "error" for o in outcomes)
         seconds = sum(o["seconds"] for o in outcomes)
         extra = f", {crashed} check(s) crashed or timed out" if crashed else ""
-        reporter.ensure_newline()
+        if getattr(reporter._tw, "width_of_current_line", 0):
+            reporter.write("\n")  # xdist's progress letters do not move ensure_newline's state
         reporter.write_line(f"graded {path.name}: {score:g} points in {seconds:.1f} s{extra}")
 
     @pytest.hookimpl(trylast=True)

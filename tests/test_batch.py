@@ -135,7 +135,7 @@ class Gradings:
         submit = lambda label, cwd, args: self.runs.__setitem__(label, pool.submit(run, cwd, *args))  # noqa: E731
         submit("baseline", root / "baseline", pytest_args())
         submit("again", root / "again", pytest_args())
-        submit("xdist", root / "xdist", pytest_args("-n", "2"))
+        submit("xdist", root / "xdist", pytest_args("-n", "2", "-v"))
         for index in (1, 2):
             submit(f"shard-{index}", root / "shards", pytest_args("--shard", f"{index}/2", "--reports-dir", f"shard-{index}"))
         # The whole rubric through the grader command, under xdist: exit code, progress lines.
@@ -269,6 +269,18 @@ def test_xdist_gives_the_serial_results_and_a_hang_does_not_stop_the_batch(gradi
     table = table_of(result.stdout)
     for name in names(work):
         assert re.search(rf"^{name}\s+\d", table, re.M), result.log
+
+
+@pytest.mark.xfail(reason="the plugin's implicit --dist loadgroup does not reach xdist's workers (they re-parse "
+                          "the command line), so a student's checks are spread over both workers and the student "
+                          "is started twice; patch in docs/BATCH.md", strict=False)
+def test_xdist_keeps_each_student_on_one_worker(gradings):
+    result = gradings.result("xdist")
+    placed: dict[str, set[str]] = {}
+    for worker, name in re.findall(r"^\[(gw\d+)\] \[\s*\d+%\] \w+ submissions/([\w-]+)::", result.stdout, re.M):
+        placed.setdefault(name, set()).add(worker)
+    assert sorted(placed) == names(gradings.course("xdist")), result.log
+    assert all(len(workers) == 1 for workers in placed.values()), placed
 
 
 def test_grader_grade_exits_0_when_grading_completed_even_with_zero_scores(gradings):

@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from grader import spec
-from grader.checks import Context, run_check
 from grader.outcome import Outcome
-from grader.report import write_class_reports, write_reports
 from grader.results import SubmissionResult
 from grader.submission import Submission, is_submission_dir
-from grader.worker.client import Worker
+
+# grader.checks (torch, scipy.stats, Hypothesis), grader.worker and grader.report are
+# imported when a check runs or results are written: this plugin is loaded by every pytest
+# process of the environment (the harness's own tests, --collect-only, the xdist
+# controller), and importing them costs about 5 s of CPU each time.
 
 OUTCOME_KEY = "mlp_grader_outcome"
 SUBMISSION_KEY = "mlp_grader_submission"
@@ -57,6 +59,14 @@ def pytest_cmdline_main(config: pytest.Config):
     per submission instead of one per check) unless the user chose a --dist mode."""
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
         config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist workers re-parse the command line, so they never see the loadgroup chosen
+    above: without it they add no group to the node ids and the controller spreads a
+    submission's checks over every worker (one worker process per xdist worker, not one)."""
+    node.workerinput["mlp_grader_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -111,6 +121,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{inipath} inside a submission would configure this pytest run; grade it with "
             f"`grader grade {inipath.parent}`, which ignores configuration files in submissions")
+    if getattr(config, "workerinput", {}).get("mlp_grader_loadgroup"):
+        config.option.loadgroup = True  # read by xdist's worker when it names the items
     config.pluginmanager.register(GradingSession(config), "mlp-grader-session")
     config.addinivalue_line("markers", "xdist_group(name): keep a submission's checks on one xdist worker")
 
@@ -153,6 +165,8 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         session: GradingSession = self.config.pluginmanager.get_plugin("mlp-grader-session")
+        from grader.checks import run_check
+
         outcome = run_check(self.check_id, session.context(self.path))
         self.user_properties.append((SUBMISSION_KEY, str(self.path)))
         self.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
@@ -188,11 +202,14 @@ class GradingSession:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.contexts: dict[Path, Context] = {}
+        self.contexts: dict[Path, "Context"] = {}
         self.outcomes: dict[Path, list[dict]] = {}
         self.written: list[SubmissionResult] = []
 
-    def context(self, path: Path) -> Context:
+    def context(self, path: Path) -> "Context":
+        from grader.checks import Context
+        from grader.worker.client import Worker
+
         if path not in self.contexts:
             self.close_all()  # one worker at a time per process: memory stays flat for a class
             self.contexts[path] = Context(Submission(path), Worker(path))
@@ -232,6 +249,7 @@ class GradingSession:
             return  # an xdist worker: the controller writes the results
         reports_dir = self.reports_dir()
         from grader.engine import submission_notes
+        from grader.report import write_class_reports, write_reports
         for path, outcomes in sorted(self.outcomes.items()):
             result = result_from_json(Submission(path), outcomes, submission_notes(Submission(path)))
             write_reports(result, reports_dir)

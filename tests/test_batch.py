@@ -271,9 +271,6 @@ def test_xdist_gives_the_serial_results_and_a_hang_does_not_stop_the_batch(gradi
         assert re.search(rf"^{name}\s+\d", table, re.M), result.log
 
 
-@pytest.mark.xfail(reason="the plugin's implicit --dist loadgroup does not reach xdist's workers (they re-parse "
-                          "the command line), so a student's checks are spread over both workers and the student "
-                          "is started twice; patch in docs/BATCH.md", strict=False)
 def test_xdist_keeps_each_student_on_one_worker(gradings):
     result = gradings.result("xdist")
     placed: dict[str, set[str]] = {}

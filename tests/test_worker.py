@@ -69,7 +69,9 @@ BEHAVIOURS = {{
     11: lambda: bytearray(3 * 1024 ** 3),
     12: fork_bomb,
     13: lambda: open("big.bin", "wb").write(b"x" * (80 * 1024 * 1024)),
+    14: lambda: print(next(CALLS)),
 }}
+CALLS = iter(range(1, 1000))  # how many calls this import of mlp.py has served
 
 
 class TwoLayerMLP:
@@ -208,3 +210,48 @@ def test_killing_the_host_fails_that_call_and_a_fresh_worker_takes_over(worker):
     assert result.status == "crashed"
     assert "took down the whole worker process" in result.problem()
     assert_still_serves(worker, starts + 1)
+
+
+# -- sessions: the calls of one check share a child -----------------------------------
+
+def counts(results) -> list[int]:
+    assert all(r.ok for r in results), [r.problem() for r in results]
+    return [int(r.output) for r in results]
+
+
+def test_calls_of_one_session_share_one_import_and_others_do_not(worker):
+    in_a = [worker.call("construct", dims=[99, 14, 1], session="a") for _ in range(3)]
+    in_b = [worker.call("construct", dims=[99, 14, 1], session="b") for _ in range(2)]
+    alone = [behave(worker, 14) for _ in range(2)]
+    assert counts(in_a) == [1, 2, 3]
+    assert counts(in_b) == [1, 2]
+    assert counts(alone) == [1, 1]
+    assert_still_serves(worker, worker.starts)
+
+
+def test_an_exception_keeps_the_sessions_child_and_a_crash_or_hang_replaces_it(worker):
+    worker.call("construct", dims=[2, 3, 1], session="c")
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="c")]) == [1]
+    assert worker.call("construct", dims=[99, 1, 1], session="c").status == "error"
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="c")]) == [2]
+    assert worker.call("construct", dims=[99, 3, 1], session="c").status == "crashed"
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="c")]) == [1]
+    assert worker.call("construct", dims=[99, 5, 1], session="c").status == "timeout"
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="c")]) == [1]
+    assert_still_serves(worker, worker.starts)
+
+
+def test_output_is_kept_per_call_within_a_session(worker):
+    flood = worker.call("construct", dims=[99, 6, 1], session="d")
+    after = worker.call("construct", dims=[99, 14, 1], session="d")
+    assert flood.ok and after.ok
+    assert flood.output_dropped == 10_000_000 - int(spec.limits()["size"]["max_output_bytes"])
+    assert after.output == "1\n" and after.output_dropped == 0
+
+
+def test_what_a_session_started_ends_with_the_session(worker):
+    result = worker.call("construct", dims=[99, 7, 1], session="e")
+    assert result.ok, result.problem()
+    assert worker.call("construct", dims=[2, 3, 1], session="f").ok
+    assert processes_named(MARKER) == []
+    assert_still_serves(worker, worker.starts)

@@ -57,14 +57,24 @@ class Context:
     output: list[str] = field(default_factory=list)
     student_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
+    timed_out: bool = False  # a call of this submission has hit its timeout
+    session: str | None = None  # the running check's id: its calls share one child
 
     def note(self, **details: Any) -> None:
         """Details for the report, kept whether the check passes or fails."""
         self.notes.update(details)
 
     def call(self, op: str, timeout: float | None = None, **args):
-        """Run an operation in the worker; a crash, exit or hang becomes a failure."""
-        result = self.worker.call(op, timeout=timeout, **args)
+        """Run an operation in the worker; a crash, exit or hang becomes a failure.
+
+        Once a call of the submission has timed out, later calls get at most
+        limits.toml's time.after_timeout: a hang costs its full timeout once, not once per
+        check (an infinite loop in forward would otherwise cost ten checks x 20-60 s)."""
+        if self.timed_out:
+            cap = float(self.worker.limits["time"].get("after_timeout", 5.0))
+            timeout = min(timeout or self.worker.limits["time"]["call"], cap)
+        result = self.worker.call(op, timeout=timeout, session=self.session, **args)
+        self.timed_out = self.timed_out or result.status == "timeout"
         self.student_seconds += result.student_seconds
         if result.output or result.output_dropped:
             text = result.output
@@ -121,6 +131,7 @@ def run_check(check_id: str, ctx: Context) -> Outcome:
     ctx.output = []
     ctx.student_seconds = 0.0
     ctx.notes = {}
+    ctx.session = check_id
     if fn.needs_reference and not oracle.available():
         return Outcome(check_spec, 0.0, "skipped", "compared with the reference solution at grading time")
     try:

@@ -144,14 +144,16 @@ class Worker:
         self.close()
 
     # -- calls -------------------------------------------------------------------------
-    def call(self, op: str, timeout: float | None = None, **args) -> CallResult:
+    def call(self, op: str, timeout: float | None = None, session: str | None = None, **args) -> CallResult:
+        """Run `op` in a child of the worker. Calls with the same `session` share one child
+        (and its imported mlp.py) until a call with another session, or none, comes."""
         timeout = call_timeout(timeout or self.limits["time"]["call"])
         if self.process is None or self.process.poll() is not None:
             failed = self._start()
             if failed:
                 return failed
         try:
-            self.process.stdin.write(protocol.encode({"op": op, "args": args, "timeout": timeout}))
+            self.process.stdin.write(protocol.encode({"op": op, "args": args, "timeout": timeout, "session": session}))
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             self.close()

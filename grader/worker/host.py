@@ -50,13 +50,13 @@ def main(argv: list[str]) -> int:
 
     _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid(), "uid": os.getuid()})
     max_processes = int(limits.get("max_processes", 0)) or None
+    host = Host(submission, max_output, (proto_in, proto_out), max_processes)
     while True:
         try:
             request = protocol.decode(protocol.read_frame(proto_in, FRAME_CAP))
         except EOFError:
             return 0
-        response = _serve(request, submission, max_output, (proto_in, proto_out), max_processes)
-        _send(proto_out, response)
+        _send(proto_out, host.serve(request))
 
 
 # ------------------------------------------------------------------ limits and privileges
@@ -124,43 +124,99 @@ def _send(stream, message) -> None:
     stream.flush()
 
 
-def _serve(request: dict, submission: Path, max_output: int, private, max_processes: int | None = None) -> dict:
-    timeout = float(request.get("timeout", 20.0))
-    result_r, result_w = os.pipe()
-    output_r, output_w = os.pipe()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(result_r)
-        os.close(output_r)
-        for stream in private:
-            os.close(stream.fileno())
-        _run_child(request, submission, result_w, output_w, timeout)
-    os.close(result_w)
-    os.close(output_w)
-    try:
-        os.setpgid(pid, pid)
-    except OSError:
-        pass
-    call = _Call(pid, result_r, output_r, started + timeout, max_output, max_processes)
-    call.collect()
-    end_call(pid)
-    return _response(call, time.monotonic() - started)
+class Host:
+    """The host's one child at a time, and the calls it serves.
+
+    A request that names a `session` (the grader uses the check's id) is served by the
+    child that served the previous request of that session, which keeps mlp.py imported:
+    a check's Hypothesis examples then cost a pipe round trip each, not a fork, an import
+    and a sweep. Any other request ends that child first (every process it started is
+    killed), and a request without a session gets a child of its own for that call only.
+    A child that crashed, hung or broke a limit is ended at once; the next call forks a
+    fresh one from this host, which has imported torch and never runs student code.
+    """
+
+    def __init__(self, submission: Path, max_output: int, private, max_processes: int | None):
+        self.submission = submission
+        self.max_output = max_output
+        self.private = private
+        self.max_processes = max_processes
+        self.child: _Child | None = None
+
+    def serve(self, request: dict) -> dict:
+        started = time.monotonic()
+        session = request.get("session")
+        if self.child is not None and (session is None or session != self.child.session):
+            self.end_child()
+        if self.child is None:
+            self.child = self._fork(session)
+        timeout = float(request.get("timeout", 20.0))
+        call = _Call(self.child, protocol.encode(request), started + timeout, self.max_output, self.max_processes)
+        call.collect()
+        if session is None or call.status is not None or call.stopped or call.result is None:
+            self.end_child()
+        return _response(call, time.monotonic() - started)
+
+    def _fork(self, session) -> "_Child":
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
+        output_r, output_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            for fd in (request_w, result_r, output_r):
+                os.close(fd)
+            for stream in self.private:
+                os.close(stream.fileno())
+            _run_child(self.submission, request_r, result_w, output_w)
+        for fd in (request_r, result_w, output_w):
+            os.close(fd)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        return _Child(pid, session, request_w, result_r, output_r)
+
+    def end_child(self) -> None:
+        child, self.child = self.child, None
+        if child is None:
+            return
+        for fd in (child.request_w, child.result_r, child.output_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        end_call(child.pid)
 
 
-def _run_child(request: dict, submission: Path, result_w: int, output_w: int, timeout: float) -> None:
+class _Child:
+    """The host's handle on a forked child: its pid, its session and its three pipes."""
+
+    def __init__(self, pid: int, session, request_w: int, result_r: int, output_r: int):
+        self.pid, self.session = pid, session
+        self.request_w, self.result_r, self.output_r = request_w, result_r, output_r
+        for fd in (request_w, result_r, output_r):
+            os.set_blocking(fd, False)
+
+
+def _run_child(submission: Path, request_r: int, result_w: int, output_w: int) -> None:
+    """Serve requests from the host until it closes the pipe (or ends this process)."""
     code = 0
     try:
         os.setpgid(0, 0)
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
         os.close(output_w)
-        cpu = math.ceil(timeout) + 1  # a backstop behind the host's wall-clock timeout
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         from grader.worker import ops
 
         os.chdir(submission)
-        ops.serve(request, submission, result_w)
+        requests = os.fdopen(request_r, "rb")
+        while True:
+            try:
+                request = protocol.decode(protocol.read_frame(requests, FRAME_CAP))
+            except EOFError:
+                break
+            limit_cpu(float(request.get("timeout", 20.0)))
+            ops.serve(request, submission, result_w)
     except BaseException:  # noqa: BLE001 - the child must always end through os._exit
         code = 70
     finally:
@@ -172,58 +228,88 @@ def _run_child(request: dict, submission: Path, result_w: int, output_w: int, ti
         os._exit(code)
 
 
-class _Call:
-    """One call being watched: its result and output pipes, its deadline, its processes.
+def limit_cpu(timeout: float) -> None:
+    """A CPU-time backstop behind the host's wall-clock timeout: this call may use
+    `timeout` + 1 s of CPU on top of what the child has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime) + math.ceil(timeout) + 1
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
-    The call is over when the child has ended (then whatever is already in the pipes is
-    read and nothing more: processes it left behind may hold them open), when the deadline
-    passes, or when the watchdog finds more processes than allowed.
+
+class _Call:
+    """One call being watched: the request to send, the result and output to read, the
+    deadline, and the processes.
+
+    The call is over when the child's result frame has arrived (its output, flushed before
+    the result, is then read as far as it goes), when the child has ended (then whatever
+    is already in the pipes is read and nothing more: processes it left behind may hold
+    them open), when the deadline passes, or when the watchdog finds more processes than
+    allowed.
     """
 
-    def __init__(self, pid, result_r, output_r, deadline, max_output, max_processes):
-        self.pid = pid
-        self.fds = {result_r: bytearray(), output_r: bytearray()}
-        self.result_r, self.output_r = result_r, output_r
+    def __init__(self, child: _Child, request: bytes, deadline, max_output, max_processes):
+        self.child = child
+        self.pending = memoryview(request)
+        self.result_bytes = bytearray()
+        self.output_bytes = bytearray()
+        self.frames: list[dict] = []
+        self.result: dict | None = None
         self.deadline = deadline
         self.max_output = max_output
         self.max_processes = max_processes
         self.dropped = 0
-        self.status = None  # the child's wait status once it has ended
+        self.status = None  # the child's wait status if it has ended
         self.stopped = ""  # why the host stopped the call, if it did
-        for fd in self.fds:
-            os.set_blocking(fd, False)
 
     def collect(self) -> None:
-        open_fds = set(self.fds)
-        next_watch = time.monotonic()
+        child = self.child
+        reading = {child.result_r, child.output_r}
+        next_watch = time.monotonic() + WATCH_EVERY
+        while True:
+            now = time.monotonic()
+            if now >= self.deadline:
+                self.stopped = "timeout"
+                return
+            if self.max_processes and now >= next_watch:
+                next_watch = now + WATCH_EVERY
+                if self._too_many_processes():
+                    return
+            writing = [child.request_w] if self.pending else []
+            ready_r, ready_w, _ = select.select(list(reading), writing, [], min(self.deadline - now, 0.05))
+            if ready_w:
+                self._write()
+            for fd in ready_r:
+                if not self._read(fd):
+                    reading.discard(fd)
+            if self.result is not None or self.garbled:
+                self._drain(child.output_r)
+                return
+            if not reading and not ready_r:
+                time.sleep(0.005)
+            done, status = os.waitpid(child.pid, os.WNOHANG)
+            if done:
+                self.status = status
+                for fd in reading:  # what the child wrote before it ended
+                    self._drain(fd)
+                if self.max_processes:  # what it left running counts too
+                    self._too_many_processes()
+                return
+
+    def _write(self) -> None:
         try:
-            while True:
-                now = time.monotonic()
-                if now >= self.deadline:
-                    self.stopped = "timeout"
-                    return
-                if self.max_processes and now >= next_watch:
-                    next_watch = now + WATCH_EVERY
-                    if self._too_many_processes():
-                        return
-                ready = select.select(list(open_fds), [], [], min(self.deadline - now, 0.05))[0] if open_fds else []
-                for fd in ready:
-                    if not self._read(fd):
-                        open_fds.discard(fd)
-                if not open_fds and not ready:
-                    time.sleep(0.005)
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-                if done:
-                    self.status = status
-                    for fd in open_fds:  # what the child wrote before it ended
-                        while self._read(fd):
-                            pass
-                    if self.max_processes:  # what it left running counts too
-                        self._too_many_processes()
-                    return
-        finally:
-            for fd in self.fds:
-                os.close(fd)
+            written = os.write(self.child.request_w, self.pending)
+        except BlockingIOError:
+            return
+        except OSError:  # the child is gone: waitpid will say how it ended
+            written = len(self.pending)
+        self.pending = self.pending[written:]
+
+    def _drain(self, fd: int) -> None:
+        while self._read(fd):
+            pass
 
     def _read(self, fd: int):
         """Read one chunk: True if data came, False at end of file, None if none is ready."""
@@ -231,15 +317,45 @@ class _Call:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:
             return None
+        except OSError:
+            return False
         if not chunk:
             return False
-        if fd == self.output_r:
-            keep = max(0, self.max_output - len(self.fds[fd]))
-            self.fds[fd] += chunk[:keep]
+        if fd == self.child.output_r:
+            keep = max(0, self.max_output - len(self.output_bytes))
+            self.output_bytes += chunk[:keep]
             self.dropped += len(chunk) - min(len(chunk), keep)
-        elif len(self.fds[fd]) + len(chunk) <= FRAME_CAP:
-            self.fds[fd] += chunk
+        elif len(self.result_bytes) + len(chunk) <= FRAME_CAP:
+            self.result_bytes += chunk
+            self._split_frames()
         return True
+
+    def _split_frames(self) -> None:
+        """Move every complete frame out of the result buffer; note the result frame."""
+        while True:
+            try:
+                size = protocol.frame_size(self.result_bytes, FRAME_CAP)
+            except protocol.ProtocolError as exc:
+                self.frames.append({"garbled": str(exc)})
+                self.result_bytes.clear()
+                return
+            if size is None or size > len(self.result_bytes):
+                return
+            frame = bytes(self.result_bytes[:size])
+            del self.result_bytes[:size]
+            try:
+                message = protocol.decode(frame)
+            except protocol.ProtocolError as exc:
+                message = {"garbled": str(exc)}
+            if not isinstance(message, dict):
+                message = {"garbled": "a frame that is not a message"}
+            self.frames.append(message)
+            if "result" in message:
+                self.result = message
+
+    @property
+    def garbled(self) -> bool:
+        return any("garbled" in frame for frame in self.frames)
 
     def _too_many_processes(self) -> bool:
         count = len(descendants(os.getpid(), live_only=True))
@@ -249,27 +365,8 @@ class _Call:
         return False
 
     @property
-    def frames(self) -> list[dict]:
-        return _split_frames(bytes(self.fds[self.result_r]))
-
-    @property
     def output(self) -> bytes:
-        return bytes(self.fds[self.output_r])
-
-
-def _split_frames(data: bytes) -> list[dict]:
-    import io
-
-    stream = io.BytesIO(data)
-    frames = []
-    while True:
-        try:
-            frames.append(protocol.decode(protocol.read_frame(stream, FRAME_CAP)))
-        except EOFError:
-            return frames
-        except protocol.ProtocolError as exc:
-            frames.append({"garbled": str(exc)})
-            return frames
+        return bytes(self.output_bytes)
 
 
 # ------------------------------------------------------------------ ending every process
@@ -361,7 +458,7 @@ def _response(call: _Call, seconds: float) -> dict:
     elif call.stopped:
         response["status"] = "crashed"
         response["exit"] = call.stopped
-    elif result is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+    elif result is not None and (status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)):
         response.update(result["result"])
     elif garbled is not None:  # e.g. a tensor subclass whose .numpy() returns a string
         response["status"] = "error"

@@ -75,7 +75,7 @@ def serve(request: dict, submission: Path, result_fd: int) -> None:
         if name not in OPERATIONS:
             raise ContractError(f"unknown operation {name!r}")
         torch.manual_seed(0)
-        module = CHILD.call("import mlp.py", _import_student, submission)
+        module = _student_module(submission)
         CHILD.stage(name)
         result = {"status": "ok", "value": OPERATIONS[name](module, **request.get("args", {}))}
     except ContractError as exc:
@@ -84,11 +84,31 @@ def serve(request: dict, submission: Path, result_fd: int) -> None:
         result = {"status": "error", "error": _describe_exception(exc, submission)}
     result["student_seconds"] = CHILD.student_seconds
     result["child_seconds"] = time.perf_counter() - started
+    _flush_output()  # the host reads the call's output up to its result frame
     try:
         CHILD.send({"result": result})
     except (TypeError, ValueError) as exc:
         CHILD.send({"result": {"status": "error", "error": {
             "type": "ContractError", "message": f"the values returned could not be sent: {exc}", "traceback": ""}}})
+
+
+_STUDENT: dict[Path, Any] = {}
+
+
+def _student_module(submission: Path):
+    """mlp.py, imported by this child's first call and kept for its later calls (a child
+    serves one check's calls). A failed import is not kept: every call reports it."""
+    if submission not in _STUDENT:
+        _STUDENT[submission] = CHILD.call("import mlp.py", _import_student, submission)
+    return _STUDENT[submission]
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - student code may have replaced or closed them
+            pass
 
 
 def _import_student(submission: Path):

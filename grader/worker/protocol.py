@@ -65,10 +65,19 @@ def read_frame(stream: BinaryIO, max_bytes: int) -> bytes:
         raise EOFError("no frame")
     if len(prefix) < _LEN.size:
         prefix += _read_exact(stream, _LEN.size - len(prefix))
-    (head_len,) = _LEN.unpack(prefix)
+    head = _read_exact(stream, _header_length(prefix))
+    return prefix + head + _read_exact(stream, _arrays_size(head, max_bytes))
+
+
+def _header_length(buffer) -> int:
+    (head_len,) = _LEN.unpack_from(buffer)
     if head_len > MAX_HEADER_BYTES:
         raise ProtocolError(f"frame header of {head_len} bytes is larger than allowed")
-    head = _read_exact(stream, head_len)
+    return head_len
+
+
+def _arrays_size(head: bytes, max_bytes: int) -> int:
+    """The bytes of arrays that follow a frame's header, checked against the cap."""
     try:
         header = json.loads(head)
         total = sum(int(a["nbytes"]) for a in header["arrays"])
@@ -76,7 +85,18 @@ def read_frame(stream: BinaryIO, max_bytes: int) -> bytes:
         raise ProtocolError(f"unreadable frame header: {exc}") from None
     if total > max_bytes:
         raise ProtocolError(f"message of {total} bytes exceeds the cap of {max_bytes}")
-    return prefix + head + _read_exact(stream, total)
+    return total
+
+
+def frame_size(buffer: bytes | bytearray, max_bytes: int) -> int | None:
+    """The whole size of the frame at the start of `buffer`, or None while its header has
+    not fully arrived (for a reader that gets frames in pieces, as the worker's host does)."""
+    if len(buffer) < _LEN.size:
+        return None
+    head_len = _header_length(buffer)
+    if len(buffer) < _LEN.size + head_len:
+        return None
+    return _LEN.size + head_len + _arrays_size(bytes(buffer[_LEN.size:_LEN.size + head_len]), max_bytes)
 
 
 def decode(frame: bytes) -> dict[str, Any]:

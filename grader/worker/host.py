@@ -3,11 +3,12 @@ by a launcher of ``grader/sandbox.py``.
 
 On start it drops root (inside bubblewrap, to the worker's own uid), sets its resource
 limits and becomes a child subreaper. It speaks the protocol on its original stdin/stdout
-and moves everything else out of the way, preloads torch once, then forks a child per request. The child imports the student's
-``mlp.py`` and performs one operation of ``ops.py``; the host relays the child's result,
-its captured output and how it ended. Forking from a host that has imported torch but run
-nothing costs milliseconds, and every call starts from the same state whatever earlier
-calls did. After each call every process the call started is killed, wherever it went.
+and moves everything else out of the way, preloads torch once, then forks a child per check
+(see `Host`). The child imports the student's ``mlp.py`` and performs operations of
+``ops.py``; the host relays each result, its captured output and how the call ended.
+Forking from a host that has imported torch but run nothing costs milliseconds, and every
+check starts from the same state whatever earlier checks did. When a child is done, every
+process it started is killed, wherever it went.
 """
 
 from __future__ import annotations

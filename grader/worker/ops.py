@@ -1,4 +1,5 @@
-"""What a check can ask the worker to do with the student's code. Runs in the forked child.
+"""What a check can ask the worker to do with the student's code. Runs in the forked child
+(one per check: `serve` handles each of its calls).
 
 Every operation builds its model afresh from plain arrays, calls the student's code, and
 returns plain values: ``describe()`` turns whatever the student returned into a small dict

@@ -1,8 +1,10 @@
 """How the worker process is started: inside bubblewrap when it can be, else plainly.
 
-A `Launcher` turns (submission copy, output cap) into an argv and an environment. The worker
-only ever sees a staged copy of the worker's own modules (``runtime_dir()``): never the
-rest of the harness, the reference solution or the TA configuration.
+A `Launcher` turns (stage folder, output cap) into an argv and an environment. One worker
+serves the submissions of a grading process one after another, each from its own copy in
+the stage folder (see grader/worker/client.py). The worker only ever sees a staged copy of
+the worker's own modules (``runtime_dir()``): never the rest of the harness, the reference
+solution or the TA configuration.
 
 ``MLP_GRADER_SANDBOX`` picks the launcher: ``auto`` (default: bubblewrap when it works
 here, else the process fallback with a warning in every results.json), ``bwrap`` (fail
@@ -30,15 +32,15 @@ from grader import spec
 MODE_ENV = "MLP_GRADER_SANDBOX"
 MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/host.py", "worker/ops.py", "worker/protocol.py")
-# argv after -c: RUNTIME SITE_DIRS SUBMISSION MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
+# argv after -c: RUNTIME SITE_DIRS STAGE MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
 # no environment variables, no user site, no .pth files (site-packages holds the editable
 # install's finder, which points into the repository) and no .pyc written (-I ignores
 # PYTHONDONTWRITEBYTECODE); the bootstrap adds the staged runtime and the folders torch
 # and numpy live in, nothing else.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path += sys.argv.pop(1).split(':'); "
              "from grader.worker.host import main; sys.exit(main(sys.argv))")
-# Where the sandbox shows the submission copy and the runtime (fixed, neutral paths).
-INSIDE_SUBMISSION = "/submission"
+# Where the sandbox shows the stage (the submission copies) and the runtime (fixed, neutral paths).
+INSIDE_STAGE = "/submissions"
 INSIDE_RUNTIME = "/runtime"
 # As root, every worker runs as its own unused uid from here on (see `sandbox_uid`).
 UID_BASE = 2_000_000_000
@@ -101,7 +103,7 @@ def worker_limits() -> dict:
 
 class Launcher:
     """The fallback: a plain process with resource limits, a clean environment and a
-    temporary copy of the submission. It can read (and as root write) this machine's files."""
+    temporary copy of each submission. It can read (and as root write) this machine's files."""
 
     name = "process"
     isolated = False
@@ -109,19 +111,28 @@ class Launcher:
                "with a clean environment, resource limits and a temporary folder, but it can "
                "read files on this machine and use the network.")
 
-    def command(self, submission: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
+    def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
         # RLIMIT_NPROC counts every process of our uid: the host adds what already runs.
         limits["count_existing_processes"] = True
         argv = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
-                str(submission), str(max_output), json.dumps(limits)]
-        return argv, clean_environment(str(submission))
+                str(stage), str(max_output), json.dumps(limits)]
+        return argv, clean_environment(str(stage))
+
+    def inside(self, stage: Path) -> str:
+        """Where the worker sees the stage folder."""
+        return str(stage)
+
+    def submission_uid(self) -> int | None:
+        """The uid a submission's code runs as (None: the worker's own)."""
+        return None
 
 
 class BwrapLauncher(Launcher):
     """The worker inside bubblewrap: its own mount, PID, network, IPC and UTS namespaces;
-    read-only system and Python folders; the submission copy as its only writable place;
-    no view of the repository. As root it also runs as an unprivileged uid of its own."""
+    read-only system and Python folders; the stage and a private /tmp as its only writable
+    places; no view of the repository. As root each submission also runs as an
+    unprivileged uid of its own."""
 
     name = "bwrap"
     isolated = True
@@ -130,35 +141,45 @@ class BwrapLauncher(Launcher):
     def __init__(self, bwrap: str):
         self.bwrap = bwrap
 
-    def command(self, submission: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
+    def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
-        uid = sandbox_uid() if os.geteuid() == 0 else None
-        if uid is not None:
-            limits["uid"] = uid
-            _chown_tree(submission, uid)
-        env = clean_environment(INSIDE_SUBMISSION)
+        limits["private_tmp"] = "/tmp"  # the host empties it between two submissions
+        env = clean_environment(INSIDE_STAGE)
         python = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
-                  INSIDE_SUBMISSION, str(max_output), json.dumps(limits)]
-        argv = [self.bwrap, *namespace_flags(), *filesystem_flags(submission), "--clearenv"]
+                  INSIDE_STAGE, str(max_output), json.dumps(limits)]
+        argv = [self.bwrap, *namespace_flags(), *filesystem_flags(stage), "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
-        return [*argv, "--chdir", INSIDE_SUBMISSION, "--", *python], env
+        return [*argv, "--chdir", INSIDE_STAGE, "--", *python], env
+
+    def inside(self, stage: Path) -> str:
+        return INSIDE_STAGE
+
+    def submission_uid(self) -> int | None:
+        return sandbox_uid() if os.geteuid() == 0 else None
+
+
+# As root, the host keeps these (and nothing else) to run each submission's children as that
+# submission's uid, to kill what they leave behind and to empty /tmp after them. A child
+# loses every capability when it changes uid, before it imports mlp.py.
+HOST_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 
 
 def namespace_flags() -> list[str]:
     """--unshare-all, except as root: there a user namespace would map uid 0 to root (so
-    RLIMIT_NPROC would not apply and the host could not drop to its own uid). Instead
-    bubblewrap drops every capability but the two the host needs to change uid once."""
+    RLIMIT_NPROC would not apply and children could not run as their own uid). Instead
+    bubblewrap drops every capability but HOST_CAPABILITIES."""
     common = ["--die-with-parent", "--new-session"]
     if os.geteuid() != 0:
         return ["--unshare-all", *common]
+    caps = [flag for cap in HOST_CAPABILITIES for flag in ("--cap-add", cap)]
     return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try", *common,
-            "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            "--cap-drop", "ALL", *caps]
 
 
-def filesystem_flags(submission: Path) -> list[str]:
+def filesystem_flags(stage: Path) -> list[str]:
     """Read-only system and Python folders, a fresh /proc, /dev and /tmp, the runtime
-    read-only and the submission copy writable. When the repository lies inside a bound
+    read-only and the stage writable. When the repository lies inside a bound
     folder (a virtualenv inside it, say), a tmpfs over it hides it; binds below it (the
     virtualenv) come after, so they stay visible."""
     flags = ["--proc", "/proc", "--dev", "/dev"]
@@ -181,7 +202,7 @@ def filesystem_flags(submission: Path) -> list[str]:
         flags += args
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
         flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(submission), INSIDE_SUBMISSION]
+    flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(stage), INSIDE_STAGE]
     return flags
 
 
@@ -208,15 +229,14 @@ def repository_root() -> Path | None:
 
 
 def sandbox_uid() -> int:
-    """A uid of its own for each worker: RLIMIT_NPROC counts processes per uid (and root is
-    exempt), so a private uid makes the limit exact and keeps parallel workers apart."""
+    """A uid of its own for each submission: RLIMIT_NPROC counts processes per uid (and
+    root is exempt), so a private uid makes the limit exact and keeps students apart."""
     return UID_BASE + (((os.getpid() % (1 << 20)) << 10) | (next(_UIDS) % 1024))
 
 
-def _chown_tree(path: Path, uid: int) -> None:
-    """Give the copy to the worker's uid (bubblewrap enters it as capability-less root
-    before the host changes uid, hence a top folder anyone may enter)."""
-    path.chmod(0o755)
+def chown_tree(path: Path, uid: int) -> None:
+    """Give a submission's copy to its uid, and to nobody else (mode 0700)."""
+    path.chmod(0o700)
     for folder, dirs, files in os.walk(path):
         os.chown(folder, uid, uid)
         for name in files:

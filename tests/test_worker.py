@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grader import sandbox, spec
-from grader.worker.client import TIMEOUT_ENV, Worker
+from grader.worker.client import TIMEOUT_ENV, Worker, shutdown_hosts
 
 MARKER = f"mlp-grader-worker-test-{os.getpid()}"
 TIMEOUT = 3.0
@@ -70,7 +70,16 @@ BEHAVIOURS = {{
     12: fork_bomb,
     13: lambda: open("big.bin", "wb").write(b"x" * (80 * 1024 * 1024)),
     14: lambda: print(next(CALLS)),
+    15: lambda: open("/tmp/mlp-grader-leak", "w").write("left by an earlier student"),
+    16: lambda: print(json.dumps({{"uid": os.getuid(), "tmp": os.listdir("/tmp"), "stage": stage_listing()}})),
 }}
+
+
+def stage_listing():
+    try:
+        return os.listdir("..")
+    except OSError as exc:
+        return type(exc).__name__
 CALLS = iter(range(1, 1000))  # how many calls this import of mlp.py has served
 
 
@@ -94,6 +103,7 @@ def worker(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(sandbox.MODE_ENV, request.param)
         mp.setenv(TIMEOUT_ENV, str(TIMEOUT))
+        shutdown_hosts()  # a worker process of its own: starts are counted from here
         with Worker(folder) as w:
             w.mode = request.param
             yield w
@@ -198,7 +208,7 @@ def test_the_limits_and_environment_student_code_sees(worker):
     assert seen["limits"]["RLIMIT_NPROC"][0] >= limits["process"]["max_processes"]
     assert set(seen["env"]) - {"PWD"} == set(sandbox.clean_environment("/").keys())
     if worker.mode == "bwrap":
-        assert seen["cwd"] == sandbox.INSIDE_SUBMISSION
+        assert seen["cwd"] == f"{sandbox.INSIDE_STAGE}/{worker.copy.name}"
         assert seen["limits"]["RLIMIT_NPROC"][0] == limits["process"]["max_processes"]
         if os.geteuid() == 0:
             assert seen["uid"] >= sandbox.UID_BASE, "as root, the worker must run as its own uid"
@@ -207,6 +217,10 @@ def test_the_limits_and_environment_student_code_sees(worker):
 def test_killing_the_host_fails_that_call_and_a_fresh_worker_takes_over(worker):
     starts = worker.starts
     result = behave(worker, 8)
+    if worker.uid is not None:  # the submission runs as its own uid: the host is out of its reach
+        assert result.status == "error" and "PermissionError" in result.problem()
+        assert_still_serves(worker, starts)
+        return
     assert result.status == "crashed"
     assert "took down the whole worker process" in result.problem()
     assert_still_serves(worker, starts + 1)
@@ -254,4 +268,30 @@ def test_what_a_session_started_ends_with_the_session(worker):
     assert result.ok, result.problem()
     assert worker.call("construct", dims=[2, 3, 1], session="f").ok
     assert processes_named(MARKER) == []
+    assert_still_serves(worker, worker.starts)
+
+
+# -- one worker process, many submissions ---------------------------------------------
+
+def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
+    """The worker process is shared by the submissions a grading process grades in turn:
+    what one left running, in /tmp or in its folder is gone when the next one runs."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    assert worker.call("construct", dims=[99, 7, 1], session="x").ok  # a process in its own session
+    if worker.mode == "bwrap":  # the fallback's /tmp is this machine's
+        assert worker.call("construct", dims=[99, 15, 1], session="x").ok
+    with Worker(other) as next_student:
+        seen = next_student.call("construct", dims=[99, 16, 1])
+        assert seen.ok, seen.problem()
+        assert next_student.starts == 0, "the second submission reuses the worker process"
+        seen, copy = json.loads(seen.output), next_student.copy
+        assert processes_named(MARKER) == []
+        if worker.mode == "bwrap":
+            assert seen["tmp"] == []
+        if next_student.uid is not None:
+            assert seen["uid"] == next_student.uid != worker.uid
+            assert seen["stage"] == "PermissionError", "a student may not list the other copies"
+    assert not copy.exists()
     assert_still_serves(worker, worker.starts)

@@ -1,13 +1,15 @@
 """The grader's side of the worker: start it, send a call, wait with a timeout, restart.
 
-A `Worker` serves one submission. Each call returns a `CallResult`; a crash, an exit or a
-hang fails only that call, and if the host process itself died or stopped answering, the
-next call starts a fresh one. ``MLP_GRADER_CALL_TIMEOUT`` (seconds) caps every call's
+A `Worker` serves one submission, through the worker process this grading process shares
+between its submissions (`HostProcess`). Each call returns a `CallResult`; a crash, an exit
+or a hang fails only that call, and if the host process itself died or stopped answering,
+the next call starts a fresh one. ``MLP_GRADER_CALL_TIMEOUT`` (seconds) caps every call's
 timeout: the harness's own tests use it to make hangs cheap.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import re
@@ -21,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from grader import spec
-from grader.sandbox import Launcher, default_launcher
+from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
 from grader.worker.host import descendants, kill_all, process_table
 
 START_TIMEOUT = 120.0
+RELEASE_TIMEOUT = 30.0
 TIMEOUT_ENV = "MLP_GRADER_CALL_TIMEOUT"
 HOST_DIED = "the worker process ended"
 
@@ -86,44 +89,61 @@ def _limit_hint(answer: dict, error: dict, limits: dict) -> str:
     return ""
 
 
-class Worker:
-    """One submission's worker process, restarted on demand."""
+class HostProcess:
+    """The worker process of this grading process: started once, then shared by the
+    submissions graded here one after another (see `shared_host`), so torch is imported
+    once per process rather than once per student. Each submission is a copy in the
+    host's stage folder; the host ends everything a submission started before it serves
+    the next one (grader/worker/host.py, `Host`)."""
 
-    def __init__(self, submission: Path, launcher: Launcher | None = None):
-        self.submission = Path(submission)
-        self.launcher = launcher or default_launcher()
+    def __init__(self, launcher: Launcher):
+        self.launcher = launcher
         self.limits = spec.limits()
         self.process: subprocess.Popen | None = None
         self.frames: queue.Queue = queue.Queue()
-        self.workdir: Path | None = None
         self.host_stderr = bytearray()
-        self.starts = 0
+        self.stage = Path(tempfile.mkdtemp(prefix="mlp-grader-stage-"))
+        self.stage.chmod(0o711)  # each submission's uid may enter its own copy, and list nothing
 
-    # -- lifecycle ---------------------------------------------------------------------
-    def _start(self) -> CallResult | None:
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> CallResult | None:
         self.close()
-        # The submission's name in the folder's name: its processes are easy to tell apart.
-        label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.submission.name)[:40]
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"mlp-grader-{label}-"))
-        copy = self.workdir / "submission"
-        _copy_submission(self.submission, copy)
-        argv, env = self.launcher.command(copy, int(self.limits["size"]["max_output_bytes"]))
+        argv, env = self.launcher.command(self.stage, int(self.limits["size"]["max_output_bytes"]))
+        self.host_stderr = bytearray()
         self.process = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=copy, start_new_session=True,
+            env=env, cwd=self.stage, start_new_session=True,
         )
-        self.starts += 1
         self.frames = queue.Queue()
         threading.Thread(target=self._read_frames, args=(self.process, self.frames), daemon=True).start()
         threading.Thread(target=self._drain_stderr, args=(self.process,), daemon=True).start()
-        hello = self._next_frame(START_TIMEOUT)
+        hello = self.next_frame(START_TIMEOUT)
         if not isinstance(hello, dict) or not hello.get("hello"):
             detail = self.host_stderr.decode(errors="replace")[-2000:]
             self.close()
             return CallResult("protocol", error={"message": f"the worker did not start: {detail}"})
         return None
 
+    def send(self, message: dict) -> bool:
+        try:
+            self.process.stdin.write(protocol.encode(message))
+            self.process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, AttributeError):
+            self.close()
+            return False
+
+    def next_frame(self, timeout: float):
+        try:
+            return self.frames.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
     def close(self) -> None:
+        """Kill the process and everything it started (the stage stays for a restart)."""
         if self.process is not None:
             _kill_everything(self.process.pid)
             self.process.wait()
@@ -133,46 +153,10 @@ class Worker:
                 except OSError:
                     pass
             self.process = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
 
-    def __enter__(self) -> "Worker":
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def shutdown(self) -> None:
         self.close()
-
-    # -- calls -------------------------------------------------------------------------
-    def call(self, op: str, timeout: float | None = None, session: str | None = None, **args) -> CallResult:
-        """Run `op` in a child of the worker. Calls with the same `session` share one child
-        (and its imported mlp.py) until a call with another session, or none, comes."""
-        timeout = call_timeout(timeout or self.limits["time"]["call"])
-        if self.process is None or self.process.poll() is not None:
-            failed = self._start()
-            if failed:
-                return failed
-        try:
-            self.process.stdin.write(protocol.encode({"op": op, "args": args, "timeout": timeout, "session": session}))
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            self.close()
-            return CallResult("protocol", error={"message": "the worker stopped accepting calls"})
-        answer = self._next_frame(timeout + self.limits["time"]["grace"])
-        if not isinstance(answer, dict):
-            self.close()
-            if answer == HOST_DIED:  # student code killed the host itself (or it ran out of memory)
-                return CallResult("crashed", stage=op, timeout=timeout,
-                                  exit="took down the whole worker process (a fresh one serves the next call)")
-            return CallResult("timeout" if answer is None else "protocol", timeout=timeout, stage=op,
-                              error={"message": str(answer)})
-        return _result_from(answer, timeout, self.limits)
-
-    def _next_frame(self, timeout: float):
-        try:
-            return self.frames.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        shutil.rmtree(self.stage, ignore_errors=True)
 
     def _read_frames(self, process: subprocess.Popen, frames: queue.Queue) -> None:
         cap = int(self.limits["size"]["max_message_bytes"])
@@ -188,6 +172,102 @@ class Worker:
         for chunk in iter(lambda: process.stderr.read(4096), b""):
             if len(self.host_stderr) < 65536:
                 self.host_stderr += chunk
+
+
+_HOSTS: dict[int, HostProcess] = {}
+
+
+def shared_host(launcher: Launcher) -> HostProcess:
+    """This process's worker process for `launcher` (created on first use)."""
+    if id(launcher) not in _HOSTS:
+        _HOSTS[id(launcher)] = HostProcess(launcher)
+    return _HOSTS[id(launcher)]
+
+
+@atexit.register
+def shutdown_hosts() -> None:
+    """Stop every shared worker process of this process and remove their stages."""
+    while _HOSTS:
+        _HOSTS.popitem()[1].shutdown()
+
+
+class Worker:
+    """One submission's side of the shared worker process, restarted on demand."""
+
+    def __init__(self, submission: Path, launcher: Launcher | None = None):
+        self.submission = Path(submission)
+        self.launcher = launcher or default_launcher()
+        self.limits = spec.limits()
+        self.host: HostProcess | None = None
+        self.copy: Path | None = None
+        self.uid: int | None = None
+        self.starts = 0  # worker processes started for this submission's calls
+
+    @property
+    def host_stderr(self) -> bytearray:
+        return self.host.host_stderr if self.host else bytearray()
+
+    def _start(self) -> CallResult | None:
+        """Make sure the shared worker process runs (starting it if needed) and holds a
+        copy of this submission."""
+        self.host = shared_host(self.launcher)
+        if not self.host.alive:
+            self.starts += 1
+            failed = self.host.start()
+            if failed:
+                return failed
+        if self.copy is None or not self.copy.is_dir():
+            # The submission's name in the folder's name: its processes are easy to tell apart.
+            label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.submission.name)[:40]
+            self.copy = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.host.stage))
+            shutil.rmtree(self.copy)
+            _copy_submission(self.submission, self.copy)
+            self.uid = self.launcher.submission_uid()
+            if self.uid is not None:
+                chown_tree(self.copy, self.uid)
+        return None
+
+    def close(self) -> None:
+        """End this submission in the worker (everything it started, its /tmp) and remove
+        its copy. If the worker does not confirm, it is stopped altogether."""
+        if self.copy is None:
+            return
+        host = self.host
+        if host is not None and host.alive:
+            released = host.send({"release": self.copy.name}) and isinstance(host.next_frame(RELEASE_TIMEOUT), dict)
+            if not released:
+                host.close()
+        shutil.rmtree(self.copy, ignore_errors=True)
+        self.copy = None
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- calls -------------------------------------------------------------------------
+    def call(self, op: str, timeout: float | None = None, session: str | None = None, **args) -> CallResult:
+        """Run `op` in a child of the worker. Calls with the same `session` share one child
+        (and its imported mlp.py) until a call with another session, or none, comes."""
+        timeout = call_timeout(timeout or self.limits["time"]["call"])
+        if self.host is None or not self.host.alive or self.copy is None:
+            failed = self._start()
+            if failed:
+                return failed
+        request = {"op": op, "args": args, "timeout": timeout, "session": session,
+                   "submission": self.copy.name, "uid": self.uid}
+        if not self.host.send(request):
+            return CallResult("protocol", error={"message": "the worker stopped accepting calls"})
+        answer = self.host.next_frame(timeout + self.limits["time"]["grace"])
+        if not isinstance(answer, dict):
+            self.host.close()
+            if answer == HOST_DIED:  # student code killed the host itself (or it ran out of memory)
+                return CallResult("crashed", stage=op, timeout=timeout,
+                                  exit="took down the whole worker process (a fresh one serves the next call)")
+            return CallResult("timeout" if answer is None else "protocol", timeout=timeout, stage=op,
+                              error={"message": str(answer)})
+        return _result_from(answer, timeout, self.limits)
 
 
 def call_timeout(requested: float) -> float:

@@ -28,16 +28,17 @@ from grader.worker import protocol
 
 FRAME_CAP = 1 << 30  # the grader applies the real cap; this only bounds memory here
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 WATCH_EVERY = 0.1  # seconds between two counts of the call's processes
 
 
 def main(argv: list[str]) -> int:
-    submission = Path(argv[1]).resolve()
+    stage = Path(argv[1]).resolve()
     max_output = int(argv[2]) if len(argv) > 2 else 16384
     limits = json.loads(argv[3]) if len(argv) > 3 else {}
-    drop_privileges(limits.get("uid"))
     apply_limits(limits)
     become_subreaper()
+    _set_dumpable(False)  # a child running as our uid (no sandbox uid) cannot ptrace us
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -51,7 +52,7 @@ def main(argv: list[str]) -> int:
 
     _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid(), "uid": os.getuid()})
     max_processes = int(limits.get("max_processes", 0)) or None
-    host = Host(submission, max_output, (proto_in, proto_out), max_processes)
+    host = Host(stage, max_output, (proto_in, proto_out), max_processes, limits.get("private_tmp"))
     while True:
         try:
             request = protocol.decode(protocol.read_frame(proto_in, FRAME_CAP))
@@ -110,6 +111,13 @@ def _processes_of_uid(uid: int) -> int:
     return count
 
 
+def _set_dumpable(value: bool) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(value), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def become_subreaper() -> None:
     """Orphans of a call (double forks, setsid daemons) are re-parented to the host rather
     than to init, so the sweep after each call finds and kills them."""
@@ -126,7 +134,13 @@ def _send(stream, message) -> None:
 
 
 class Host:
-    """The host's one child at a time, and the calls it serves.
+    """One host serves the submissions of one grading process, one after another, and a
+    child at a time.
+
+    A request names its submission (a folder of the stage) and, as root, the uid that
+    submission runs as. A request for another submission than the last one first ends
+    everything the last one started and empties the private /tmp: nothing of one student
+    outlives their turn, and every student starts from this same, clean host.
 
     A request that names a `session` (the grader uses the check's id) is served by the
     child that served the previous request of that session, which keeps mlp.py imported:
@@ -137,20 +151,32 @@ class Host:
     fresh one from this host, which has imported torch and never runs student code.
     """
 
-    def __init__(self, submission: Path, max_output: int, private, max_processes: int | None):
-        self.submission = submission
+    def __init__(self, stage: Path, max_output: int, private, max_processes: int | None, private_tmp=None):
+        self.stage = stage
         self.max_output = max_output
         self.private = private
         self.max_processes = max_processes
+        self.private_tmp = Path(private_tmp) if private_tmp else None
         self.child: _Child | None = None
+        self.current: tuple | None = None  # (folder, uid) of the submission being served
 
     def serve(self, request: dict) -> dict:
         started = time.monotonic()
+        if "release" in request:
+            self.release()
+            return {"released": True, "seconds": time.monotonic() - started}
+        folder = (self.stage / str(request.get("submission", ""))).resolve()
+        if not folder.is_relative_to(self.stage) or folder == self.stage or not folder.is_dir():
+            return {"status": "protocol", "error": {"message": f"no submission folder {request.get('submission')!r}"}}
+        uid = request.get("uid")
+        if self.current != (folder, uid):
+            self.release()
+            self.current = (folder, uid)
         session = request.get("session")
         if self.child is not None and (session is None or session != self.child.session):
             self.end_child()
         if self.child is None:
-            self.child = self._fork(session)
+            self.child = self._fork(folder, uid, session)
         timeout = float(request.get("timeout", 20.0))
         call = _Call(self.child, protocol.encode(request), started + timeout, self.max_output, self.max_processes)
         call.collect()
@@ -158,7 +184,16 @@ class Host:
             self.end_child()
         return _response(call, time.monotonic() - started)
 
-    def _fork(self, session) -> "_Child":
+    def release(self) -> None:
+        """End the submission being served: its child, every process it left anywhere
+        below this host, and (in the sandbox) whatever it wrote to /tmp."""
+        self.end_child()
+        end_call(None)
+        if self.private_tmp is not None and self.current is not None:
+            _empty(self.private_tmp)
+        self.current = None
+
+    def _fork(self, folder: Path, uid, session) -> "_Child":
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -168,7 +203,7 @@ class Host:
                 os.close(fd)
             for stream in self.private:
                 os.close(stream.fileno())
-            _run_child(self.submission, request_r, result_w, output_w)
+            _run_child(folder, uid, request_r, result_w, output_w)
         for fd in (request_r, result_w, output_w):
             os.close(fd)
         try:
@@ -189,6 +224,21 @@ class Host:
         end_call(child.pid)
 
 
+def _empty(folder: Path) -> None:
+    """Remove everything inside `folder` (the sandbox's private /tmp), whoever wrote it."""
+    import shutil
+
+    for entry in os.scandir(folder):
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
+        except OSError:
+            pass
+
+
 class _Child:
     """The host's handle on a forked child: its pid, its session and its three pipes."""
 
@@ -199,17 +249,19 @@ class _Child:
             os.set_blocking(fd, False)
 
 
-def _run_child(submission: Path, request_r: int, result_w: int, output_w: int) -> None:
+def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int) -> None:
     """Serve requests from the host until it closes the pipe (or ends this process)."""
     code = 0
     try:
         os.setpgid(0, 0)
+        drop_privileges(uid)
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
         os.close(output_w)
         from grader.worker import ops
 
-        os.chdir(submission)
+        os.chdir(folder)
+        os.environ["HOME"] = os.environ["PWD"] = str(folder)
         requests = os.fdopen(request_r, "rb")
         while True:
             try:
@@ -217,7 +269,7 @@ def _run_child(submission: Path, request_r: int, result_w: int, output_w: int) -
             except EOFError:
                 break
             limit_cpu(float(request.get("timeout", 20.0)))
-            ops.serve(request, submission, result_w)
+            ops.serve(request, folder, result_w)
     except BaseException:  # noqa: BLE001 - the child must always end through os._exit
         code = 70
     finally:
@@ -410,14 +462,16 @@ def kill_all(pids) -> None:
             pass
 
 
-def end_call(pid: int) -> None:
-    """Kill the call's child and every process it started, wherever they went (their own
-    process group or session included), and reap them. Repeats until none is left, so a
-    fork bomb that forks while being killed is caught by a later round."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+def end_call(pid: int | None) -> None:
+    """Kill the child `pid` (None: no child in particular) and every process below this
+    host, wherever they went (their own process group or session included), and reap
+    them. Repeats until none is left, so a fork bomb that forks while being killed is
+    caught by a later round."""
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
     for _ in range(200):
         left = descendants(os.getpid())
         if not left:

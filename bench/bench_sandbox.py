@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from grader import sandbox
-from grader.worker.client import Worker
+from grader.worker.client import Worker, shutdown_hosts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 def measure_worker(mode: str, submission: Path, calls: int) -> tuple[float, list[float]]:
     """One worker start (to its first answer) and `calls` round trips."""
     os.environ[sandbox.MODE_ENV] = mode
+    shutdown_hosts()  # a fresh worker process: its start is what is measured
     with Worker(submission) as worker:
         began = time.perf_counter()
         first = worker.call("api")

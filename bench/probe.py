@@ -2,8 +2,8 @@
 
 `install()` wraps three functions of the grading process in place:
 
-- ``Worker._start``: starting a worker (bwrap, a fresh interpreter, ``import torch``, the
-  hello frame);
+- ``HostProcess.start``: starting the worker process (bwrap, a fresh interpreter,
+  ``import torch``, the hello frame), once per grading process unless it had to restart;
 - ``Worker.call``: one call into the worker, wall time seen by the grader, minus any start;
 - ``client._result_from``: the host's answer, which carries ``seconds`` (fork to the end of
   the process sweep, on the host), ``child_seconds`` (the child's own serve(), including
@@ -68,7 +68,7 @@ def install() -> Totals:
     _installed = True
     from grader.worker import client
 
-    original_start, original_call, original_result = client.Worker._start, client.Worker.call, client._result_from
+    original_start, original_call, original_result = client.HostProcess.start, client.Worker.call, client._result_from
     in_start = threading.local()
 
     def _start(self):
@@ -102,7 +102,7 @@ def install() -> Totals:
             TOTALS.student_seconds += float(answer.get("student_seconds", 0.0) or 0.0)
         return original_result(answer, timeout, limits)
 
-    client.Worker._start = _start
+    client.HostProcess.start = _start
     client.Worker.call = call
     client._result_from = _result_from
     return TOTALS

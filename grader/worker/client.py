@@ -174,14 +174,14 @@ class HostProcess:
                 self.host_stderr += chunk
 
 
-_HOSTS: dict[int, HostProcess] = {}
+_HOSTS: dict[Launcher, HostProcess] = {}  # keyed by the launcher object itself
 
 
 def shared_host(launcher: Launcher) -> HostProcess:
     """This process's worker process for `launcher` (created on first use)."""
-    if id(launcher) not in _HOSTS:
-        _HOSTS[id(launcher)] = HostProcess(launcher)
-    return _HOSTS[id(launcher)]
+    if launcher not in _HOSTS:
+        _HOSTS[launcher] = HostProcess(launcher)
+    return _HOSTS[launcher]
 
 
 @atexit.register

@@ -3,8 +3,6 @@ runner that turns a property into a failure with its smallest example."""
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 import time
 import traceback
 import zlib
@@ -158,14 +156,10 @@ def run_check(check_id: str, ctx: Context) -> Outcome:
 def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: int = 25) -> None:
     """Check `body` on Hypothesis examples of `strategy`, with a seed fixed per check.
 
-    A wrong value shrinks towards the smallest failing example, attached to the failure.
-    Shrinking runs `body` at most limits.toml's search.shrink_calls more times after the
-    first failure; after that, Hypothesis may only revisit examples that already failed,
-    so it settles on the smallest one found. A crash or hang stops the search at once
-    (shrinking it would rerun a slow failure many times).
+    A wrong value shrinks to the smallest failing example, attached to the failure. A crash
+    or hang stops the search at once (shrinking it would rerun a slow failure many times).
     """
-    budget = int(spec.limits().get("search", {}).get("shrink_calls", 30))
-    state: dict[str, Any] = {"crash": None, "last": None, "failed": {}, "spent": 0}
+    state: dict[str, Any] = {"crash": None, "last": None}
 
     @settings(settings.get_profile(PROFILE), max_examples=max_examples)
     @seed(zlib.crc32(check_id.encode()))
@@ -173,14 +167,6 @@ def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: 
     def prop(case):
         if state["crash"] is not None:
             return
-        key = _example_key(case)
-        if key in state["failed"]:
-            state["last"] = case
-            raise state["failed"][key]
-        if state["failed"]:
-            if state["spent"] >= budget:
-                return
-            state["spent"] += 1
         state["last"] = case
         try:
             body(case)
@@ -188,7 +174,6 @@ def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: 
             if failure.crashed:
                 state["crash"] = (failure, case)
                 return
-            state["failed"][key] = failure
             raise
 
     try:
@@ -200,11 +185,6 @@ def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: 
         failure, case = state["crash"]
         failure.details.setdefault("example", _describe(case))
         raise failure
-
-
-def _example_key(value: Any) -> bytes:
-    """The identity of an example (our own dataclasses and arrays, never student objects)."""
-    return hashlib.sha256(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).digest()
 
 
 def _describe(value: Any) -> Any:

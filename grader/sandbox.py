@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
 import importlib.util
 import itertools
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -49,18 +51,50 @@ _UIDS = itertools.count()
 
 @functools.cache
 def runtime_dir() -> Path:
-    """A private folder holding only the modules the worker needs (readable by the
-    sandbox's unprivileged uid, writable by nobody but us)."""
-    root = Path(tempfile.mkdtemp(prefix="mlp-grader-runtime-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    """A folder holding only the modules the worker needs (readable by the sandbox's
+    unprivileged uids, writable by nobody but us).
+
+    Its name carries a hash of those modules, so every grading process of this user and
+    version shares one, made once and never left behind by a process that was killed; a
+    folder of that name that is not ours and private is never used."""
     package = Path(__file__).parent
+    digest = hashlib.sha256()
     for name in WORKER_FILES:
-        target = root / "grader" / name
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+    shared = Path(tempfile.gettempdir()) / f"mlp-grader-runtime-{os.getuid()}-{digest.hexdigest()[:16]}"
+    if _ours_and_private(shared):
+        return shared
+    staging = Path(tempfile.mkdtemp(prefix="mlp-grader-runtime-"))
+    for name in WORKER_FILES:
+        target = staging / "grader" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(package / name, target)
-    for folder in (root, root / "grader", root / "grader" / "worker"):
+        target.chmod(0o644)
+    for folder in (staging, staging / "grader", staging / "grader" / "worker"):
         folder.chmod(0o755)
-    return root
+    try:
+        os.rename(staging, shared)  # atomic; fails if another process was first
+    except OSError:
+        pass
+    if _ours_and_private(shared):
+        shutil.rmtree(staging, ignore_errors=True)
+        return shared
+    atexit.register(shutil.rmtree, staging, ignore_errors=True)
+    return staging
+
+
+def _ours_and_private(folder: Path) -> bool:
+    """A real folder (not a link) owned by us that nobody else may write to, all the way down."""
+    files = [folder / "grader" / name for name in WORKER_FILES]
+    for path in (folder, folder / "grader", folder / "grader" / "worker", *files):
+        try:
+            info = path.lstat()
+        except OSError:
+            return False
+        kind_ok = stat.S_ISDIR(info.st_mode) if path.suffix != ".py" else stat.S_ISREG(info.st_mode)
+        if not kind_ok or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return False
+    return True
 
 
 def clean_environment(home: str) -> dict[str, str]:

@@ -78,6 +78,23 @@ def test_fallback_command_is_isolated_python_with_a_clean_environment(tmp_path):
     assert argv[-2] == "1234" and argv[-3] == str(tmp_path)
 
 
+def test_a_runtime_folder_someone_else_could_write_to_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox.tempfile, "tempdir", str(tmp_path))
+    sandbox.runtime_dir.cache_clear()
+    try:
+        shared = sandbox.runtime_dir()
+        assert shared.parent == tmp_path and shared.name.startswith(f"mlp-grader-runtime-{os.getuid()}-")
+        sandbox.runtime_dir.cache_clear()
+        assert sandbox.runtime_dir() == shared, "every process of this user shares it"
+        (shared / "grader" / "worker" / "ops.py").chmod(0o666)
+        sandbox.runtime_dir.cache_clear()
+        private = sandbox.runtime_dir()
+        assert private != shared and private.parent == tmp_path
+        assert (private / "grader" / "worker" / "ops.py").read_bytes() == (REPO / "grader" / "worker" / "ops.py").read_bytes()
+    finally:
+        sandbox.runtime_dir.cache_clear()
+
+
 def test_runtime_holds_only_the_worker_modules():
     files = sorted(str(p.relative_to(sandbox.runtime_dir())) for p in sandbox.runtime_dir().rglob("*") if p.is_file())
     assert files == sorted(f"grader/{name}" for name in sandbox.WORKER_FILES)

@@ -24,7 +24,7 @@ def autograd_gradients(case):
 
 
 def reference_model(params):
-    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP)
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure()
     for k, v in params.items():
         setattr(model, k, torch.tensor(v, dtype=torch.float64))
     return model

@@ -40,10 +40,20 @@ def constructor_dims(ctx: Context) -> None:
         for name, shape in spec.contract().param_shapes(dims).items():
             got = np.shape(value["params"][name].get("array"))
             if tuple(got) != shape:
+                if tuple(got) == shape[::-1] and len(shape) == 2 and shape[0] != shape[1]:
+                    raise Failed(f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made "
+                                 f"{name} of shape {tuple(got)}, the transpose of the expected {shape}: "
+                                 f"{layout_text()} (the other checks now run at the full size)")
                 raise Failed(
                     f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made {name} "
                     f"of shape {tuple(got)}, expected {shape}: use the constructor's arguments instead of "
                     f"fixed sizes (the other checks now run at the full size)")
+
+
+def layout_text() -> str:
+    if spec.contract().layout == "in_out":
+        return "this assignment stores weights as (in, out): W1 is (in_dim, hidden_dim) and forward computes X @ W1"
+    return "this assignment stores weights as (out, in): W1 is (hidden_dim, in_dim) and forward computes X @ W1.T"
 
 
 @check("structure.parameters")
@@ -51,7 +61,13 @@ def parameter_types(ctx: Context) -> None:
     dims = ctx.fixed_dims() or Dims(3, 5, 1)
     value = ctx.call("construct", dims=dims_list(dims))
     for name, shape in spec.contract().param_shapes(dims).items():
-        validate.tensor(value["params"][name], name, shape, dtypes=(spec.contract().raw["model"]["dtype"],))
+        try:
+            validate.tensor(value["params"][name], name, shape, dtypes=(spec.contract().raw["model"]["dtype"],))
+        except Failed as failure:
+            got = np.shape(value["params"][name].get("array"))
+            if len(shape) == 2 and tuple(got) == shape[::-1] and shape[0] != shape[1]:
+                failure.message += f": {layout_text()}"
+            raise
 
 
 @check("structure.state_dict")

@@ -168,10 +168,6 @@ def tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.array(a, copy=True)) for name, a in arrays.items()}
 
 
-def tensor(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(array, copy=True))
-
-
 def new_model(module, dims: list[int], seed: int = 0):
     class_name = MODEL["class_name"]
     cls = getattr(module, class_name, None)

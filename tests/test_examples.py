@@ -34,6 +34,9 @@ EXPECTED = {
     "example-digits-naive-softmax": {**DIGITS, "backward": 17},
     # grad_b += weight_decay * b: every gradient check sees grad_b1, grad_b2 off by 1e-3 * b.
     "example-digits-decay-on-biases": {**DIGITS, "backward": 0},
+    # weight decay never applied: every gradient check sees grad_W off by 1e-3 * W (a
+    # 4-epoch trajectory with lambda = 1e-3 stays within its tolerance).
+    "example-digits-no-weight-decay": {**DIGITS, "backward": 0},
     # sin-fit
     "example-sin-correct": SIN,
     # 1 - tanh instead of 1 - tanh**2: backward wrong, training follows it, the fit is poor.

@@ -101,3 +101,15 @@ def test_collection_follows_each_folders_assignment_and_reports_name_it(tmp_path
     gus = json.loads((tmp_path / "reports" / "gus" / "results.json").read_text())
     assert gus["score"] == 0 and "'cifar'" in gus["output"]
     assert all("'cifar'" in t["output"] for t in gus["tests"] if t["extra_data"]["status"] != "skipped")
+
+
+@pytest.mark.parametrize("name,example", [("digits-ok", "example-digits-correct"), ("sin-ok", "example-sin-correct")])
+def test_correct_code_written_differently_gets_full_marks(tmp_path, name, example):
+    """tests/specs_ok/: logsumexp and one_hot with a parameter loop (classification);
+    float32-only code with 1/cosh^2 as tanh' (sin-fit). The checkpoint is the example's."""
+    folder = tmp_path / "submissions" / name
+    shutil.copytree(ROOT / "tests" / "specs_ok" / name, folder)
+    shutil.copy(EXAMPLES / example / "model.pth", folder / "model.pth")
+    result = engine.grade(folder)
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100

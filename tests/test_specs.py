@@ -113,3 +113,50 @@ def test_correct_code_written_differently_gets_full_marks(tmp_path, name, exampl
     result = engine.grade(folder)
     assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
     assert result.score == 100
+
+
+@pytest.fixture
+def course_variant(tmp_path, monkeypatch):
+    """The README's recipe: copy a spec and edit it. Here sin-fit with the (out, in)
+    layout, a normal init of std 0.5 and its own name, beside the bundled specs."""
+    folder = tmp_path / "assignments"
+    shutil.copytree(spec.ASSIGNMENTS, folder)
+    text = (spec.ASSIGNMENTS / "sin-fit.toml").read_text()
+    for old, new in (('name = "sin-fit"', 'name = "sin-outin"'),
+                     ('params = { W1 = ["in_dim", "hidden_dim"], W2 = ["hidden_dim", "out_dim"] }',
+                      'params = { W1 = ["hidden_dim", "in_dim"], W2 = ["out_dim", "hidden_dim"] }'),
+                     ('layout = "in_out"', 'layout = "out_in"'),
+                     ('scheme = "xavier_normal"', 'scheme = "normal"\nstd = 0.5'),
+                     ('file = "data/sin-train.pt"', f'file = "{tmp_path / "train.pt"}"')):
+        assert old in text
+        text = text.replace(old, new)
+    (folder / "sin-outin.toml").write_text(text)
+    monkeypatch.setattr(spec, "ASSIGNMENTS", folder)
+    spec.assignment.cache_clear()
+    yield tmp_path
+    spec.assignment.cache_clear()
+
+
+def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant):
+    import subprocess
+    import sys
+
+    from grader import calibrate, data
+
+    with spec.using("sin-outin"):
+        assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (4, 1), "W2": (1, 4)}
+        assert calibrate.reference_metric() < spec.contract().checkpoint["full_credit"]
+        train_file = data.write_training_set(Path(spec.contract().data["file"]))
+    folder = course_variant / "submissions" / "hana"
+    shutil.copytree(ROOT / "tests" / "specs_ok" / "variant-outin", folder)
+    (folder / "assignment.toml").write_text('assignment = "sin-outin"\n')
+    subprocess.run([sys.executable, str(folder / "mlp.py"), str(train_file), str(folder / "model.pth")],
+                   check=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    result = engine.grade(folder)
+    assert result.assignment == "sin-outin"
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100
+    # the bundled sin-fit's (in, out) solution is wrong for this variant, in the layout's words
+    (folder / "mlp.py").write_text((EXAMPLES / "example-sin-correct" / "mlp.py").read_text())
+    constructor = engine.grade(folder, only=["structure.constructor_dims"]).outcomes[0]
+    assert constructor.score == 0 and "(out, in)" in constructor.message

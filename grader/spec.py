@@ -134,9 +134,19 @@ class Contract:
         return {"activation": self.activation, "loss": self.loss, "bias": self.bias, "layout": self.layout,
                 "weight_decay": self.weight_decay, "init": self.init}
 
+    @property
+    def attr_names(self) -> dict[str, str]:
+        """Parameter role (W1, b1, W2, b2: what the grader and the reference call it) -> the
+        student's attribute and state_dict key: the role itself unless [model] names renames it."""
+        names = self.raw["model"].get("names", {})
+        return {role: names.get(role, role) for role in self.param_names}
+
+    def attr(self, role: str) -> str:
+        return self.attr_names[role]
+
     def wire(self) -> dict[str, Any]:
         """The names the worker needs to call the student's code (sent with every request)."""
-        return {"class_name": self.class_name, "params": list(self.param_names), "grads": self.grad_names,
+        return {"class_name": self.class_name, "params": self.attr_names, "grads": self.grad_names,
                 "methods": list(self.methods), "functions": list(self.functions),
                 "loss_function": self.loss_function, "constructor_kwargs": self.constructor_kwargs}
 
@@ -271,6 +281,11 @@ def _validate(raw: dict[str, Any], name: str, where: str) -> None:
         problems.append(f"model.params must be {expected} for layout {m.get('layout')!r} and bias {m.get('bias')}")
     if set(m["grads"]) != set(m["params"]):
         problems.append("model.grads must name one gradient attribute per parameter")
+    names = m.get("names", {})
+    if not set(names) <= set(m["params"]) or not all(isinstance(v, str) and v.isidentifier() for v in names.values()):
+        problems.append("model.names must map parameter roles of model.params to identifiers")
+    elif len({names.get(r, r) for r in m["params"]}) != len(m["params"]):
+        problems.append("model.names gives two parameters the same name")
     if problems:
         raise ValueError(f"{where}: " + "; ".join(problems))
 

@@ -118,14 +118,16 @@ def test_correct_code_written_differently_gets_full_marks(tmp_path, name, exampl
 @pytest.fixture
 def course_variant(tmp_path, monkeypatch):
     """The README's recipe: copy a spec and edit it. Here sin-fit with the (out, in)
-    layout, a normal init of std 0.5 and its own name, beside the bundled specs."""
+    layout, a normal init of std 0.5, its own parameter names and its own name, beside the
+    bundled specs."""
     folder = tmp_path / "assignments"
     shutil.copytree(spec.ASSIGNMENTS, folder)
     text = (spec.ASSIGNMENTS / "sin-fit.toml").read_text()
     for old, new in (('name = "sin-fit"', 'name = "sin-outin"'),
                      ('params = { W1 = ["in_dim", "hidden_dim"], W2 = ["hidden_dim", "out_dim"] }',
                       'params = { W1 = ["hidden_dim", "in_dim"], W2 = ["out_dim", "hidden_dim"] }'),
-                     ('layout = "in_out"', 'layout = "out_in"'),
+                     ('layout = "in_out"', 'layout = "out_in"\nnames = { W1 = "hidden", W2 = "readout" }'),
+                     ('grads = { W1 = "grad_W1", W2 = "grad_W2" }', 'grads = { W1 = "d_hidden", W2 = "d_readout" }'),
                      ('scheme = "xavier_normal"', 'scheme = "normal"\nstd = 0.5'),
                      ('file = "data/sin-train.pt"', f'file = "{tmp_path / "train.pt"}"')):
         assert old in text
@@ -145,6 +147,7 @@ def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant
 
     with spec.using("sin-outin"):
         assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (4, 1), "W2": (1, 4)}
+        assert spec.contract().wire()["params"] == {"W1": "hidden", "W2": "readout"}
         assert calibrate.reference_metric() < spec.contract().checkpoint["full_credit"]
         train_file = data.write_training_set(Path(spec.contract().data["file"]))
     folder = course_variant / "submissions" / "hana"
@@ -156,7 +159,17 @@ def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant
     assert result.assignment == "sin-outin"
     assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
     assert result.score == 100
-    # the bundled sin-fit's (in, out) solution is wrong for this variant, in the layout's words
-    (folder / "mlp.py").write_text((EXAMPLES / "example-sin-correct" / "mlp.py").read_text())
-    constructor = engine.grade(folder, only=["structure.constructor_dims"]).outcomes[0]
-    assert constructor.score == 0 and "(out, in)" in constructor.message
+    # the same code with the default names: the spec's names are what the student is told
+    code = (folder / "mlp.py").read_text()
+    for old, new in (("self.hidden", "self.W1"), ("self.readout", "self.W2"), ('"hidden"', '"W1"'),
+                     ('"readout"', '"W2"'), ("self.d_hidden", "self.grad_W1"), ("self.d_readout", "self.grad_W2")):
+        code = code.replace(old, new)
+    (folder / "mlp.py").write_text(code)
+    wrong = engine.grade(folder, only=["structure.parameters", "structure.state_dict"]).outcomes
+    assert [o.score for o in wrong] == [0, 0]
+    assert "hidden is None" in wrong[0].message
+    assert "expected ['hidden', 'readout']" in wrong[1].message
+    torch_save = "import torch; s = torch.load('{0}'); torch.save({{'W1': s['hidden'], 'W2': s['readout']}}, '{0}')"
+    subprocess.run([sys.executable, "-c", torch_save.format(folder / "model.pth")], check=True, timeout=120)
+    loads = engine.grade(folder, only=["checkpoint.loads"]).outcomes[0]
+    assert loads.score == 0 and "expected ['hidden', 'readout']" in loads.message

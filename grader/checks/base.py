@@ -240,7 +240,8 @@ def dims_list(dims: Dims) -> list[int]:
 
 def params_of(described: dict, dims: Dims, what: str = "") -> dict[str, np.ndarray]:
     shapes = spec.contract().param_shapes(dims)
-    return {name: validate.tensor(described.get(name), f"{what}{name}", shape) for name, shape in shapes.items()}
+    attr = spec.contract().attr
+    return {name: validate.tensor(described.get(name), f"{what}{attr(name)}", shape) for name, shape in shapes.items()}
 
 
 def grads_of(described: dict, dims: Dims) -> dict[str, np.ndarray]:

@@ -54,12 +54,13 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise Failed(f"{filename} holds a {type(state).__name__}, expected the dict from model.state_dict()")
     keys = set(map(str, state))
-    expected = set(c.param_names)
+    expected = set(c.attr_names.values())
     if keys != expected:
         raise with_diagnosis(Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}"),
                              lambda: diagnosis.keys(state, filename))
     params = {}
-    for name, shape in c.param_shapes(c.dims).items():
+    for role, shape in c.param_shapes(c.dims).items():
+        name = c.attr(role)
         value = state[name]
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
@@ -71,7 +72,7 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
         array = value.detach().to(torch.float64).numpy()
         if not np.all(np.isfinite(array)):
             raise Failed(f"{filename}[{name!r}] contains NaN or infinite values (did training diverge?)")
-        params[name] = array
+        params[role] = array
     return params
 
 

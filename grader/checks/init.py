@@ -24,6 +24,11 @@ def weights() -> tuple[str, ...]:
     return spec.contract().weights
 
 
+def attr(role: str) -> str:
+    """The student's name of a parameter (the role itself unless the spec renames it)."""
+    return spec.contract().attr(role)
+
+
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of this shape in the contract's layout."""
     first, second = shape
@@ -83,7 +88,7 @@ def within_bound(ctx: Context) -> None:
                 a = xavier_bound(params[name].shape)
                 largest = float(np.max(np.abs(params[name])))
                 if largest > a * (1 + rtol):
-                    raise Failed(f"{name} of a {dims_list(dims)} network has |w| up to {largest:.4g}, above the "
+                    raise Failed(f"{attr(name)} of a {dims_list(dims)} network has |w| up to {largest:.4g}, above the "
                                  f"Xavier bound a = sqrt(6 / (fan_in + fan_out)) = {a:.4g}",
                                  details={"bound": a, "largest": largest, "dims": dims_list(dims)})
 
@@ -105,7 +110,7 @@ def distribution(ctx: Context) -> None:
         if result.pvalue < alpha:
             std, wanted = float(sample.std() * unit), expected_std(shape)
             raise with_diagnosis(Failed(
-                f"{name} does not look {scheme_text(shape)}: Kolmogorov-Smirnov statistic "
+                f"{attr(name)} does not look {scheme_text(shape)}: Kolmogorov-Smirnov statistic "
                 f"{result.statistic:.4f} (p = {result.pvalue:.2g}); its standard deviation is {std:.4g}, "
                 f"the handout's init gives {wanted:.4g}",
                 details={"ks_statistic": float(result.statistic), "p_value": float(result.pvalue),
@@ -119,7 +124,7 @@ def zero_biases(ctx: Context) -> None:
     for name in spec.contract().biases:
         if np.any(params[name] != 0):
             raise with_diagnosis(
-                Failed(f"{name} starts with {int(np.count_nonzero(params[name]))} non-zero value(s) "
+                Failed(f"{attr(name)} starts with {int(np.count_nonzero(params[name]))} non-zero value(s) "
                        f"(largest |b| = {float(np.max(np.abs(params[name]))):.3g}); biases start at zero"),
                 lambda: diagnosis.biases(params))
 
@@ -132,7 +137,7 @@ def reproducible(ctx: Context) -> None:
     for name in weights():
         if not np.array_equal(first[name], again[name]):
             raise with_diagnosis(
-                Failed(f"two models made after torch.manual_seed(7) have different {name}: draw the weights "
+                Failed(f"two models made after torch.manual_seed(7) have different {attr(name)}: draw the weights "
                        f"from torch's global RNG (torch.rand/torch.randn/torch.empty().uniform_), not numpy or random"),
                 lambda: diagnosis.seeding(same_seed=(first, again)))
 
@@ -149,6 +154,6 @@ def seeds_differ(ctx: Context) -> None:
     for name in weights():
         if np.array_equal(a[name], b[name]):
             raise with_diagnosis(
-                Failed(f"torch.manual_seed(7) and torch.manual_seed(8) give the same {name}: the weights "
+                Failed(f"torch.manual_seed(7) and torch.manual_seed(8) give the same {attr(name)}: the weights "
                        f"must be random draws, not fixed values or a fixed private seed"),
                 lambda: diagnosis.seeding(other_seeds=(a, b)))

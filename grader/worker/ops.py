@@ -179,13 +179,20 @@ def new_model(module, dims: list[int], seed: int = 0):
     return CHILD.call(f"{class_name}({shown})", cls, *dims, **kwargs)
 
 
+def param_attrs() -> dict[str, str]:
+    """Parameter role -> the student's attribute name (the grader speaks in roles)."""
+    params = MODEL["params"]
+    return dict(params) if isinstance(params, dict) else {name: name for name in params}
+
+
 def set_params(model, params: dict[str, np.ndarray]) -> None:
+    attrs = param_attrs()
     for name, tensor in tensors(params).items():
-        setattr(model, name, tensor)
+        setattr(model, attrs.get(name, name), tensor)
 
 
 def get_params(model) -> dict[str, dict]:
-    return {name: describe(getattr(model, name, None)) for name in MODEL["params"]}
+    return {role: describe(getattr(model, attr, None)) for role, attr in param_attrs().items()}
 
 
 def get_grads(model) -> dict[str, dict]:
@@ -237,7 +244,8 @@ def forward_perturbed(module, dims, params, X, perturbations: list[dict]) -> dic
     for p in perturbations:
         set_params(model, params)
         name = p["param"]
-        setattr(model, name, base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
+        setattr(model, param_attrs().get(name, name),
+                base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
         outputs.append(describe(CHILD.call("forward()", model.forward, x)))
     return {"outputs": outputs}
 

@@ -1,5 +1,6 @@
 """A course's own variant (tests/test_specs.py writes its spec): sin-fit with the (out, in)
-layout and a fixed-std normal init, N(0, 0.5^2)."""
+layout, a fixed-std normal init, N(0, 0.5^2), and its own names: hidden, readout and
+their gradients d_hidden, d_readout."""
 import sys
 
 import torch
@@ -7,28 +8,28 @@ import torch
 
 class TwoLayerMLP:
     def __init__(self, in_dim=1, hidden_dim=32, out_dim=1):
-        self.W1 = torch.randn(hidden_dim, in_dim) * 0.5
-        self.W2 = torch.randn(out_dim, hidden_dim) * 0.5
+        self.hidden = torch.randn(hidden_dim, in_dim) * 0.5
+        self.readout = torch.randn(out_dim, hidden_dim) * 0.5
 
     def forward(self, X):
         self.x = X
-        self.h = torch.tanh(X @ self.W1.T)
-        return self.h @ self.W2.T
+        self.h = torch.tanh(X @ self.hidden.T)
+        return self.h @ self.readout.T
 
     def backward(self, pred, y):
         d = 2 * (pred - y) / pred.numel()
-        self.grad_W2 = d.T @ self.h
-        self.grad_W1 = ((d @ self.W2) * (1 - self.h ** 2)).T @ self.x
+        self.d_readout = d.T @ self.h
+        self.d_hidden = ((d @ self.readout) * (1 - self.h ** 2)).T @ self.x
 
     def step(self, lr):
-        self.W1 = self.W1 - lr * self.grad_W1
-        self.W2 = self.W2 - lr * self.grad_W2
+        self.hidden = self.hidden - lr * self.d_hidden
+        self.readout = self.readout - lr * self.d_readout
 
     def state_dict(self):
-        return {"W1": self.W1, "W2": self.W2}
+        return {"hidden": self.hidden, "readout": self.readout}
 
     def load_state_dict(self, state):
-        self.W1, self.W2 = state["W1"].clone(), state["W2"].clone()
+        self.hidden, self.readout = state["hidden"].clone(), state["readout"].clone()
 
 
 def mse_loss(pred, y):

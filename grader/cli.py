@@ -18,19 +18,33 @@ NOTHING_TO_GRADE = 5
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from grader import data
+    from grader import data, spec
 
-    path = data.write_training_set(Path(args.out))
-    print(f"wrote the training set to {path}")
+    with spec.using(args.assignment):
+        path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
+    print(f"wrote the training set of {args.assignment} to {path}")
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from grader import calibrate
+    from grader import calibrate, spec
 
-    value = calibrate.run(threads=args.threads)
-    print(f"reference test-set MSE: {value:.6f} (written to the TA configuration)")
+    with spec.using(args.assignment):
+        value = calibrate.run(threads=args.threads)
+        metric = spec.contract().checkpoint["metric"]
+    if metric == "test_mse_ratio":
+        print(f"reference test-set MSE: {value:.6f} (written to the TA configuration)")
+    else:
+        print(f"{args.assignment}: the reference's {metric} is {value:.6f}; write it, and the bounds derived "
+              f"from it, into the [checkpoint] section of grader/assignments/{args.assignment}.toml")
     return 0
+
+
+def _assignment_option(parser: argparse.ArgumentParser) -> None:
+    from grader import spec
+
+    parser.add_argument("--assignment", default=spec.DEFAULT, choices=spec.names(),
+                        help=f"which assignment spec (default: {spec.DEFAULT})")
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -76,12 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="write the students' public training set")
-    data.add_argument("--out", default="data/train.pt", help="where to write it (default: data/train.pt)")
+    data.add_argument("--out", default=None, help="where to write it (default: the spec's data.file, "
+                                                 "data/train.pt for mlp-regression)")
+    _assignment_option(data)
     data.set_defaults(fn=cmd_data)
 
-    calibrate = sub.add_parser("calibrate", help="train the reference per the handout and store its "
-                                                 "hidden test-set MSE in the TA configuration (slow)")
+    calibrate = sub.add_parser("calibrate", help="train the reference per the handout and measure its checkpoint "
+                                                 "metric (mlp-regression: store its hidden test-set MSE in the TA "
+                                                 "configuration; slow)")
     calibrate.add_argument("--threads", type=int, default=1)
+    _assignment_option(calibrate)
     calibrate.set_defaults(fn=cmd_calibrate)
 
     grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)")

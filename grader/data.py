@@ -1,6 +1,13 @@
-"""The homework's data: the public training set and the hidden test set.
+"""The assignments' data, per the spec's `data.source`:
 
-Both come from one fixed teacher: y = teacher(X) + noise, X ~ N(0, I). The teacher mixes a
+- ``teacher`` (mlp-regression): the public training set and the hidden test set, below;
+- ``sklearn_digits`` (mlp-classification): scikit-learn's bundled 8x8 digits (real data
+  that ships inside the package: nothing downloads), X / 16 as float32, int64 labels, one
+  fixed stratified train/test split; the test split is the checkpoint's held-out set;
+- ``sin``: x uniform on [lo, hi] from a fixed seed, y = sin(x), both (N, 1) float32; the
+  checkpoint is judged on a dense grid of the same interval.
+
+The teacher data comes from one fixed teacher: y = teacher(X) + noise, X ~ N(0, I). The teacher mixes a
 linear part and a random 256 -> 64 -> 1 ReLU network, each scaled to a known variance, so
 that a two-layer student can learn much of it in 150 epochs. The training set is public
 (`python -m grader data`); the test set is drawn from a seed in the TA configuration.
@@ -47,13 +54,54 @@ def make_dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y.reshape(n, 1).astype(np.float32)
 
 
+def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) of the bundled digits, split as the spec says."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = spec.contract().data
+    digits = load_digits()
+    X = (digits.data / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=d["test_size"], stratify=y, random_state=d["split_seed"])
+    return X_train, y_train, X_test, y_test
+
+
+def sin_training_set() -> tuple[np.ndarray, np.ndarray]:
+    d = spec.contract().data
+    x = np.random.default_rng(d["public_seed"]).uniform(d["x_min"], d["x_max"], (d["n_train"], 1))
+    return x.astype(np.float32), np.sin(x).astype(np.float32)
+
+
+def sin_grid() -> tuple[np.ndarray, np.ndarray]:
+    d = spec.contract().data
+    x = np.linspace(d["x_min"], d["x_max"], d["grid_points"]).reshape(-1, 1)
+    return x, np.sin(x)
+
+
 def training_set() -> tuple[np.ndarray, np.ndarray]:
     d = spec.contract().data
+    if d["source"] == "sklearn_digits":
+        return digits_split()[:2]
+    if d["source"] == "sin":
+        return sin_training_set()
     return make_dataset(d["n_train"], d["public_seed"])
 
 
 def test_set(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return make_dataset(spec.contract().data["n_test"], seed)
+
+
+def evaluation_set() -> tuple[np.ndarray, np.ndarray]:
+    """The checkpoint's data for the public-data assignments (the digits' test split, the
+    sin grid); the regression's hidden test set needs the TA's seed (`test_set`)."""
+    source = spec.contract().data["source"]
+    if source == "sklearn_digits":
+        return digits_split()[2:]
+    if source == "sin":
+        return sin_grid()
+    raise ValueError(f"data source {source!r} has a hidden test set: use test_set(seed)")
 
 
 def write_training_set(path: Path) -> Path:

@@ -22,7 +22,13 @@ def check_ids() -> list[str]:
 
 
 def submission_notes(submission: Submission, launcher: Launcher | None = None) -> list[str]:
-    notes = []
+    name, problem = submission.assignment()
+    with spec.using(name):
+        return _notes(submission, problem, launcher)
+
+
+def _notes(submission: Submission, problem: str | None, launcher: Launcher | None) -> list[str]:
+    notes = [problem] if problem else []
     if not submission.code.is_file():
         notes.append(f"{submission.code.name} is missing: every check that runs code fails")
     foreign = submission.foreign_files()
@@ -43,7 +49,9 @@ def grade(path: Path, only: list[str] | None = None, launcher: Launcher | None =
     outcomes = []
     with Worker(submission.path, launcher) as worker:
         ctx = Context(submission, worker)
-        for check_id in only or check_ids():
+        with spec.using(ctx.assignment):
+            ids = only or check_ids()
+        for check_id in ids:
             outcomes.append(run_check(check_id, ctx))
     notes = submission_notes(submission, worker.launcher)
-    return SubmissionResult(submission.name, outcomes, time.perf_counter() - started, notes)
+    return SubmissionResult(submission.name, outcomes, time.perf_counter() - started, notes, assignment=ctx.assignment)

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-INCLUDED = ("grader", "pyproject.toml", "constraints.txt", "scripts/install.sh", "ASSIGNMENT.md")
+INCLUDED = ("grader", "pyproject.toml", "constraints.txt", "scripts/install.sh", "ASSIGNMENT.md", "docs/assignments")
 EXCLUDED_NAMES = {"__pycache__", "calibrate.py", "kit.py", "diagnosis"}
 
 TEMPLATE = '''"""Your two-layer MLP with hand-written backprop. See ASSIGNMENT.md for the contract."""
@@ -68,6 +68,11 @@ This kit runs the same visible checks the course grader runs. It contains no sol
     cp -r submissions/your-name submissions/<your-name>
     # write submissions/<your-name>/mlp.py, train, save model.pth next to it
     pytest submissions/<your-name>     # run the checks
+
+Another assignment of the family (its handout is in docs/assignments/)? Put its name in
+`submissions/<your-name>/assignment.toml` (`assignment = "sin-fit"`) and write its data with
+`python -m grader data --assignment sin-fit` (the template in submissions/your-name is the
+default homework's).
 
 Then open `reports/<your-name>/index.html`: every check with its points, what failed, the
 smallest failing example and the numbers compared.

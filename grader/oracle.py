@@ -33,8 +33,9 @@ def _reference():
 
 
 def _model(params: dict[str, np.ndarray]):
+    """The reference model of the active assignment, holding `params` in float64."""
     ref = _reference()
-    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP)
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure(spec.contract().reference_config)
     for name, value in params.items():
         setattr(model, name, torch.from_numpy(np.asarray(value, dtype=np.float64).copy()))
     return model
@@ -45,6 +46,10 @@ def _numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
 
 
 def _t(array: np.ndarray) -> torch.Tensor:
+    """float64, except class labels, which stay int64."""
+    array = np.asarray(array)
+    if array.dtype.kind in "iu":
+        return torch.from_numpy(array.astype(np.int64))
     return torch.from_numpy(np.asarray(array, dtype=np.float64).copy())
 
 
@@ -67,13 +72,13 @@ def gradients(params, X, y, relu_grad_at_zero: int = 0) -> dict[str, np.ndarray]
     if relu_grad_at_zero:
         model.Z1 = torch.where(model.Z1 == 0, torch.ones_like(model.Z1), model.Z1)
     model.backward(pred, _t(y))
-    return {name: getattr(model, grad).numpy() for name, grad in spec.contract().grad_names.items()}
+    return {name: getattr(model, f"grad_{name}").numpy() for name in spec.contract().param_names}
 
 
 def step(params, grads, lr: float) -> dict[str, np.ndarray]:
     model = _model(params)
-    for name, grad in spec.contract().grad_names.items():
-        setattr(model, grad, _t(grads[name]))
+    for name in spec.contract().param_names:
+        setattr(model, f"grad_{name}", _t(grads[name]))
     model.step(lr)
     return _numpy(model.state_dict())
 
@@ -90,6 +95,22 @@ def train(params, X, y, seed: int | None = None, **kwargs) -> tuple[list[float],
 def mse(params, X, y) -> float:
     pred = forward(params, X)
     return float(np.mean((pred - np.asarray(y, dtype=np.float64)) ** 2))
+
+
+def loss(params, X, y) -> float:
+    """The active assignment's data loss of the reference forward."""
+    return float(_reference().loss_value(spec.contract().loss, torch.from_numpy(forward(params, X)), _t(y)))
+
+
+def new_model(dims, seed: int = 0, dtype=torch.float32):
+    """A freshly initialised reference model of the active assignment (for calibration)."""
+    torch.manual_seed(seed)
+    return _reference().TwoLayerMLP(dims.in_dim, dims.hidden_dim, dims.out_dim, dtype=dtype,
+                                    config=spec.contract().reference_config)
+
+
+def train_model(model, X, y, **kwargs) -> list[float]:
+    return _reference().train(model, torch.from_numpy(np.asarray(X)), torch.from_numpy(np.asarray(y)), **kwargs)
 
 
 def xavier_bound(fan_in: int, fan_out: int) -> float:

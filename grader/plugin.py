@@ -134,7 +134,8 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector):
 
 
 class SubmissionFolder(pytest.Directory):
-    """A student's folder: its children are the rubric's checks, never its files."""
+    """A student's folder: its children are the checks of the rubric of the assignment it
+    answers (its assignment.toml; the default one when it has none), never its files."""
 
     @property
     def ihook(self):
@@ -142,7 +143,8 @@ class SubmissionFolder(pytest.Directory):
         return self.config.hook
 
     def collect(self):
-        for check_spec in spec.rubric().checks:
+        name, _ = Submission(self.path).assignment()  # an unknown name: every check fails with why
+        for check_spec in spec.assignment(name).rubric.checks:
             item = CheckItem.from_parent(self, name=check_spec.id, check_id=check_spec.id)
             item.add_marker(pytest.mark.xdist_group(self.path.name))
             yield item
@@ -281,13 +283,15 @@ def result_from_json(submission: Submission, outcomes: list[dict], notes: list[s
     """Rebuild outcomes in rubric order; checks that did not run this time are listed as such."""
     by_id = {o["id"]: o for o in outcomes}
     rebuilt = []
-    for check_spec in spec.rubric().checks:
+    assignment, _ = submission.assignment()
+    rubric = spec.assignment(assignment).rubric
+    for check_spec in rubric.checks:
         o = by_id.get(check_spec.id)
         if o is None:
             rebuilt.append(Outcome(check_spec, 0.0, "skipped", "not run in this session (deselected)"))
             continue
         rebuilt.append(Outcome(check_spec, float(o["score"]), o["status"], o["message"], o["details"],
                                o.get("hint"), o.get("output", ""), float(o["seconds"]), float(o["student_seconds"])))
-    if len(by_id) < len(spec.rubric().checks):
+    if len(by_id) < len(rubric.checks):
         notes = [*notes, "partial run: only some checks ran, the others count 0 here"]
-    return SubmissionResult(submission.name, rebuilt, sum(o.seconds for o in rebuilt), notes)
+    return SubmissionResult(submission.name, rebuilt, sum(o.seconds for o in rebuilt), notes, assignment=assignment)

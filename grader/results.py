@@ -28,6 +28,11 @@ class SubmissionResult:
     execution_time: float = 0.0
     notes: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    assignment: str = spec.DEFAULT
+
+    @property
+    def rubric(self) -> spec.Rubric:
+        return spec.assignment(self.assignment).rubric
 
     @property
     def score(self) -> float:
@@ -35,10 +40,10 @@ class SubmissionResult:
 
     @property
     def max_score(self) -> float:
-        return spec.rubric().total
+        return self.rubric.total
 
     def category_scores(self) -> dict[str, dict[str, float]]:
-        scores = {cat: {"score": 0.0, "max_score": pts} for cat, pts in spec.rubric().category_points().items()}
+        scores = {cat: {"score": 0.0, "max_score": pts} for cat, pts in self.rubric.category_points().items()}
         for outcome in self.outcomes:
             scores[outcome.check.category]["score"] = round(scores[outcome.check.category]["score"] + outcome.score, 2)
         return scores
@@ -73,7 +78,7 @@ class SubmissionResult:
                 "student": self.name,
                 "categories": self.category_scores(),
                 "grader_version": grader.__version__,
-                "assignment": spec.contract().raw["assignment"]["name"],
+                "assignment": self.assignment,
                 "started": self.started,
                 "notes": self.notes,
             },

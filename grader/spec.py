@@ -1,19 +1,40 @@
 """The grader's single sources of truth, read from the TOML files beside this module.
 
-``contract.toml`` is the student-facing contract, ``rubric.toml`` the points per check,
-``tolerances.toml`` every numerical tolerance and ``limits.toml`` the worker's limits.
+``assignments/<name>.toml`` is one assignment (an "assignment spec"): the student-facing
+contract (dims, activation, loss, biases, weight layout, names, init, training, data), the
+checkpoint's thresholds and the rubric. ``tolerances.toml`` (every numerical tolerance)
+and ``limits.toml`` (the worker's limits) are shared by all assignments.
+
+The *active* assignment is a context variable: the engine sets it around grading one
+submission (``with spec.using(name): ...``), and `contract()` / `rubric()` return the
+active one (``mlp-regression`` when none is set), so the checks, the reference's door and
+the reports read "the" contract without being told which.
 Everything else (checks, reports, the handout's tables) reads them through here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 HERE = Path(__file__).parent
+ASSIGNMENTS = HERE / "assignments"
+DEFAULT = "mlp-regression"
+_ACTIVE: contextvars.ContextVar[str] = contextvars.ContextVar("mlp_grader_assignment", default=DEFAULT)
+ACTIVATIONS = ("relu", "tanh")
+LOSSES = ("mse", "cross_entropy")
+LAYOUTS = ("out_in", "in_out")
+INIT_SCHEMES = ("xavier_uniform", "xavier_normal", "he_normal", "normal")
+METRICS = ("test_mse_ratio", "test_accuracy", "grid_rmse")
+
+
+class UnknownAssignment(ValueError):
+    """No assignment spec of that name."""
 CATEGORIES = ("structure", "init", "forward", "backward", "no_autograd", "training", "checkpoint")
 
 
@@ -35,6 +56,99 @@ class Dims:
 @dataclass(frozen=True)
 class Contract:
     raw: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.raw["assignment"]["name"]
+
+    @property
+    def title(self) -> str:
+        return self.raw["assignment"]["title"]
+
+    @property
+    def handout(self) -> str:
+        """The handout's path, relative to the repository root."""
+        return self.raw["assignment"]["handout"]
+
+    @property
+    def diagnosis(self) -> bool:
+        return bool(self.raw["assignment"].get("diagnosis", False))
+
+    @property
+    def activation(self) -> str:
+        return self.raw["model"]["activation"]
+
+    @property
+    def loss(self) -> str:
+        return self.raw["model"]["loss"]
+
+    @property
+    def classification(self) -> bool:
+        """Targets are int64 class labels of shape (N,), not float arrays (N, out_dim)."""
+        return self.loss == "cross_entropy"
+
+    @property
+    def loss_function(self) -> str:
+        return self.raw["model"]["loss_function"]
+
+    @property
+    def loss_text(self) -> str:
+        return {"mse": "mean squared error", "cross_entropy": "mean cross-entropy"}[self.loss]
+
+    @property
+    def bias(self) -> bool:
+        return bool(self.raw["model"]["bias"])
+
+    @property
+    def layout(self) -> str:
+        return self.raw["model"]["layout"]
+
+    @property
+    def weight_decay(self) -> float:
+        return float(self.raw["training"].get("weight_decay", 0.0))
+
+    @property
+    def constructor_kwargs(self) -> dict[str, Any]:
+        return dict(self.raw["model"].get("constructor_kwargs", {}))
+
+    @property
+    def init(self) -> dict[str, Any]:
+        return dict(self.raw["init"])
+
+    @property
+    def weights(self) -> tuple[str, ...]:
+        """The weight matrices (2-D parameters); the others are biases."""
+        return tuple(n for n, axes in self.raw["model"]["params"].items() if len(axes) == 2)
+
+    @property
+    def biases(self) -> tuple[str, ...]:
+        return tuple(n for n, axes in self.raw["model"]["params"].items() if len(axes) == 1)
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        return dict(self.raw["checkpoint"])
+
+    @property
+    def reference_config(self) -> dict[str, Any]:
+        """What the reference needs to compute this assignment's maths."""
+        return {"activation": self.activation, "loss": self.loss, "bias": self.bias, "layout": self.layout,
+                "weight_decay": self.weight_decay, "init": self.init}
+
+    @property
+    def attr_names(self) -> dict[str, str]:
+        """Parameter role (W1, b1, W2, b2: what the grader and the reference call it) -> the
+        student's attribute and state_dict key: the role itself unless [model] names renames it."""
+        names = self.raw["model"].get("names", {})
+        return {role: names.get(role, role) for role in self.param_names}
+
+    def attr(self, role: str) -> str:
+        return self.attr_names[role]
+
+    def wire(self) -> dict[str, Any]:
+        """The names the worker needs to call the student's code (sent with every request)."""
+        return {"class_name": self.class_name, "params": self.attr_names, "grads": self.grad_names,
+                "methods": list(self.methods), "functions": list(self.functions),
+                "loss_function": self.loss_function, "constructor_kwargs": self.constructor_kwargs}
 
     @property
     def class_name(self) -> str:
@@ -95,7 +209,7 @@ class Rubric:
         for check in self.checks:
             if check.id == check_id:
                 return check
-        raise KeyError(f"no check {check_id!r} in rubric.toml")
+        raise KeyError(f"no check {check_id!r} in this assignment's rubric")
 
     @property
     def total(self) -> float:
@@ -105,26 +219,104 @@ class Rubric:
         return {cat: sum(c.points for c in self.checks if c.category == cat) for cat in CATEGORIES}
 
 
-def _rubric_from(raw: dict[str, Any]) -> Rubric:
+def _rubric_from(raw: dict[str, Any], where: str = "rubric") -> Rubric:
     checks = []
     for entry in raw["check"]:
         check = CheckSpec(**entry)
         if check.category not in CATEGORIES:
-            raise ValueError(f"rubric.toml: check {check.id} has unknown category {check.category!r}")
+            raise ValueError(f"{where}: check {check.id} has unknown category {check.category!r}")
         if check.parts and abs(sum(check.parts.values()) - check.points) > 1e-9:
-            raise ValueError(f"rubric.toml: the parts of {check.id} do not add up to its points")
+            raise ValueError(f"{where}: the parts of {check.id} do not add up to its points")
         checks.append(check)
     return Rubric(tuple(checks))
 
 
+@dataclass(frozen=True)
+class Assignment:
+    contract: Contract
+    rubric: Rubric
+
+    @property
+    def name(self) -> str:
+        return self.contract.name
+
+
+def names() -> list[str]:
+    """Every assignment the grader knows: the specs in grader/assignments/."""
+    return sorted(p.stem for p in ASSIGNMENTS.glob("*.toml"))
+
+
 @functools.cache
+def assignment(name: str) -> Assignment:
+    path = ASSIGNMENTS / f"{name}.toml"
+    if not name or "/" in name or not path.is_file():
+        raise UnknownAssignment(f"unknown assignment {name!r}; the grader knows {', '.join(names())}")
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    where = f"grader/assignments/{path.name}"
+    _validate(raw, name, where)
+    return Assignment(Contract(raw), _rubric_from(raw, where))
+
+
+def _validate(raw: dict[str, Any], name: str, where: str) -> None:
+    m = raw["model"]
+    problems = []
+    if raw["assignment"]["name"] != name:
+        problems.append(f"[assignment] name is {raw['assignment']['name']!r}, the file says {name!r}")
+    for key, allowed in (("activation", ACTIVATIONS), ("loss", LOSSES), ("layout", LAYOUTS)):
+        if m.get(key) not in allowed:
+            problems.append(f"model.{key} must be one of {allowed}, not {m.get(key)!r}")
+    if raw["init"].get("scheme") not in INIT_SCHEMES:
+        problems.append(f"init.scheme must be one of {INIT_SCHEMES}")
+    if raw["init"].get("scheme") == "normal" and "std" not in raw["init"]:
+        problems.append("init.scheme = 'normal' needs init.std")
+    if raw["checkpoint"].get("metric") not in METRICS:
+        problems.append(f"checkpoint.metric must be one of {METRICS}")
+    expected = {"W1": ["hidden_dim", "in_dim"], "W2": ["out_dim", "hidden_dim"]}
+    if m.get("layout") == "in_out":
+        expected = {"W1": ["in_dim", "hidden_dim"], "W2": ["hidden_dim", "out_dim"]}
+    if m.get("bias"):
+        expected.update(b1=["hidden_dim"], b2=["out_dim"])
+    if {k: list(v) for k, v in m["params"].items()} != expected:
+        problems.append(f"model.params must be {expected} for layout {m.get('layout')!r} and bias {m.get('bias')}")
+    if set(m["grads"]) != set(m["params"]):
+        problems.append("model.grads must name one gradient attribute per parameter")
+    names = m.get("names", {})
+    if not set(names) <= set(m["params"]) or not all(isinstance(v, str) and v.isidentifier() for v in names.values()):
+        problems.append("model.names must map parameter roles of model.params to identifiers")
+    elif len({names.get(r, r) for r in m["params"]}) != len(m["params"]):
+        problems.append("model.names gives two parameters the same name")
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(problems))
+
+
+def active() -> str:
+    """The name of the assignment being graded (the default when none is set)."""
+    return _ACTIVE.get()
+
+
+@contextlib.contextmanager
+def using(name: str) -> Iterator[Assignment]:
+    """Make `name` the active assignment inside the block."""
+    chosen = assignment(name)
+    token = _ACTIVE.set(name)
+    try:
+        yield chosen
+    finally:
+        _ACTIVE.reset(token)
+
+
 def contract() -> Contract:
-    return Contract(_load("contract.toml"))
+    return assignment(_ACTIVE.get()).contract
 
 
-@functools.cache
 def rubric() -> Rubric:
-    return _rubric_from(_load("rubric.toml"))
+    return assignment(_ACTIVE.get()).rubric
+
+
+def all_check_ids() -> set[str]:
+    """The check ids of every assignment's rubric."""
+    return {c.id for name in names() for c in assignment(name).rubric.checks}
 
 
 @functools.cache

@@ -47,7 +47,33 @@ class Case:
         }
 
     def preactivations(self) -> np.ndarray:
-        return self.X.astype(np.float64) @ self.params["W1"].T.astype(np.float64) + self.params["b1"]
+        return preactivations(self.params, self.X)
+
+
+def preactivations(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """The hidden pre-activations in float64, per the active assignment's layout and biases."""
+    c = spec.contract()
+    W1 = params["W1"].astype(np.float64)
+    z = X.astype(np.float64) @ (W1.T if c.layout == "out_in" else W1)
+    return z + params["b1"] if c.bias else z
+
+
+def targets(y: np.ndarray, dtype: str) -> np.ndarray:
+    """Targets in the dtype the student's code gets: class labels stay int64."""
+    return y.astype(np.int64) if y.dtype.kind in "iu" else y.astype(dtype)
+
+
+def draw_targets(rows: int, out_dim: int):
+    """Float targets (rows, out_dim), or int64 class labels (rows,) for cross-entropy."""
+    if spec.contract().classification:
+        return hnp.arrays(np.int64, (rows,), elements=st.integers(0, out_dim - 1))
+    return values((rows, out_dim))
+
+
+def labels_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Targets for a fixed teacher's scores (N, out_dim): the scores themselves for
+    regression, their argmax as int64 labels for classification."""
+    return np.argmax(scores, axis=1).astype(np.int64) if spec.contract().classification else scores
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,6 +89,8 @@ def values(shape: tuple[int, ...], bound: float = 2.0):
 
 
 def small_dims(out_dims=st.just(1)):
+    if spec.contract().classification:  # softmax over one class is constant: at least two
+        out_dims = out_dims.map(lambda k: k + 1)
     return st.builds(Dims, st.integers(1, 5), st.integers(1, 6), out_dims)
 
 
@@ -88,7 +116,7 @@ def cases(draw, dims_strategy, n=st.integers(1, 6), kink_margin: float = 0.0, ki
     params = draw(networks(dims))
     rows = draw(n)
     X = draw(values((rows, dims.in_dim)))
-    y = draw(values((rows, dims.out_dim)))
+    y = draw(draw_targets(rows, dims.out_dim))
     if kinks:
         X, params = _with_exact_kinks(draw, X, params)
     case = Case(dims, params, X, y, kinks=kinks)
@@ -98,14 +126,15 @@ def cases(draw, dims_strategy, n=st.integers(1, 6), kink_margin: float = 0.0, ki
 
 
 def _with_exact_kinks(draw, X, params):
-    """Zero some rows of X and some entries of b1: those units' pre-activations are exactly
-    0 for those rows, in any dtype and any order of summation."""
+    """Zero some rows of X and some entries of b1 (all units without biases): those units'
+    pre-activations are exactly 0 for those rows, in any dtype and any order of summation."""
     X = X.copy()
     params = dict(params)
-    b1 = params["b1"].copy()
     rows = draw(st.lists(st.integers(0, X.shape[0] - 1), min_size=1, max_size=X.shape[0], unique=True))
-    units = draw(st.lists(st.integers(0, b1.shape[0] - 1), min_size=1, max_size=b1.shape[0], unique=True))
     X[rows] = 0.0
-    b1[units] = 0.0
-    params["b1"] = b1
+    if "b1" in params:
+        b1 = params["b1"].copy()
+        units = draw(st.lists(st.integers(0, b1.shape[0] - 1), min_size=1, max_size=b1.shape[0], unique=True))
+        b1[units] = 0.0
+        params["b1"] = b1
     return X, params

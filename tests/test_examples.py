@@ -1,4 +1,5 @@
-"""The bundled examples get exactly their expected scores, category by category."""
+"""The bundled examples get exactly their expected scores, category by category, for every
+assignment (each example's assignment.toml says which; none means mlp-regression)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from grader import engine
+from grader import engine, spec
 
 SUBMISSIONS = Path(__file__).parents[1] / "submissions"
 FULL = {"structure": 10, "init": 12, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 16}
+DIGITS = {"structure": 10, "init": 10, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 18}
+SIN = FULL
+ASSIGNMENT = {"example-digits-": "mlp-classification", "example-sin-": "sin-fit"}
 
 EXPECTED = {
     "example-correct": FULL,
@@ -25,7 +29,28 @@ EXPECTED = {
     "example-pickled-model": {**FULL, "checkpoint": 0},
     # importing mlp.py fails: only the source scan and the checkpoint remain.
     "example-trains-on-import": {**dict.fromkeys(FULL, 0), "no_autograd": 4, "checkpoint": 16},
+    # mlp-classification
+    "example-digits-correct": DIGITS,
+    # exp() of raw logits: NaN once logits reach the hundreds; the digits never get there.
+    "example-digits-naive-softmax": {**DIGITS, "backward": 17},
+    # grad_b += weight_decay * b: every gradient check sees grad_b1, grad_b2 off by 1e-3 * b.
+    "example-digits-decay-on-biases": {**DIGITS, "backward": 0},
+    # weight decay never applied: every gradient check sees grad_W off by 1e-3 * W (a
+    # 4-epoch trajectory with lambda = 1e-3 stays within its tolerance).
+    "example-digits-no-weight-decay": {**DIGITS, "backward": 0},
+    # sin-fit
+    "example-sin-correct": SIN,
+    # 1 - tanh instead of 1 - tanh**2: backward wrong, training follows it, the fit is poor.
+    "example-sin-tanh-derivative": {**SIN, "backward": 0, "training": 14, "checkpoint": 4},
+    # the default homework's (out, in) layout: W1 is the transpose of what the grader gives, so
+    # every call with the handout's shapes fails; only the import, the api, the source scan
+    # and step() (element-wise) pass.
+    "example-sin-out-in-layout": {**dict.fromkeys(SIN, 0), "structure": 4, "no_autograd": 4, "training": 4},
 }
+
+
+def assignment_of(name: str) -> str:
+    return next((a for prefix, a in ASSIGNMENT.items() if name.startswith(prefix)), spec.DEFAULT)
 
 
 @pytest.fixture(scope="module", params=sorted(EXPECTED))
@@ -35,8 +60,14 @@ def graded(request):
 
 def test_category_scores_are_exactly_the_expected_ones(graded):
     name, result = graded
+    assert result.assignment == assignment_of(name)
     scores = {cat: s["score"] for cat, s in result.category_scores().items()}
     assert scores == EXPECTED[name]
+    assert result.max_score == 100
+
+
+def test_every_example_folder_is_expected():
+    assert sorted(p.name for p in SUBMISSIONS.iterdir() if p.is_dir()) == sorted(EXPECTED)
 
 
 def test_every_lost_point_comes_with_a_message(graded):
@@ -50,3 +81,23 @@ def test_import_failure_message_tells_the_student_what_to_do():
     message = result.outcomes[0].message
     assert "FileNotFoundError during import mlp.py" in message
     assert 'if __name__ == "__main__":' in message
+
+
+def test_naive_softmax_loses_only_the_large_logits_check_and_is_told_why():
+    result = engine.grade(SUBMISSIONS / "example-digits-naive-softmax",
+                          only=["backward.matches_reference", "backward.large_logits"])
+    matches, large = result.outcomes
+    assert matches.status == "passed" and large.score == 0
+    assert "NaN or infinite" in large.message and "row maximum" in large.message
+
+
+def test_decay_on_biases_is_reported_on_the_bias_gradients():
+    result = engine.grade(SUBMISSIONS / "example-digits-decay-on-biases", only=["backward.matches_reference"])
+    assert "grad_b" in result.outcomes[0].message
+
+
+def test_out_in_layout_is_named_in_the_messages():
+    result = engine.grade(SUBMISSIONS / "example-sin-out-in-layout",
+                          only=["structure.constructor_dims", "structure.parameters"])
+    for outcome in result.outcomes:
+        assert outcome.score == 0 and "(in, out)" in outcome.message and "X @ W1" in outcome.message

@@ -32,6 +32,9 @@ def test_the_kit_holds_no_reference_no_ta_configuration_and_no_example_solution(
     files = {str(p.relative_to(built)) for p in built.rglob("*") if p.is_file()}
     assert not any(f.startswith(("reference", "ta/", "tests", "submissions/example")) for f in files)
     assert "submissions/your-name/mlp.py" in files and "ASSIGNMENT.md" in files
+    for name in spec.names():  # every assignment's spec and handout, for its students
+        assert f"grader/assignments/{name}.toml" in files
+        assert spec.assignment(name).contract.handout in files
     text = kit_text(built)
     assert str(ta_config.load().test_seed) not in text
     assert function_bodies(ROOT / "reference" / "mlp.py") and [

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader import oracle
+from grader import oracle, spec
 from grader.spec import Dims
 from grader.strategies import cases, small_dims
 
@@ -24,7 +24,7 @@ def autograd_gradients(case):
 
 
 def reference_model(params):
-    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP)
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure()
     for k, v in params.items():
         setattr(model, k, torch.tensor(v, dtype=torch.float64))
     return model
@@ -112,3 +112,121 @@ def test_train_follows_the_schedule_like_autograd(n, batch_size):
 def test_learning_rate_schedule_halves_every_decay_every_epochs():
     rates = [ref.learning_rate(e, 1e-3, 50, 0.5) for e in (0, 49, 50, 99, 100, 149)]
     assert rates == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4]
+
+
+# ---------------------------------------------------------------- every assignment spec
+
+def autograd_forward_loss(p, X, y, c):
+    """The assignment's network and objective written with torch ops, for autograd."""
+    def linear(A, W, b):
+        out = A @ W.T if c.layout == "out_in" else A @ W
+        return out + b if b is not None else out
+
+    z = linear(X, p["W1"], p.get("b1"))
+    a = torch.relu(z) if c.activation == "relu" else torch.tanh(z)
+    out = linear(a, p["W2"], p.get("b2"))
+    if c.loss == "cross_entropy":
+        data_loss = torch.nn.functional.cross_entropy(out, y)
+    else:
+        data_loss = torch.nn.functional.mse_loss(out, y)
+    penalty = 0.5 * c.weight_decay * sum((p[w] ** 2).sum() for w in c.weights)
+    return out, data_loss, data_loss + penalty
+
+
+def autograd_gradients_of(params, X, y, c):
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    _, _, objective = autograd_forward_loss(p, torch.tensor(X), torch.tensor(y), c)
+    objective.backward()
+    return {k: t.grad.numpy() for k, t in p.items()}
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_backward_equals_autograd_for_every_assignment(name):
+    """Activation, loss (stable CE with int64 labels), biases or none, layout and weight
+    decay, away from kinks, for many shapes including N = 1."""
+    with spec.using(name):
+        c = spec.contract()
+
+        @settings(max_examples=100)
+        @given(cases(small_dims(st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
+        def prop(case):
+            got = oracle.gradients(case.params, case.X, case.y)
+            expected = autograd_gradients_of(case.params, case.X, case.y, c)
+            assert set(got) == set(expected) == set(c.param_names)
+            for k in expected:
+                np.testing.assert_allclose(got[k], expected[k], rtol=1e-10, atol=1e-12)
+
+        prop()
+
+
+@pytest.mark.parametrize("offset", [-1000.0, 1000.0, 1e5])
+def test_cross_entropy_gradient_is_finite_and_exact_for_huge_logits(offset):
+    with spec.using("mlp-classification"):
+        c = spec.contract()
+        rng = np.random.default_rng(0)
+        params = {"W1": rng.standard_normal((5, 3)), "b1": rng.standard_normal(5),
+                  "W2": rng.standard_normal((4, 5)) * 10, "b2": rng.standard_normal(4) + offset}
+        X, y = rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
+        got = oracle.gradients(params, X, y)
+        expected = autograd_gradients_of(params, X, y, c)
+        for k in expected:
+            assert np.all(np.isfinite(got[k]))
+            np.testing.assert_allclose(got[k], expected[k], rtol=1e-9, atol=1e-12)
+        assert np.isfinite(oracle.loss(params, X, y))
+
+
+def autograd_train_of(params, X, y, c, epochs, batch_size, lr, decay_every, decay_factor):
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
+    X, y = torch.tensor(X), torch.tensor(y)
+    losses = []
+    for epoch in range(epochs):
+        lr_e = lr * decay_factor ** (epoch // decay_every)
+        total = 0.0
+        for start in range(0, len(X), batch_size):
+            _, data_loss, objective = autograd_forward_loss(p, X[start:start + batch_size], y[start:start + batch_size], c)
+            total += data_loss.item() * len(X[start:start + batch_size])
+            objective.backward()
+            with torch.no_grad():
+                for t in p.values():
+                    t -= lr_e * t.grad
+                    t.grad = None
+        losses.append(total / len(X))
+    return losses, {k: t.detach().numpy() for k, t in p.items()}
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_train_follows_the_schedule_like_autograd_for_every_assignment(name):
+    with spec.using(name):
+        c = spec.contract()
+        rng = np.random.default_rng(1)
+        dims = Dims(3, 6, 3 if c.classification else 1)
+        params = {k: rng.standard_normal(shape) * 0.5 for k, shape in c.param_shapes(dims).items()}
+        X = rng.standard_normal((10, 3))
+        y = rng.integers(0, 3, 10) if c.classification else rng.standard_normal((10, 1))
+        kwargs = dict(epochs=5, batch_size=4, lr=0.05, decay_every=2, decay_factor=0.5)
+        losses, final = oracle.train(params, X, y, shuffle=False, **kwargs)
+        expected_losses, expected_final = autograd_train_of(params, X, y, c, **kwargs)
+        np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
+        for k in final:
+            np.testing.assert_allclose(final[k], expected_final[k], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_init_follows_the_spec_scheme(name):
+    """Shapes per layout, zero biases, and the scheme's spread (uniform bound or normal std)."""
+    with spec.using(name):
+        c = spec.contract()
+        dims = Dims(200, 300, 50)
+        model = oracle.new_model(dims, seed=4)
+        state = model.state_dict()
+        assert {k: tuple(v.shape) for k, v in state.items()} == c.param_shapes(dims)
+        assert all(not state[b].any() for b in c.biases)
+        for w in c.weights:
+            fan_in, fan_out = (state[w].shape[1], state[w].shape[0]) if c.layout == "out_in" else state[w].shape
+            scheme = c.init["scheme"]
+            if scheme == "xavier_uniform":
+                bound = np.sqrt(6 / (fan_in + fan_out))
+                assert 0.99 * bound < float(state[w].abs().max()) <= bound
+            else:
+                std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in)}[scheme]
+                assert abs(float(state[w].std()) / std - 1) < 0.05

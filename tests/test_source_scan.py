@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from grader import spec
 from grader.checks.source_scan import scan
 
 GRADED_AUTOGRAD = '''
@@ -57,3 +58,19 @@ class TwoLayerMLP:
         loss.backward()
 '''
     assert [(f.line, f.graded) for f in scan(source)] == [(9, True)]
+
+
+def test_nn_loss_and_activation_modules_of_the_other_assignments_are_found():
+    code = '''
+import torch
+class TwoLayerMLP:
+    def forward(self, X):
+        self.act = torch.nn.Tanh()
+        return self.act(X @ self.W1) @ self.W2
+def cross_entropy_loss(logits, y):
+    return torch.nn.CrossEntropyLoss()(logits, y)
+'''
+    with spec.using("mlp-classification"):  # its loss function is graded code
+        found = [(f.line, f.what.split(" ")[0]) for f in scan(code) if f.graded]
+    assert found == [(5, "torch.nn.Tanh"), (8, "torch.nn.CrossEntropyLoss")]
+    assert [f.line for f in scan(code) if f.graded] == [5]  # mlp-regression grades mse_loss, not this

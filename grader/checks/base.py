@@ -34,22 +34,46 @@ settings.register_profile(
 )
 
 
-def check(check_id: str, *, needs_reference: bool = False):
-    """Register a check function under its rubric id. It returns None (full points), a
+def check(*check_ids: str, needs_reference: bool = False):
+    """Register a check function under its rubric id(s) (one function may serve the
+    differently named checks of several assignments). It returns None (full points), a
     fraction of its points (partial credit), or raises `Failed`."""
-    spec.rubric()[check_id]  # fail at import time if the rubric does not know it
+    known = spec.all_check_ids()
+    for check_id in check_ids:  # fail at import time if no rubric knows it
+        if check_id not in known:
+            raise KeyError(f"no assignment's rubric has a check {check_id!r}")
 
     def register(fn: CheckFn) -> CheckFn:
         fn.needs_reference = needs_reference
-        REGISTRY[check_id] = fn
+        for check_id in check_ids:
+            REGISTRY[check_id] = fn
         return fn
 
     return register
 
 
+class SpecWorker:
+    """The submission's worker, adding the assignment's names (class, parameters, gradients,
+    functions: `spec.Contract.wire()`) to every request: the worker's operations read them
+    from there instead of assuming the default homework's."""
+
+    def __init__(self, worker: Worker, names: dict[str, Any]):
+        self.worker = worker
+        self.names = names
+
+    def call(self, op: str, timeout: float | None = None, **args):
+        return self.worker.call(op, timeout=timeout, model=self.names, **args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.worker, name)
+
+
 @dataclass
 class Context:
-    """One submission being graded: its worker and what earlier probes found out."""
+    """One submission being graded: its worker and what earlier probes found out.
+
+    The submission says which assignment it answers (`Submission.assignment()`); an
+    unknown name is a `problem` that fails every check with its reason."""
 
     submission: Submission
     worker: Worker
@@ -59,6 +83,13 @@ class Context:
     notes: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False  # a call of this submission has hit its timeout
     session: str | None = None  # the running check's id: its calls share one child
+    assignment: str = spec.DEFAULT
+    problem: str | None = None
+
+    def __post_init__(self) -> None:
+        self.assignment, self.problem = self.submission.assignment()
+        if not isinstance(self.worker, SpecWorker):
+            self.worker = SpecWorker(self.worker, spec.assignment(self.assignment).contract.wire())
 
     def note(self, **details: Any) -> None:
         """Details for the report, kept whether the check passes or fails."""
@@ -124,8 +155,16 @@ def _dims(dims: Dims) -> tuple[int, int, int]:
 
 
 def run_check(check_id: str, ctx: Context) -> Outcome:
-    """Run one registered check and turn its verdict into a scored Outcome."""
+    """Run one registered check, with the submission's assignment active, and turn its
+    verdict into a scored Outcome."""
+    with spec.using(ctx.assignment):
+        return _run_check(check_id, ctx)
+
+
+def _run_check(check_id: str, ctx: Context) -> Outcome:
     check_spec = spec.rubric()[check_id]
+    if ctx.problem:
+        return Outcome(check_spec, 0.0, "failed", ctx.problem)
     fn = REGISTRY[check_id]
     started = time.perf_counter()
     ctx.output = []
@@ -212,7 +251,8 @@ def dims_list(dims: Dims) -> list[int]:
 
 def params_of(described: dict, dims: Dims, what: str = "") -> dict[str, np.ndarray]:
     shapes = spec.contract().param_shapes(dims)
-    return {name: validate.tensor(described.get(name), f"{what}{name}", shape) for name, shape in shapes.items()}
+    attr = spec.contract().attr
+    return {name: validate.tensor(described.get(name), f"{what}{attr(name)}", shape) for name, shape in shapes.items()}
 
 
 def grads_of(described: dict, dims: Dims) -> dict[str, np.ndarray]:

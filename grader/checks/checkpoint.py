@@ -54,12 +54,13 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise Failed(f"{filename} holds a {type(state).__name__}, expected the dict from model.state_dict()")
     keys = set(map(str, state))
-    expected = set(c.param_names)
+    expected = set(c.attr_names.values())
     if keys != expected:
         raise with_diagnosis(Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}"),
                              lambda: diagnosis.keys(state, filename))
     params = {}
-    for name, shape in c.param_shapes(c.dims).items():
+    for role, shape in c.param_shapes(c.dims).items():
+        name = c.attr(role)
         value = state[name]
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
@@ -71,7 +72,7 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
         array = value.detach().to(torch.float64).numpy()
         if not np.all(np.isfinite(array)):
             raise Failed(f"{filename}[{name!r}] contains NaN or infinite values (did training diverge?)")
-        params[name] = array
+        params[role] = array
     return params
 
 
@@ -80,7 +81,36 @@ def loads(ctx: Context) -> None:
     load_checkpoint(ctx)
 
 
-@check("checkpoint.test_mse", needs_reference=True)
+@check("checkpoint.test_mse", "checkpoint.test_accuracy", "checkpoint.grid_rmse", needs_reference=True)
+def metric(ctx: Context) -> float | None:
+    """The spec's checkpoint metric, scored linearly between its full- and zero-credit
+    bounds; the parameters are evaluated with the reference forward, in the grader."""
+    c = spec.contract()
+    metric_name = c.checkpoint["metric"]
+    if metric_name == "test_mse_ratio":
+        return test_mse(ctx)
+    params = load_checkpoint(ctx)
+    X, y = data.evaluation_set()
+    outputs = oracle.forward(params, X)
+    full, zero = float(c.checkpoint["full_credit"]), float(c.checkpoint["zero_credit"])
+    if metric_name == "test_accuracy":
+        value = float(np.mean(np.argmax(outputs, axis=1) == y))
+        what, shown = f"accuracy on the {len(y)} held-out test digits", f"{value:.2%}"
+        bounds = f"full credit from {full:.1%}, none at {zero:.1%} or below"
+    else:
+        value = float(np.sqrt(np.mean((outputs - y) ** 2)))
+        what, shown = f"RMSE on a grid of {len(y)} points", f"{value:.4g}"
+        bounds = f"full credit up to {full:g}, none from {zero:g}"
+    fraction = float(np.clip((zero - value) / (zero - full), 0.0, 1.0))
+    details = {metric_name: value, "full_credit": full, "zero_credit": zero,
+               "reference": c.checkpoint.get("reference")}
+    ctx.note(**details)
+    if fraction < 1.0:
+        raise Failed(f"the trained parameters' {what} is {shown}: {bounds}",
+                     earned=fraction * spec.rubric()[c.checkpoint["check"]].points, details=details)
+    return None
+
+
 def test_mse(ctx: Context) -> float | None:
     config = ta_config.load()
     if config is None:
@@ -88,9 +118,9 @@ def test_mse(ctx: Context) -> float | None:
     params = load_checkpoint(ctx)
     X, y = data.test_set(config.test_seed)
     mse = oracle.mse(params, X, y)
-    tol = spec.tolerances()["checkpoint"]
+    bounds = spec.contract().checkpoint
     ratio = mse / config.reference_test_mse
-    full, zero = tol["full_credit_ratio"], tol["zero_credit_ratio"]
+    full, zero = bounds["full_credit"], bounds["zero_credit"]
     fraction = float(np.clip((zero - ratio) / (zero - full), 0.0, 1.0))
     details = {"test_mse": mse, "reference_test_mse": config.reference_test_mse, "ratio": ratio,
                "full_credit_below": full * config.reference_test_mse, "zero_credit_above": zero * config.reference_test_mse}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader import losses as loss_fns
 from grader import spec, validate
 from grader.checks.base import Context, check, dims_list
 from grader.checks.training import at_full_size, losses_of, train_timeout
@@ -68,9 +69,9 @@ def batches_from(events: list[dict], X: np.ndarray, y: np.ndarray) -> list[Batch
             batches.append(Batch(match_rows(Xb, X), out))
             expected_next = "backward"
         elif call == "backward":
-            yb = validate.tensor(event["y"], "the y passed to backward()", finite=False)
+            yb = validate.tensor(event["y"], "the y passed to backward()", finite=False, dtypes=target_dtypes())
             batches[-1].y_shape = tuple(yb.shape)
-            batches[-1].y_rows = match_rows(yb.reshape(len(yb), -1), y) if yb.ndim == 2 else None
+            batches[-1].y_rows = target_rows(yb, y, batches[-1].rows)
             expected_next = "step"
         else:
             batches[-1].lr = validate.scalar(event["lr"], "the lr passed to step()")
@@ -78,6 +79,25 @@ def batches_from(events: list[dict], X: np.ndarray, y: np.ndarray) -> list[Batch
     if expected_next != "forward":
         raise Failed(f"train() ended with a batch whose {expected_next}() was never called")
     return batches
+
+
+def target_dtypes() -> tuple[str, ...]:
+    return ("int64",) if spec.contract().classification else validate.FLOAT_DTYPES
+
+
+def target_rows(yb: np.ndarray, y: np.ndarray, rows: list[int]) -> list[int] | None:
+    """Which rows' targets backward() got: matched row by row for float targets; class
+    labels (not unique) count as the batch's rows when they equal the batch's labels."""
+    if spec.contract().classification:
+        wanted = [r for r in rows if r >= 0]
+        if yb.shape == (len(wanted),) and len(wanted) == len(rows) and np.array_equal(yb, y[wanted]):
+            return list(rows)
+        return None
+    return match_rows(yb.reshape(len(yb), -1), y) if yb.ndim == 2 else None
+
+
+def target_shape(rows: int, out_dim: int) -> tuple[int, ...]:
+    return (rows,) if spec.contract().classification else (rows, out_dim)
 
 
 def check_batches(batches: list[Batch], n: int, batch_size: int, out_dim: int) -> list[str]:
@@ -95,9 +115,11 @@ def check_batches(batches: list[Batch], n: int, batch_size: int, out_dim: int) -
         if batch.rows != expected:
             return [f"epoch {i // per_epoch}, batch {b} used rows {batch.rows}, expected {expected} "
                     f"(shuffle=False: consecutive rows in order)"]
-        if batch.y_shape != (len(expected), out_dim):
+        if batch.y_shape != target_shape(len(expected), out_dim):
+            keep = ("pass the batch's int64 labels, shape (N,)" if spec.contract().classification else
+                    f"keep y two-dimensional (N, {out_dim})")
             return [f"backward() got y of shape {batch.y_shape} for a batch of {len(expected)}, expected "
-                    f"{(len(expected), out_dim)}: keep y two-dimensional (N, {out_dim})"]
+                    f"{target_shape(len(expected), out_dim)}: {keep}"]
         if batch.y_rows != expected:
             return [f"backward() got the targets of rows {batch.y_rows}, not those of the batch {expected}"]
     return []
@@ -118,25 +140,36 @@ def check_epoch_losses(batches, losses, X, y, per_epoch: int) -> list[str]:
     n = X.shape[0]
     for epoch, loss in enumerate(losses):
         group = batches[epoch * per_epoch:(epoch + 1) * per_epoch]
-        squared = sum(float(np.sum((b.out - y[[r for r in b.rows if r >= 0]]) ** 2))
-                      for b in group if len(b.out) == len([r for r in b.rows if r >= 0]))
-        expected = squared / (n * y.shape[1])
+        total = sum(_batch_loss(b, y) for b in group if len(b.out) == len([r for r in b.rows if r >= 0]))
+        expected = total / n
         if not math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-7):
-            return [f"epoch {epoch} reported loss {loss:.6g}, but its forward passes give a mean squared error "
-                    f"of {expected:.6g} over all {n} samples (weight each batch by its size)"]
+            return [f"epoch {epoch} reported loss {loss:.6g}, but its forward passes give a "
+                    f"{spec.contract().loss_text} of {expected:.6g} over all {n} samples (weight each batch by its size)"]
     return []
+
+
+def _batch_loss(batch: Batch, y: np.ndarray) -> float:
+    """The batch's data loss times its size (the sum of squared errors over out_dim for MSE)."""
+    rows = [r for r in batch.rows if r >= 0]
+    if spec.contract().classification:
+        if batch.out.ndim != 2:
+            return float("nan")
+        return loss_fns.data_loss(batch.out, y[rows]) * len(rows)
+    return float(np.sum((batch.out - y[rows]) ** 2)) / y.shape[1]
 
 
 @check("training.schedule")
 def schedule(ctx: Context) -> float | None:
     parts = spec.rubric()["training.schedule"].parts
-    dims = ctx.fixed_dims() or Dims(3, 4, 1)
+    dims = ctx.fixed_dims() or Dims(3, 4, 3 if spec.contract().classification else 1)
     rng = np.random.default_rng(2)
     problems: dict[str, list[str]] = {part: [] for part in parts}
     runs: list[tuple] = []  # evidence for the diagnosis
     for n, batch_size in LOOPS:
         X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)
         y = rng.standard_normal((n, dims.out_dim)).astype(np.float32)
+        if spec.contract().classification:
+            y = rng.integers(0, dims.out_dim, n).astype(np.int64)
         params = {name: (0.3 * rng.standard_normal(shape)).astype(np.float32)
                   for name, shape in spec.contract().param_shapes(dims).items()}
         if ctx.fixed_dims():  # else the loss is inf within an epoch, for the reference too
@@ -146,14 +179,15 @@ def schedule(ctx: Context) -> float | None:
         value = ctx.call("train_recorded", timeout=train_timeout(), dims=dims_list(dims), params=params,
                          X=X, y=y, kwargs=kwargs)
         losses = losses_of(value, SCHEDULE["epochs"])
-        batches = batches_from(value["events"], X.astype(np.float64), y.astype(np.float64))
-        runs.append((n, batch_size, y.astype(np.float64), batches, losses, kwargs))
+        y_graded = y if spec.contract().classification else y.astype(np.float64)
+        batches = batches_from(value["events"], X.astype(np.float64), y_graded)
+        runs.append((n, batch_size, y_graded, batches, losses, kwargs))
         per_epoch = math.ceil(n / batch_size)
         where = f"[N={n}, batch_size={batch_size}] "
         found = {
             "batches": check_batches(batches, n, batch_size, dims.out_dim),
             "learning_rates": check_learning_rates(batches, per_epoch),
-            "epoch_losses": check_epoch_losses(batches, losses, X.astype(np.float64), y.astype(np.float64), per_epoch),
+            "epoch_losses": check_epoch_losses(batches, losses, X.astype(np.float64), y_graded, per_epoch),
         }
         for part, messages in found.items():
             if messages and not problems[part]:

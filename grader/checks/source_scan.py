@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from grader import spec
 
 AUTOGRAD_MODULES = ("torch.autograd", "autograd", "torch.func", "functorch")
-NN_LAYERS = {"Linear", "Sequential", "Module", "MSELoss", "ReLU", "Parameter", "Bilinear", "LazyLinear"}
+NN_LAYERS = {"Linear", "Sequential", "Module", "MSELoss", "ReLU", "Parameter", "Bilinear", "LazyLinear",
+             "CrossEntropyLoss", "NLLLoss", "LogSoftmax", "Softmax", "Tanh"}
 
 
 @dataclass(frozen=True)

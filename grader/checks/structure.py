@@ -40,10 +40,20 @@ def constructor_dims(ctx: Context) -> None:
         for name, shape in spec.contract().param_shapes(dims).items():
             got = np.shape(value["params"][name].get("array"))
             if tuple(got) != shape:
+                if tuple(got) == shape[::-1] and len(shape) == 2 and shape[0] != shape[1]:
+                    raise Failed(f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made "
+                                 f"{spec.contract().attr(name)} of shape {tuple(got)}, the transpose of the expected {shape}: "
+                                 f"{layout_text()} (the other checks now run at the full size)")
                 raise Failed(
-                    f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made {name} "
+                    f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made {spec.contract().attr(name)} "
                     f"of shape {tuple(got)}, expected {shape}: use the constructor's arguments instead of "
                     f"fixed sizes (the other checks now run at the full size)")
+
+
+def layout_text() -> str:
+    if spec.contract().layout == "in_out":
+        return "this assignment stores weights as (in, out): W1 is (in_dim, hidden_dim) and forward computes X @ W1"
+    return "this assignment stores weights as (out, in): W1 is (hidden_dim, in_dim) and forward computes X @ W1.T"
 
 
 @check("structure.parameters")
@@ -51,22 +61,31 @@ def parameter_types(ctx: Context) -> None:
     dims = ctx.fixed_dims() or Dims(3, 5, 1)
     value = ctx.call("construct", dims=dims_list(dims))
     for name, shape in spec.contract().param_shapes(dims).items():
-        validate.tensor(value["params"][name], name, shape, dtypes=(spec.contract().raw["model"]["dtype"],))
+        try:
+            validate.tensor(value["params"][name], spec.contract().attr(name), shape,
+                            dtypes=(spec.contract().raw["model"]["dtype"],))
+        except Failed as failure:
+            got = np.shape(value["params"][name].get("array"))
+            if len(shape) == 2 and tuple(got) == shape[::-1] and shape[0] != shape[1]:
+                failure.message += f": {layout_text()}"
+            raise
 
 
 @check("structure.state_dict")
 def state_dict_round_trip(ctx: Context) -> None:
     dims = ctx.fixed_dims() or Dims(3, 5, 1)
     value = ctx.call("state_dict_roundtrip", dims=dims_list(dims), seed_a=1, seed_b=2)
-    expected_keys = set(spec.contract().param_names)
+    attrs = spec.contract().attr_names
+    expected_keys = set(attrs.values())
     keys = set(value["keys"])
     if keys != expected_keys:
         raise Failed(f"state_dict() keys are {sorted(keys)}, expected {sorted(expected_keys)}")
     shapes = spec.contract().param_shapes(dims)
-    for name, shape in shapes.items():
-        source = validate.tensor(value["source"][name], name, shape)
+    for role, shape in shapes.items():
+        name = attrs[role]
+        source = validate.tensor(value["source"][role], name, shape)
         saved = validate.tensor(value["state"][name], f"state_dict()[{name!r}]", shape)
-        loaded = validate.tensor(value["loaded"][name], f"{name} after load_state_dict", shape)
+        loaded = validate.tensor(value["loaded"][role], f"{name} after load_state_dict", shape)
         if not np.array_equal(saved, source):
             raise Failed(f"state_dict()[{name!r}] is not the model's current {name}")
         if not np.array_equal(loaded, source):

@@ -12,7 +12,7 @@ from grader.checks.forward import explained
 from grader.compare import assert_close, is_close
 from grader.outcome import Failed
 from grader.spec import Dims
-from grader.strategies import dims_for, networks, values
+from grader.strategies import draw_targets, labels_from_scores, networks, targets, dims_for, values
 
 try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
     from grader.diagnosis import step as step_diagnosis
@@ -89,7 +89,7 @@ def trajectory(ctx: Context) -> float | None:
         dims = draw(dims_for(ctx.fixed_dims()))
         params = draw(networks(dims))
         X = draw(values((TRAJECTORY_N, dims.in_dim)))
-        y = draw(values((TRAJECTORY_N, dims.out_dim)))
+        y = draw(draw_targets(TRAJECTORY_N, dims.out_dim))
         if ctx.fixed_dims():
             params, X = at_full_size(dims, params, X)
         return dims, params, X, y
@@ -97,7 +97,7 @@ def trajectory(ctx: Context) -> float | None:
     def body(ex):
         dims, params, X, y = ex
         value = ctx.call("train", timeout=train_timeout(), dims=dims_list(dims), params=_f32(params),
-                         X=X.astype(np.float32), y=y.astype(np.float32), kwargs={**TRAJECTORY, "shuffle": False})
+                         X=X.astype(np.float32), y=targets(y, "float32"), kwargs={**TRAJECTORY, "shuffle": False})
         expected_losses, expected_params = oracle.train(params, X, y, shuffle=False, **TRAJECTORY)
         problems, earned = [], 0.0
         got_losses = losses_of(value, TRAJECTORY["epochs"])
@@ -127,13 +127,13 @@ def generic_example(ctx: Context):
     """(dims, params, X, y) of one generic example, run before Hypothesis' own: Hypothesis
     starts from the simplest examples, and in its few here y is constant or the rows of X
     are equal, where a loss over (B, 1) - (B,) broadcast to (B, B) equals the right one."""
-    dims = ctx.fixed_dims() or Dims(3, 4, 1)
+    dims = ctx.fixed_dims() or Dims(3, 4, 3 if spec.contract().classification else 1)
     rng = np.random.default_rng(2026)
     params = {name: _representable(rng.uniform(-1.0, 1.0, shape) if name.startswith("W") else
                                    rng.uniform(-0.5, 0.5, shape))
               for name, shape in spec.contract().param_shapes(dims).items()}
     X = _representable(rng.uniform(-2, 2, (TRAJECTORY_N, dims.in_dim)))
-    y = _representable(rng.uniform(-2, 2, (TRAJECTORY_N, dims.out_dim)))
+    y = labels_from_scores(_representable(rng.uniform(-2, 2, (TRAJECTORY_N, dims.out_dim))))
     if ctx.fixed_dims():
         params, X = at_full_size(dims, params, X)
     return dims, params, X, y
@@ -156,11 +156,14 @@ def _kwargs_text() -> str:
 def loss_falls(ctx: Context) -> None:
     """A fixed learnable problem (a linear teacher) trained with shuffling for 8 epochs."""
     ratio = spec.tolerances()["training"]["shuffled_loss_ratio"]
-    dims = ctx.fixed_dims() or Dims(6, 16, 1)
+    dims = ctx.fixed_dims() or Dims(6, 16, 3 if spec.contract().classification else 1)
     rng = np.random.default_rng(11)
     n = 96
     X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)
-    y = (X @ rng.standard_normal((dims.in_dim, 1)) / np.sqrt(dims.in_dim)).astype(np.float32)
+    teacher = rng.standard_normal((dims.in_dim, 1))
+    if spec.contract().classification:  # a linear teacher's argmax over the classes
+        teacher = np.concatenate([teacher, rng.standard_normal((dims.in_dim, dims.out_dim - 1))], axis=1)
+    y = labels_from_scores((X @ teacher / np.sqrt(dims.in_dim)).astype(np.float32))
     lr = 0.05 if ctx.fixed_dims() is None else 0.01
     kwargs = {"epochs": 8, "batch_size": 16, "lr": lr, "decay_every": 4, "decay_factor": 0.5, "shuffle": True}
     construct = ctx.call("construct", dims=dims_list(dims), seed=3)

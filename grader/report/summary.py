@@ -32,7 +32,7 @@ def student_row(s: Student) -> dict[str, Any]:
 def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
     """Per check: how many of the students it ran for earned full points; worst first.
     Checks that ran for nobody (skipped everywhere) go last."""
-    order = {c.id: i for i, c in enumerate(spec.rubric().checks)}
+    order = {c.id: i for i, c in enumerate(class_rubric(students).checks)}
     stats: dict[str, dict[str, Any]] = {}
     for s in students:
         for test in s.tests:
@@ -60,6 +60,15 @@ def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
     return rows
 
 
+def class_rubric(students: list[Student]) -> spec.Rubric:
+    """The rubric of the class's assignment when every student answered the same one (the
+    default assignment's for an empty or mixed class)."""
+    names = {str(s.extra.get("assignment", "")) for s in students} - {""}
+    if len(names) == 1 and (name := names.pop()) in spec.names():
+        return spec.assignment(name).rubric
+    return spec.rubric()
+
+
 def class_stats(students: list[Student]) -> dict[str, str]:
     scores = [s.score for s in students]
     if not scores:
@@ -70,13 +79,14 @@ def class_stats(students: list[Student]) -> dict[str, str]:
 
 def summary_view(reports_dir: Path) -> dict[str, Any]:
     students, unreadable = load_class(reports_dir)
-    max_score = students[0].max_score if students else spec.rubric().total
+    rubric = class_rubric(students)
+    max_score = students[0].max_score if students else rubric.total
     rows = [student_row(s) for s in students]
     assignments = sorted({str(s.extra.get("assignment", "")) for s in students} - {""})
     return {
         "assignment": ", ".join(assignments) or spec.contract().raw["assignment"]["name"],
         "categories": list(spec.CATEGORIES),
-        "category_points": {c: fmt.points(p) for c, p in spec.rubric().category_points().items()},
+        "category_points": {c: fmt.points(p) for c, p in rubric.category_points().items()},
         "students": rows, "max_score": fmt.points(max_score),
         "stats": class_stats(students),
         "histogram": svg.histogram([s.score for s in students], max_score,

@@ -22,10 +22,19 @@ import torch
 
 from grader.worker import protocol
 
-CLASS_NAME = "TwoLayerMLP"
-PARAMS = ("W1", "b1", "W2", "b2")
-GRADS = {"W1": "grad_W1", "b1": "grad_b1", "W2": "grad_W2", "b2": "grad_b2"}
 OPERATIONS: dict[str, Callable[..., dict]] = {}
+
+# The names of the student's class, parameters, gradients and functions come from the
+# assignment spec: the grader sends them as the `model` argument of every request
+# (spec.Contract.wire()). A request without them (a benchmark's bare `api` call) gets the
+# default assignment's.
+DEFAULT_MODEL = {
+    "class_name": "TwoLayerMLP", "params": ["W1", "b1", "W2", "b2"],
+    "grads": {"W1": "grad_W1", "b1": "grad_b1", "W2": "grad_W2", "b2": "grad_b2"},
+    "methods": ["forward", "backward", "step", "state_dict", "load_state_dict"],
+    "functions": ["mse_loss", "train"], "loss_function": "mse_loss", "constructor_kwargs": {},
+}
+MODEL: dict[str, Any] = DEFAULT_MODEL  # this call's names (one call per forked child)
 
 
 class ContractError(Exception):
@@ -63,7 +72,13 @@ CHILD: _Child | None = None
 
 
 def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
-    OPERATIONS[fn.__name__] = fn
+    def run(module, model: dict | None = None, **args) -> dict:
+        global MODEL
+        MODEL = {**DEFAULT_MODEL, **(model or {})}
+        return fn(module, **args)
+
+    run.__name__ = fn.__name__
+    OPERATIONS[fn.__name__] = run
     return fn
 
 
@@ -175,24 +190,34 @@ def tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def new_model(module, dims: list[int], seed: int = 0):
-    cls = getattr(module, CLASS_NAME, None)
+    class_name = MODEL["class_name"]
+    cls = getattr(module, class_name, None)
     if cls is None:
-        raise ContractError(f"mlp.py has no class {CLASS_NAME}")
+        raise ContractError(f"mlp.py has no class {class_name}")
     torch.manual_seed(seed)
-    return CHILD.call(f"{CLASS_NAME}{tuple(dims)}", cls, *dims)
+    kwargs = MODEL["constructor_kwargs"]
+    shown = ", ".join([*map(str, dims), *(f"{k}={v!r}" for k, v in kwargs.items())])
+    return CHILD.call(f"{class_name}({shown})", cls, *dims, **kwargs)
+
+
+def param_attrs() -> dict[str, str]:
+    """Parameter role -> the student's attribute name (the grader speaks in roles)."""
+    params = MODEL["params"]
+    return dict(params) if isinstance(params, dict) else {name: name for name in params}
 
 
 def set_params(model, params: dict[str, np.ndarray]) -> None:
+    attrs = param_attrs()
     for name, tensor in tensors(params).items():
-        setattr(model, name, tensor)
+        setattr(model, attrs.get(name, name), tensor)
 
 
 def get_params(model) -> dict[str, dict]:
-    return {name: describe(getattr(model, name, None)) for name in PARAMS}
+    return {role: describe(getattr(model, attr, None)) for role, attr in param_attrs().items()}
 
 
 def get_grads(model) -> dict[str, dict]:
-    return {name: describe(getattr(model, attr, None)) for name, attr in GRADS.items()}
+    return {name: describe(getattr(model, attr, None)) for name, attr in MODEL["grads"].items()}
 
 
 def student_function(module, name: str):
@@ -206,12 +231,11 @@ def student_function(module, name: str):
 
 @operation
 def api(module) -> dict:
-    cls = getattr(module, CLASS_NAME, None)
+    cls = getattr(module, MODEL["class_name"], None)
     return {
         "class": isinstance(cls, type),
-        "methods": {m: callable(getattr(cls, m, None)) for m in
-                    ("__init__", "forward", "backward", "step", "state_dict", "load_state_dict")},
-        "functions": {f: callable(getattr(module, f, None)) for f in ("mse_loss", "train")},
+        "methods": {m: callable(getattr(cls, m, None)) for m in ("__init__", *MODEL["methods"])},
+        "functions": {f: callable(getattr(module, f, None)) for f in MODEL["functions"]},
     }
 
 
@@ -241,7 +265,8 @@ def forward_perturbed(module, dims, params, X, perturbations: list[dict]) -> dic
     for p in perturbations:
         set_params(model, params)
         name = p["param"]
-        setattr(model, name, base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
+        setattr(model, param_attrs().get(name, name),
+                base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
         outputs.append(describe(CHILD.call("forward()", model.forward, x)))
     return {"outputs": outputs}
 
@@ -266,15 +291,17 @@ def step(module, dims, params, grads, lr: float) -> dict:
     model = new_model(module, dims)
     set_params(model, params)
     for name, tensor in tensors(grads).items():
-        setattr(model, GRADS[name], tensor)
+        setattr(model, MODEL["grads"][name], tensor)
     CHILD.call("step()", model.step, lr)
     return {"params": get_params(model)}
 
 
 @operation
-def mse_loss(module, pred, y) -> dict:
-    fn = student_function(module, "mse_loss")
-    return {"loss": describe(CHILD.call("mse_loss()", fn, torch.from_numpy(pred), torch.from_numpy(y)))}
+def loss(module, pred, y) -> dict:
+    """The student's loss function (the spec's `loss_function`) on given outputs and targets."""
+    name = MODEL["loss_function"]
+    fn = student_function(module, name)
+    return {"loss": describe(CHILD.call(f"{name}()", fn, torch.from_numpy(pred), torch.from_numpy(y)))}
 
 
 @operation

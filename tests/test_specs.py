@@ -1,0 +1,175 @@
+"""Assignment specs: loading, the active assignment, a submission's choice, and collection."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from grader import engine, spec
+from grader.checks import REGISTRY
+from grader.submission import Submission
+from test_plugin import run_pytest
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = ROOT / "submissions"
+
+
+def test_the_bundled_specs_and_the_default():
+    assert spec.names() == ["mlp-classification", "mlp-regression", "sin-fit"]
+    assert spec.DEFAULT == "mlp-regression" and spec.active() == spec.DEFAULT
+    assert spec.contract().name == spec.DEFAULT
+    for name in spec.names():
+        assert spec.assignment(name).rubric.total == 100
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_every_check_of_every_rubric_is_registered(name):
+    assert {c.id for c in spec.assignment(name).rubric.checks} <= set(REGISTRY)
+
+
+def test_using_sets_and_restores_the_active_assignment():
+    with spec.using("sin-fit"):
+        assert spec.contract().name == "sin-fit" and not spec.contract().bias
+        assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (1, 4), "W2": (4, 1)}
+        with spec.using("mlp-classification"):
+            assert spec.contract().classification and spec.contract().weight_decay == 1e-3
+        assert spec.contract().name == "sin-fit"
+    assert spec.contract().name == spec.DEFAULT
+    with pytest.raises(spec.UnknownAssignment, match="mlp-regression"):
+        with spec.using("nope"):
+            pass
+
+
+def test_a_spec_whose_params_contradict_its_layout_or_biases_is_refused():
+    with open(spec.ASSIGNMENTS / "sin-fit.toml", "rb") as fh:
+        raw = tomllib.load(fh)
+    wrong_layout = copy.deepcopy(raw)
+    wrong_layout["model"]["layout"] = "out_in"
+    with pytest.raises(ValueError, match="model.params"):
+        spec._validate(wrong_layout, "sin-fit", "test")
+    wrong_activation = copy.deepcopy(raw)
+    wrong_activation["model"]["activation"] = "sigmoid"
+    with pytest.raises(ValueError, match="activation"):
+        spec._validate(wrong_activation, "sin-fit", "test")
+
+
+def test_a_submission_names_its_assignment_and_defaults_to_regression(tmp_path):
+    assert Submission(EXAMPLES / "example-correct").assignment() == ("mlp-regression", None)
+    assert Submission(EXAMPLES / "example-sin-correct").assignment() == ("sin-fit", None)
+    folder = tmp_path / "submissions" / "carol"
+    folder.mkdir(parents=True)
+    (folder / "assignment.toml").write_text('assignment = "sin_fit"\n')
+    name, problem = Submission(folder).assignment()
+    assert name == spec.DEFAULT and "'sin_fit'" in problem and "sin-fit" in problem
+    (folder / "assignment.toml").write_text("assignment = \n")
+    assert "cannot be read" in Submission(folder).assignment()[1]
+
+
+def test_an_unknown_assignment_fails_every_check_with_its_reason(tmp_path):
+    folder = tmp_path / "submissions" / "dave"
+    folder.mkdir(parents=True)
+    shutil.copy(EXAMPLES / "example-correct" / "mlp.py", folder / "mlp.py")
+    (folder / "assignment.toml").write_text('assignment = "mlp-regresion"\n')
+    result = engine.grade(folder)
+    assert result.score == 0 and result.assignment == spec.DEFAULT
+    assert len(result.outcomes) == len(spec.rubric().checks)
+    assert all("'mlp-regresion'" in o.message and o.status == "failed" for o in result.outcomes)
+    assert any("'mlp-regresion'" in note for note in result.notes)
+
+
+def test_collection_follows_each_folders_assignment_and_reports_name_it(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    for name, example in (("erin", "example-sin-correct"), ("fay", "example-correct"), ("gus", "example-correct")):
+        shutil.copytree(EXAMPLES / example, tmp_path / "submissions" / name)
+    (tmp_path / "submissions" / "gus" / "assignment.toml").write_text('assignment = "cifar"\n')
+    ids = [line for line in run_pytest(tmp_path, "submissions", "--collect-only", "-q").stdout.splitlines()
+           if "::" in line]
+    expected = [f"submissions/erin::{c.id}" for c in spec.assignment("sin-fit").rubric.checks]
+    expected += [f"submissions/{n}::{c.id}" for n in ("fay", "gus") for c in spec.assignment(spec.DEFAULT).rubric.checks]
+    assert ids == expected
+
+    run_pytest(tmp_path, "submissions", "-k", "structure")
+    erin = json.loads((tmp_path / "reports" / "erin" / "results.json").read_text())
+    assert erin["extra_data"]["assignment"] == "sin-fit" and erin["max_score"] == 100
+    assert {t["name"].split(":")[0] for t in erin["tests"]} == {c.id for c in spec.assignment("sin-fit").rubric.checks}
+    assert sum(t["score"] for t in erin["tests"]) == 10  # structure, the only category run
+    gus = json.loads((tmp_path / "reports" / "gus" / "results.json").read_text())
+    assert gus["score"] == 0 and "'cifar'" in gus["output"]
+    assert all("'cifar'" in t["output"] for t in gus["tests"] if t["extra_data"]["status"] != "skipped")
+
+
+@pytest.mark.parametrize("name,example", [("digits-ok", "example-digits-correct"), ("sin-ok", "example-sin-correct")])
+def test_correct_code_written_differently_gets_full_marks(tmp_path, name, example):
+    """tests/specs_ok/: logsumexp and one_hot with a parameter loop (classification);
+    float32-only code with 1/cosh^2 as tanh' (sin-fit). The checkpoint is the example's."""
+    folder = tmp_path / "submissions" / name
+    shutil.copytree(ROOT / "tests" / "specs_ok" / name, folder)
+    shutil.copy(EXAMPLES / example / "model.pth", folder / "model.pth")
+    result = engine.grade(folder)
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100
+
+
+@pytest.fixture
+def course_variant(tmp_path, monkeypatch):
+    """The README's recipe: copy a spec and edit it. Here sin-fit with the (out, in)
+    layout, a normal init of std 0.5, its own parameter names and its own name, beside the
+    bundled specs."""
+    folder = tmp_path / "assignments"
+    shutil.copytree(spec.ASSIGNMENTS, folder)
+    text = (spec.ASSIGNMENTS / "sin-fit.toml").read_text()
+    for old, new in (('name = "sin-fit"', 'name = "sin-outin"'),
+                     ('params = { W1 = ["in_dim", "hidden_dim"], W2 = ["hidden_dim", "out_dim"] }',
+                      'params = { W1 = ["hidden_dim", "in_dim"], W2 = ["out_dim", "hidden_dim"] }'),
+                     ('layout = "in_out"', 'layout = "out_in"\nnames = { W1 = "hidden", W2 = "readout" }'),
+                     ('grads = { W1 = "grad_W1", W2 = "grad_W2" }', 'grads = { W1 = "d_hidden", W2 = "d_readout" }'),
+                     ('scheme = "xavier_normal"', 'scheme = "normal"\nstd = 0.5'),
+                     ('file = "data/sin-train.pt"', f'file = "{tmp_path / "train.pt"}"')):
+        assert old in text
+        text = text.replace(old, new)
+    (folder / "sin-outin.toml").write_text(text)
+    monkeypatch.setattr(spec, "ASSIGNMENTS", folder)
+    spec.assignment.cache_clear()
+    yield tmp_path
+    spec.assignment.cache_clear()
+
+
+def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant):
+    import subprocess
+    import sys
+
+    from grader import calibrate, data
+
+    with spec.using("sin-outin"):
+        assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (4, 1), "W2": (1, 4)}
+        assert spec.contract().wire()["params"] == {"W1": "hidden", "W2": "readout"}
+        assert calibrate.reference_metric() < spec.contract().checkpoint["full_credit"]
+        train_file = data.write_training_set(Path(spec.contract().data["file"]))
+    folder = course_variant / "submissions" / "hana"
+    shutil.copytree(ROOT / "tests" / "specs_ok" / "variant-outin", folder)
+    (folder / "assignment.toml").write_text('assignment = "sin-outin"\n')
+    subprocess.run([sys.executable, str(folder / "mlp.py"), str(train_file), str(folder / "model.pth")],
+                   check=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    result = engine.grade(folder)
+    assert result.assignment == "sin-outin"
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100
+    # the same code with the default names: the spec's names are what the student is told
+    code = (folder / "mlp.py").read_text()
+    for old, new in (("self.hidden", "self.W1"), ("self.readout", "self.W2"), ('"hidden"', '"W1"'),
+                     ('"readout"', '"W2"'), ("self.d_hidden", "self.grad_W1"), ("self.d_readout", "self.grad_W2")):
+        code = code.replace(old, new)
+    (folder / "mlp.py").write_text(code)
+    wrong = engine.grade(folder, only=["structure.parameters", "structure.state_dict"]).outcomes
+    assert [o.score for o in wrong] == [0, 0]
+    assert "hidden is None" in wrong[0].message
+    assert "expected ['hidden', 'readout']" in wrong[1].message
+    torch_save = "import torch; s = torch.load('{0}'); torch.save({{'W1': s['hidden'], 'W2': s['readout']}}, '{0}')"
+    subprocess.run([sys.executable, "-c", torch_save.format(folder / "model.pth")], check=True, timeout=120)
+    loads = engine.grade(folder, only=["checkpoint.loads"]).outcomes[0]
+    assert loads.score == 0 and "expected ['hidden', 'readout']" in loads.message

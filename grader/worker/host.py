@@ -180,6 +180,7 @@ class Host:
         timeout = float(request.get("timeout", 20.0))
         call = _Call(self.child, protocol.encode(request), started + timeout, self.max_output, self.max_processes)
         call.collect()
+        call.stage = self.child.board.read()
         if session is None or call.status is not None or call.stopped or call.result is None:
             self.end_child()
         return _response(call, time.monotonic() - started)
@@ -194,6 +195,7 @@ class Host:
         self.current = None
 
     def _fork(self, folder: Path, uid, session) -> "_Child":
+        board = protocol.StageBoard()
         request_r, request_w = os.pipe()
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
@@ -203,14 +205,14 @@ class Host:
                 os.close(fd)
             for stream in self.private:
                 os.close(stream.fileno())
-            _run_child(folder, uid, request_r, result_w, output_w)
+            _run_child(folder, uid, request_r, result_w, output_w, board)
         for fd in (request_r, result_w, output_w):
             os.close(fd)
         try:
             os.setpgid(pid, pid)
         except OSError:
             pass
-        return _Child(pid, session, request_w, result_r, output_r)
+        return _Child(pid, session, request_w, result_r, output_r, board)
 
     def end_child(self) -> None:
         child, self.child = self.child, None
@@ -222,6 +224,7 @@ class Host:
             except OSError:
                 pass
         end_call(child.pid)
+        child.board.memory.close()
 
 
 def _empty(folder: Path) -> None:
@@ -240,16 +243,17 @@ def _empty(folder: Path) -> None:
 
 
 class _Child:
-    """The host's handle on a forked child: its pid, its session and its three pipes."""
+    """The host's handle on a forked child: its pid, its session, its three pipes and the
+    board it notes its stages on."""
 
-    def __init__(self, pid: int, session, request_w: int, result_r: int, output_r: int):
-        self.pid, self.session = pid, session
+    def __init__(self, pid: int, session, request_w: int, result_r: int, output_r: int, board):
+        self.pid, self.session, self.board = pid, session, board
         self.request_w, self.result_r, self.output_r = request_w, result_r, output_r
         for fd in (request_w, result_r, output_r):
             os.set_blocking(fd, False)
 
 
-def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int) -> None:
+def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, board) -> None:
     """Serve requests from the host until it closes the pipe (or ends this process)."""
     code = 0
     try:
@@ -269,7 +273,8 @@ def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int) 
             except EOFError:
                 break
             limit_cpu(float(request.get("timeout", 20.0)))
-            ops.serve(request, folder, result_w)
+            board.clear()
+            ops.serve(request, folder, result_w, board)
     except BaseException:  # noqa: BLE001 - the child must always end through os._exit
         code = 70
     finally:
@@ -316,6 +321,7 @@ class _Call:
         self.dropped = 0
         self.status = None  # the child's wait status if it has ended
         self.stopped = ""  # why the host stopped the call, if it did
+        self.stage: str | None = None  # what the child last noted doing
 
     def collect(self) -> None:
         child = self.child
@@ -492,12 +498,10 @@ def _reap() -> None:
 
 
 def _response(call: _Call, seconds: float) -> dict:
-    stage = None
+    stage = call.stage
     result = None
     garbled = None
     for frame in call.frames:
-        if "stage" in frame:
-            stage = frame["stage"]
         if "result" in frame:
             result = frame
         garbled = frame.get("garbled", garbled)

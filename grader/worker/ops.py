@@ -44,8 +44,9 @@ class ContractError(Exception):
 class _Child:
     """The running child's link to its host: stage notes and the final result."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, board: protocol.StageBoard | None = None):
         self.fd = fd
+        self.board = board
         self.student_seconds = 0.0
 
     def send(self, message: dict) -> None:
@@ -56,7 +57,10 @@ class _Child:
             view = view[written:]
 
     def stage(self, text: str) -> None:
-        self.send({"stage": text})
+        if self.board is not None:
+            self.board.write(text)
+        else:
+            self.send({"stage": text})
 
     def call(self, stage: str, fn: Callable, *args, **kwargs):
         """Call into student code, noting the stage first so a crash can be placed."""
@@ -82,9 +86,9 @@ def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
     return fn
 
 
-def serve(request: dict, submission: Path, result_fd: int) -> None:
+def serve(request: dict, submission: Path, result_fd: int, board: protocol.StageBoard | None = None) -> None:
     global CHILD
-    CHILD = _Child(result_fd)
+    CHILD = _Child(result_fd, board)
     name = request.get("op")
     started = time.perf_counter()
     try:

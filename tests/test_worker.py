@@ -155,6 +155,13 @@ def test_a_failing_call_fails_alone_with_a_clear_message(worker, code, status, w
     assert_still_serves(worker)
 
 
+def test_a_hang_is_time_spent_in_student_code(worker):
+    result = behave(worker, 5)
+    assert result.status == "timeout"
+    assert TIMEOUT <= result.student_seconds < TIMEOUT + 2
+    assert_still_serves(worker, worker.starts)
+
+
 def test_memory_failures_name_the_limit(worker):
     mb = int(spec.limits()["memory"]["data_bytes"]) // 2**20
     assert f"allows {mb} MB of memory" in behave(worker, 11).problem()

@@ -514,6 +514,7 @@ def _response(call: _Call, seconds: float) -> dict:
     status = call.status
     if call.stopped == "timeout":
         response["status"] = "timeout"
+        response["student_seconds"] = seconds  # the student's code ran until the deadline
     elif call.stopped:
         response["status"] = "crashed"
         response["exit"] = call.stopped

@@ -57,12 +57,6 @@ def forward(params, X) -> np.ndarray:
     return _model(params).forward(_t(X)).numpy()
 
 
-def hidden_preactivations(params, X) -> np.ndarray:
-    model = _model(params)
-    model.forward(_t(X))
-    return model.Z1.numpy()
-
-
 def gradients(params, X, y, relu_grad_at_zero: int = 0) -> dict[str, np.ndarray]:
     """The reference gradients. relu_grad_at_zero=1 takes ReLU'(0) = 1 instead of 0 (both
     are subgradients): the reference's cached pre-activations are nudged off exact zeros
@@ -73,14 +67,6 @@ def gradients(params, X, y, relu_grad_at_zero: int = 0) -> dict[str, np.ndarray]
         model.Z1 = torch.where(model.Z1 == 0, torch.ones_like(model.Z1), model.Z1)
     model.backward(pred, _t(y))
     return {name: getattr(model, f"grad_{name}").numpy() for name in spec.contract().param_names}
-
-
-def step(params, grads, lr: float) -> dict[str, np.ndarray]:
-    model = _model(params)
-    for name in spec.contract().param_names:
-        setattr(model, f"grad_{name}", _t(grads[name]))
-    model.step(lr)
-    return _numpy(model.state_dict())
 
 
 def train(params, X, y, seed: int | None = None, **kwargs) -> tuple[list[float], dict[str, np.ndarray]]:
@@ -111,7 +97,3 @@ def new_model(dims, seed: int = 0, dtype=torch.float32):
 
 def train_model(model, X, y, **kwargs) -> list[float]:
     return _reference().train(model, torch.from_numpy(np.asarray(X)), torch.from_numpy(np.asarray(y)), **kwargs)
-
-
-def xavier_bound(fan_in: int, fan_out: int) -> float:
-    return float(np.sqrt(6.0 / (fan_in + fan_out)))

@@ -302,3 +302,14 @@ def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
             assert seen["stage"] == "PermissionError", "a student may not list the other copies"
     assert not copy.exists()
     assert_still_serves(worker, worker.starts)
+
+
+def test_closing_one_submission_leaves_the_one_being_served_alone(worker, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    next_student = Worker(other)
+    assert next_student.call("construct", dims=[2, 3, 1]).ok
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [1]
+    next_student.close()  # not the submission being served: its release changes nothing
+    assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [2]

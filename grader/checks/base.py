@@ -52,22 +52,6 @@ def check(*check_ids: str, needs_reference: bool = False):
     return register
 
 
-class SpecWorker:
-    """The submission's worker, adding the assignment's names (class, parameters, gradients,
-    functions: `spec.Contract.wire()`) to every request: the worker's operations read them
-    from there instead of assuming the default homework's."""
-
-    def __init__(self, worker: Worker, names: dict[str, Any]):
-        self.worker = worker
-        self.names = names
-
-    def call(self, op: str, timeout: float | None = None, **args):
-        return self.worker.call(op, timeout=timeout, model=self.names, **args)
-
-    def __getattr__(self, name: str):
-        return getattr(self.worker, name)
-
-
 @dataclass
 class Context:
     """One submission being graded: its worker and what earlier probes found out.
@@ -85,11 +69,13 @@ class Context:
     session: str | None = None  # the running check's id: its calls share one child
     assignment: str = spec.DEFAULT
     problem: str | None = None
+    names: dict[str, Any] = field(default_factory=dict)  # the assignment's names, sent with every call
 
     def __post_init__(self) -> None:
         self.assignment, self.problem = self.submission.assignment()
-        if not isinstance(self.worker, SpecWorker):
-            self.worker = SpecWorker(self.worker, spec.assignment(self.assignment).contract.wire())
+        # The worker's operations read the student's class, parameter, gradient and
+        # function names from every request instead of assuming the default homework's.
+        self.names = spec.assignment(self.assignment).contract.wire()
 
     def note(self, **details: Any) -> None:
         """Details for the report, kept whether the check passes or fails."""
@@ -102,9 +88,9 @@ class Context:
         limits.toml's time.after_timeout: a hang costs its full timeout once, not once per
         check (an infinite loop in forward would otherwise cost ten checks x 20-60 s)."""
         if self.timed_out:
-            cap = float(self.worker.limits["time"].get("after_timeout", 5.0))
-            timeout = min(timeout or self.worker.limits["time"]["call"], cap)
-        result = self.worker.call(op, timeout=timeout, session=self.session, **args)
+            limits = spec.limits()["time"]
+            timeout = min(timeout or limits["call"], limits["after_timeout"])
+        result = self.worker.call(op, timeout=timeout, session=self.session, model=self.names, **args)
         self.timed_out = self.timed_out or result.status == "timeout"
         self.student_seconds += result.student_seconds
         if result.output or result.output_dropped:

@@ -220,7 +220,6 @@ class Worker:
             # The submission's name in the folder's name: its processes are easy to tell apart.
             label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.submission.name)[:40]
             self.copy = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.host.stage))
-            shutil.rmtree(self.copy)
             _copy_submission(self.submission, self.copy)
             self.uid = self.launcher.submission_uid()
             if self.uid is not None:
@@ -321,4 +320,4 @@ def _copy_submission(source: Path, target: Path) -> None:
                 skipped.append(name)
         return skipped
 
-    shutil.copytree(source, target, ignore=ignore)
+    shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)

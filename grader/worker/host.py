@@ -19,6 +19,7 @@ import math
 import os
 import resource
 import select
+import shutil
 import signal
 import sys
 import time
@@ -55,10 +56,11 @@ def main(argv: list[str]) -> int:
     host = Host(stage, max_output, (proto_in, proto_out), max_processes, limits.get("private_tmp"))
     while True:
         try:
-            request = protocol.decode(protocol.read_frame(proto_in, FRAME_CAP))
+            frame = protocol.read_frame(proto_in, FRAME_CAP)
         except EOFError:
             return 0
-        _send(proto_out, host.serve(request))
+        request = protocol.decode(frame)
+        _send(proto_out, host.serve(request, frame))
 
 
 # ------------------------------------------------------------------ limits and privileges
@@ -160,10 +162,12 @@ class Host:
         self.child: _Child | None = None
         self.current: tuple | None = None  # (folder, uid) of the submission being served
 
-    def serve(self, request: dict) -> dict:
+    def serve(self, request: dict, frame: bytes) -> dict:
+        """Serve one request (`frame` is its encoding, passed on to the child as it came)."""
         started = time.monotonic()
         if "release" in request:
-            self.release()
+            if self.current is not None and self.current[0].name == request["release"]:
+                self.release()
             return {"released": True, "seconds": time.monotonic() - started}
         folder = (self.stage / str(request.get("submission", ""))).resolve()
         if not folder.is_relative_to(self.stage) or folder == self.stage or not folder.is_dir():
@@ -178,7 +182,7 @@ class Host:
         if self.child is None:
             self.child = self._fork(folder, uid, session)
         timeout = float(request.get("timeout", 20.0))
-        call = _Call(self.child, protocol.encode(request), started + timeout, self.max_output, self.max_processes)
+        call = _Call(self.child, frame, started + timeout, self.max_output, self.max_processes)
         call.collect()
         call.stage = self.child.board.read()
         if session is None or call.status is not None or call.stopped or call.result is None:
@@ -187,9 +191,9 @@ class Host:
 
     def release(self) -> None:
         """End the submission being served: its child, every process it left anywhere
-        below this host, and (in the sandbox) whatever it wrote to /tmp."""
+        below this host (ending a child sweeps them all; without a child none is left), and
+        (in the sandbox) whatever it wrote to /tmp."""
         self.end_child()
-        end_call(None)
         if self.private_tmp is not None and self.current is not None:
             _empty(self.private_tmp)
         self.current = None
@@ -229,8 +233,6 @@ class Host:
 
 def _empty(folder: Path) -> None:
     """Remove everything inside `folder` (the sandbox's private /tmp), whoever wrote it."""
-    import shutil
-
     for entry in os.scandir(folder):
         path = Path(entry.path)
         try:
@@ -313,8 +315,8 @@ class _Call:
         self.pending = memoryview(request)
         self.result_bytes = bytearray()
         self.output_bytes = bytearray()
-        self.frames: list[dict] = []
-        self.result: dict | None = None
+        self.result: dict | None = None  # the child's answer, once its frame has arrived
+        self.garbled: str | None = None  # why what the child sent could not be read
         self.deadline = deadline
         self.max_output = max_output
         self.max_processes = max_processes
@@ -343,7 +345,7 @@ class _Call:
             for fd in ready_r:
                 if not self._read(fd):
                     reading.discard(fd)
-            if self.result is not None or self.garbled:
+            if self.result is not None or self.garbled is not None:
                 self._drain(child.output_r)
                 return
             if not reading and not ready_r:
@@ -386,35 +388,24 @@ class _Call:
             self.dropped += len(chunk) - min(len(chunk), keep)
         elif len(self.result_bytes) + len(chunk) <= FRAME_CAP:
             self.result_bytes += chunk
-            self._split_frames()
+            self._read_result()
         return True
 
-    def _split_frames(self) -> None:
-        """Move every complete frame out of the result buffer; note the result frame."""
-        while True:
-            try:
-                size = protocol.frame_size(self.result_bytes, FRAME_CAP)
-            except protocol.ProtocolError as exc:
-                self.frames.append({"garbled": str(exc)})
-                self.result_bytes.clear()
-                return
+    def _read_result(self) -> None:
+        """Read the child's answer once its frame is complete (the child sends one frame
+        per call; anything else it wrote there is garbled)."""
+        try:
+            size = protocol.frame_size(self.result_bytes, FRAME_CAP)
             if size is None or size > len(self.result_bytes):
                 return
-            frame = bytes(self.result_bytes[:size])
-            del self.result_bytes[:size]
-            try:
-                message = protocol.decode(frame)
-            except protocol.ProtocolError as exc:
-                message = {"garbled": str(exc)}
-            if not isinstance(message, dict):
-                message = {"garbled": "a frame that is not a message"}
-            self.frames.append(message)
-            if "result" in message:
-                self.result = message
-
-    @property
-    def garbled(self) -> bool:
-        return any("garbled" in frame for frame in self.frames)
+            message = protocol.decode(bytes(self.result_bytes[:size]))
+        except protocol.ProtocolError as exc:
+            self.garbled = str(exc)
+            return
+        if isinstance(message, dict) and isinstance(message.get("result"), dict):
+            self.result = message["result"]
+        else:
+            self.garbled = "a frame that is not a result"
 
     def _too_many_processes(self) -> bool:
         count = len(descendants(os.getpid(), live_only=True))
@@ -468,16 +459,14 @@ def kill_all(pids) -> None:
             pass
 
 
-def end_call(pid: int | None) -> None:
-    """Kill the child `pid` (None: no child in particular) and every process below this
-    host, wherever they went (their own process group or session included), and reap
-    them. Repeats until none is left, so a fork bomb that forks while being killed is
-    caught by a later round."""
-    if pid is not None:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+def end_call(pid: int) -> None:
+    """Kill the child `pid` and every process below this host, wherever they went (their
+    own process group or session included), and reap them. Repeats until none is left, so
+    a fork bomb that forks while being killed is caught by a later round."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
     for _ in range(200):
         left = descendants(os.getpid())
         if not left:
@@ -498,15 +487,9 @@ def _reap() -> None:
 
 
 def _response(call: _Call, seconds: float) -> dict:
-    stage = call.stage
-    result = None
-    garbled = None
-    for frame in call.frames:
-        if "result" in frame:
-            result = frame
-        garbled = frame.get("garbled", garbled)
+    result, garbled = call.result, call.garbled
     response = {
-        "stage": stage,
+        "stage": call.stage,
         "output": call.output.decode("utf-8", errors="replace"),
         "output_dropped": call.dropped,
         "seconds": seconds,
@@ -519,7 +502,7 @@ def _response(call: _Call, seconds: float) -> dict:
         response["status"] = "crashed"
         response["exit"] = call.stopped
     elif result is not None and (status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)):
-        response.update(result["result"])
+        response.update(result)
     elif garbled is not None:  # e.g. a tensor subclass whose .numpy() returns a string
         response["status"] = "error"
         response["error"] = {"type": "ContractError", "traceback": "",

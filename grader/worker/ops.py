@@ -34,7 +34,7 @@ DEFAULT_MODEL = {
     "methods": ["forward", "backward", "step", "state_dict", "load_state_dict"],
     "functions": ["mse_loss", "train"], "loss_function": "mse_loss", "constructor_kwargs": {},
 }
-MODEL: dict[str, Any] = DEFAULT_MODEL  # this call's names (one call per forked child)
+MODEL: dict[str, Any] = DEFAULT_MODEL  # the running call's names
 
 
 class ContractError(Exception):
@@ -42,9 +42,10 @@ class ContractError(Exception):
 
 
 class _Child:
-    """The running child's link to its host: stage notes and the final result."""
+    """The running child's link to its host: stage notes (on the board) and the result
+    (one frame per call on the result pipe)."""
 
-    def __init__(self, fd: int, board: protocol.StageBoard | None = None):
+    def __init__(self, fd: int, board: protocol.StageBoard):
         self.fd = fd
         self.board = board
         self.student_seconds = 0.0
@@ -57,10 +58,7 @@ class _Child:
             view = view[written:]
 
     def stage(self, text: str) -> None:
-        if self.board is not None:
-            self.board.write(text)
-        else:
-            self.send({"stage": text})
+        self.board.write(text)
 
     def call(self, stage: str, fn: Callable, *args, **kwargs):
         """Call into student code, noting the stage first so a crash can be placed."""
@@ -86,7 +84,7 @@ def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
     return fn
 
 
-def serve(request: dict, submission: Path, result_fd: int, board: protocol.StageBoard | None = None) -> None:
+def serve(request: dict, submission: Path, result_fd: int, board: protocol.StageBoard) -> None:
     global CHILD
     CHILD = _Child(result_fd, board)
     name = request.get("op")

@@ -5,7 +5,7 @@
 - ``HostProcess.start``: starting the worker process (bwrap, a fresh interpreter,
   ``import torch``, the hello frame), once per grading process unless it had to restart;
 - ``Worker.call``: one call into the worker, wall time seen by the grader, minus any start;
-- ``client._result_from``: the host's answer, which carries ``seconds`` (fork to the end of
+- ``client.result_from``: the host's answer, which carries ``seconds`` (fork to the end of
   the process sweep, on the host), ``child_seconds`` (the child's own serve(), including
   importing mlp.py) and ``student_seconds`` (time inside student code, import included).
 
@@ -68,7 +68,7 @@ def install() -> Totals:
     _installed = True
     from grader.worker import client
 
-    original_start, original_call, original_result = client.HostProcess.start, client.Worker.call, client._result_from
+    original_start, original_call, original_result = client.HostProcess.start, client.Worker.call, client.result_from
     in_start = threading.local()
 
     def _start(self):
@@ -95,7 +95,7 @@ def install() -> Totals:
                 TOTALS.calls += 1
                 TOTALS.call_seconds += spent
 
-    def _result_from(answer, timeout, limits):
+    def result_from(answer, timeout, limits):
         with _lock:
             TOTALS.host_seconds += float(answer.get("seconds", 0.0) or 0.0)
             TOTALS.child_seconds += float(answer.get("child_seconds", 0.0) or 0.0)
@@ -104,7 +104,7 @@ def install() -> Totals:
 
     client.HostProcess.start = _start
     client.Worker.call = call
-    client._result_from = _result_from
+    client.result_from = result_from
     return TOTALS
 
 

@@ -270,6 +270,24 @@ def test_output_is_kept_per_call_within_a_session(worker):
     assert after.output == "1\n" and after.output_dropped == 0
 
 
+def test_a_batch_runs_its_calls_in_order_each_as_it_would_run_alone(worker):
+    result = worker.call("batch", session="g", calls=[
+        {"op": "construct", "args": {"dims": [99, 14, 1]}},
+        {"op": "construct", "args": {"dims": [99, 1, 1]}},  # 1 / 0
+        {"op": "construct", "args": {"dims": [99, 14, 1]}},
+        {"op": "batch", "args": {"calls": []}},
+    ])
+    assert result.ok, result.problem()
+    items = result.value["results"]
+    assert [item["status"] for item in items] == ["ok", "error", "ok", "error"]
+    assert items[1]["error"]["type"] == "ZeroDivisionError" and items[1]["stage"] == "TwoLayerMLP(99, 1, 1)"
+    assert "a batch within a batch" in items[3]["error"]["message"]
+    assert result.output == "1\n2\n"  # one import of mlp.py served the batch, in order
+    crashed = worker.call("batch", session="g", calls=[{"op": "construct", "args": {"dims": [99, 3, 1]}}])
+    assert crashed.status == "crashed"  # a crash ends the whole batch, as it ends a call
+    assert_still_serves(worker, worker.starts)
+
+
 def test_what_a_session_started_ends_with_the_session(worker):
     result = worker.call("construct", dims=[99, 7, 1], session="e")
     assert result.ok, result.problem()

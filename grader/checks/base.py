@@ -13,10 +13,11 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from grader import oracle, spec, validate
+from grader.checks import batching
 from grader.outcome import Failed, Outcome
 from grader.spec import Dims
 from grader.submission import Submission
-from grader.worker.client import Worker
+from grader.worker.client import CallResult, Worker
 
 CheckFn = Callable[["Context"], "float | None"]
 REGISTRY: dict[str, CheckFn] = {}
@@ -30,7 +31,7 @@ settings.register_profile(
     print_blob=False,
     report_multiple_bugs=False,
     suppress_health_check=list(HealthCheck),
-    phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    phases=(Phase.explicit, Phase.generate),  # generation only: see for_all
 )
 
 
@@ -70,6 +71,7 @@ class Context:
     assignment: str = spec.DEFAULT
     problem: str | None = None
     names: dict[str, Any] = field(default_factory=dict)  # the assignment's names, sent with every call
+    replay: batching.Replay | None = None  # set while a property's examples run in batches
 
     def __post_init__(self) -> None:
         self.assignment, self.problem = self.submission.assignment()
@@ -86,24 +88,35 @@ class Context:
 
         Once a call of the submission has timed out, later calls get at most
         limits.toml's time.after_timeout: a hang costs its full timeout once, not once per
-        check (an infinite loop in forward would otherwise cost ten checks x 20-60 s)."""
-        if self.timed_out:
-            limits = spec.limits()["time"]
-            timeout = min(timeout or limits["call"], limits["after_timeout"])
-        result = self.worker.call(op, timeout=timeout, session=self.session, model=self.names, **args)
-        self.timed_out = self.timed_out or result.status == "timeout"
-        self.student_seconds += result.student_seconds
-        if result.output or result.output_dropped:
-            text = result.output
-            if result.output_dropped:
-                text += f"\n[... {result.output_dropped} more bytes of output not kept]"
-            self.output.append(text)
+        check (an infinite loop in forward would otherwise cost ten checks x 20-60 s).
+        While a property's examples run in batches, the answer comes from the batch
+        (checks/batching.py)."""
+        if self.replay is not None:
+            result = self.replay.answer(op, timeout, args)
+        else:
+            if self.timed_out:
+                limits = spec.limits()["time"]
+                timeout = min(timeout or limits["call"], limits["after_timeout"])
+            result = self.send(op, timeout, args)
+            self.timed_out = self.timed_out or result.status == "timeout"
         if not result.ok:
             # A limit hit (memory, processes, file size) counts as a crash: shrinking it would
             # only repeat the fork or the allocation many times.
             crashed = result.status != "error" or result.error.get("type") == "SystemExit" or bool(result.hint)
             raise Failed(result.problem(), crashed=crashed, details={"stage": result.stage, "status": result.status})
         return result.value
+
+    def send(self, op: str, timeout: float | None, args: dict) -> CallResult:
+        """One request to the worker, in the running check's child; its time in student
+        code and its output are the check's."""
+        result = self.worker.call(op, timeout=timeout, session=self.session, model=self.names, **args)
+        self.student_seconds += result.student_seconds
+        if result.output or result.output_dropped:
+            text = result.output
+            if result.output_dropped:
+                text += f"\n[... {result.output_dropped} more bytes of output not kept]"
+            self.output.append(text)
+        return result
 
     def probe(self, name: str, compute: Callable[[], Any]) -> Any:
         if name not in self._probes:
@@ -178,38 +191,74 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
     return outcome
 
 
-def for_all(check_id: str, strategy, body: Callable[[Any], None], max_examples: int = 25) -> None:
-    """Check `body` on Hypothesis examples of `strategy`, with a seed fixed per check.
+def for_all(ctx: Context, check_id: str, strategy, body: Callable[[Any], None], max_examples: int = 25) -> None:
+    """Check `body` on `max_examples` Hypothesis examples of `strategy`, seeded per check;
+    raise the failure of the smallest example that fails.
 
-    A wrong value shrinks to the smallest failing example, attached to the failure. A crash
-    or hang stops the search at once (shrinking it would rerun a slow failure many times).
+    The examples run in a few batched worker calls (checks/batching.py). When a batch
+    fails as a whole (the child crashed, hung or broke a limit), or once a call of this
+    submission has timed out, they run one by one instead, smallest first, up to the
+    first failure: the same example either way, for code that behaves the same on every
+    call. Hypothesis only generates here; it does not shrink: a failure is already small
+    (Hypothesis starts from the smallest networks and batches, and values have two
+    decimals), and shrinking cost a second or more per failed check (docs/BATCH.md).
     """
-    state: dict[str, Any] = {"crash": None, "last": None}
+    examples = smallest_first(draw_examples(check_id, strategy, max_examples))
+    found = None
+    if not ctx.timed_out:
+        kept = len(ctx.output)
+        try:
+            found = batching.first_failure(ctx, examples, body)
+        except batching.Unbatched:
+            del ctx.output[kept:]  # the calls below run the student's code again
+            found = _one_by_one(examples, body)
+    else:
+        found = _one_by_one(examples, body)
+    if found is not None:
+        case, failure = found
+        failure.details.setdefault("example", _describe(case))
+        raise failure
+
+
+def draw_examples(check_id: str, strategy, max_examples: int) -> list:
+    """The examples Hypothesis generates for the check (the same on every run)."""
+    examples: list = []
 
     @settings(settings.get_profile(PROFILE), max_examples=max_examples)
     @seed(zlib.crc32(check_id.encode()))
     @given(strategy)
-    def prop(case):
-        if state["crash"] is not None:
-            return
-        state["last"] = case
-        try:
-            body(case)
-        except Failed as failure:
-            if failure.crashed:
-                state["crash"] = (failure, case)
-                return
-            raise
+    def collect(case):
+        examples.append(case)
 
-    try:
-        prop()
-    except Failed as failure:
-        failure.details.setdefault("example", _describe(state["last"]))
-        raise
-    if state["crash"] is not None:
-        failure, case = state["crash"]
-        failure.details.setdefault("example", _describe(case))
-        raise failure
+    collect()
+    return examples
+
+
+def smallest_first(examples: list) -> list:
+    """By the number of values the example holds (a stable sort: ties keep their order)."""
+    return sorted(examples, key=_size)
+
+
+def _size(value: Any) -> int:
+    """How many numbers an example holds, in all its arrays."""
+    if hasattr(value, "size") and not callable(value.size):
+        return int(value.size)
+    if hasattr(value, "__dataclass_fields__"):
+        value = vars(value)
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return 0
+
+
+def _one_by_one(examples: list, body: Callable[[Any], None]) -> tuple[Any, Failed] | None:
+    for example in examples:
+        try:
+            body(example)
+        except Failed as failure:
+            return example, failure
+    return None
 
 
 def _describe(value: Any) -> Any:

@@ -75,7 +75,7 @@ def matches_reference(ctx: Context) -> None:
         assert_close("forward(X)", got, oracle.forward(case.params, case.X), tol)
 
     with explained(ctx, "forward", lambda: diagnosis.diagnose(ctx)):
-        for_all("forward.matches_reference", forward_cases(ctx), body)
+        for_all(ctx, "forward.matches_reference", forward_cases(ctx), body)
 
 
 @check("forward.input_unchanged")
@@ -87,7 +87,7 @@ def input_unchanged(ctx: Context) -> None:
         if not np.array_equal(np.asarray(after, dtype=np.float64), case.X):
             raise Failed("forward(X) changed X in place (e.g. X.clamp_(...) or X += ...): work on new tensors")
 
-    for_all("forward.input_unchanged", forward_cases(ctx), body, max_examples=10)
+    for_all(ctx, "forward.input_unchanged", forward_cases(ctx), body, max_examples=10)
 
 
 @check("forward.rowwise")
@@ -103,6 +103,6 @@ def rowwise(ctx: Context) -> None:
         assert_close("forward of each row alone, against the rows of forward(X)", singles, batch, tol,
                      details={"hint": "rows of a batch must not influence each other (no mixing across dim 0)"})
 
-    for_all("forward.rowwise", forward_cases(ctx), body, max_examples=10)
+    for_all(ctx, "forward.rowwise", forward_cases(ctx), body, max_examples=10)
 
 

@@ -30,7 +30,7 @@ def grad_disabled(ctx: Context) -> None:
             assert_close(f"{spec.contract().grad_names[name]} with grad mode off (vs on)",
                          grads_off[name], grads_on[name], tol)
 
-    for_all("no_autograd.grad_disabled", cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3), body,
+    for_all(ctx, "no_autograd.grad_disabled", cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3), body,
             max_examples=5)
 
 

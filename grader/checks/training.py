@@ -35,9 +35,10 @@ def at_full_size(dims: Dims, params: dict[str, np.ndarray], X: np.ndarray):
 
     There they would make lr = 0.05 diverge to inf/nan within an epoch, for the reference
     too (|Z1| and |A1|^2 grow with fan_in and hidden_dim), and a correct submission with
-    hard-coded dims would fail. W1, W2 and X are scaled by 1/sqrt(fan_in), as Xavier does,
-    and b1 by 1/sqrt(hidden_dim); float32-representable again."""
-    scale = {"W1": dims.in_dim, "W2": dims.hidden_dim, "b1": dims.hidden_dim}
+    hard-coded dims would fail. W1 and X are scaled by 1/sqrt(fan_in), as Xavier does
+    (`networks` already bounds W2 so), and b1 by 1/sqrt(hidden_dim); float32-representable
+    again."""
+    scale = {"W1": dims.in_dim, "b1": dims.hidden_dim}
     params = {k: _representable(v / np.sqrt(scale[k])) if k in scale else v for k, v in params.items()}
     return params, _representable(X / np.sqrt(dims.in_dim))
 
@@ -60,7 +61,7 @@ def step(ctx: Context) -> None:
             assert_close(f"{name} after step({lr})", got[name], expected, tol)
 
     with explained(ctx, "training.step", lambda: step_diagnosis.diagnose_step(ctx)):
-        for_all("training.step", example(), body, max_examples=8)
+        for_all(ctx, "training.step", example(), body, max_examples=8)
 
 
 def _f32(arrays):
@@ -120,7 +121,7 @@ def trajectory(ctx: Context) -> float | None:
     generic = generic_example(ctx)
     with explained(ctx, "training.trajectory", lambda: diagnosis.diagnose_trajectory(ctx, TRAJECTORY, generic)):
         run_generic(body, generic)
-        for_all("training.trajectory", example(), body, max_examples=4)
+        for_all(ctx, "training.trajectory", example(), body, max_examples=4)
 
 
 def generic_example(ctx: Context):

@@ -266,7 +266,7 @@ class Worker:
                                   exit="took down the whole worker process (a fresh one serves the next call)")
             return CallResult("timeout" if answer is None else "protocol", timeout=timeout, stage=op,
                               error={"message": str(answer)})
-        return _result_from(answer, timeout, self.limits)
+        return result_from(answer, timeout, self.limits)
 
 
 def call_timeout(requested: float) -> float:
@@ -291,7 +291,7 @@ def _kill_everything(pid: int) -> None:
             return
 
 
-def _result_from(answer: dict, timeout: float, limits: dict) -> CallResult:
+def result_from(answer: dict, timeout: float, limits: dict) -> CallResult:
     error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
     return CallResult(
         status=str(answer.get("status", "protocol")),

@@ -45,9 +45,10 @@ class _Child:
     """The running child's link to its host: stage notes (on the board) and the result
     (one frame per call on the result pipe)."""
 
-    def __init__(self, fd: int, board: protocol.StageBoard):
+    def __init__(self, fd: int, board: protocol.StageBoard, submission: Path):
         self.fd = fd
         self.board = board
+        self.submission = submission
         self.student_seconds = 0.0
 
     def send(self, message: dict) -> None:
@@ -86,20 +87,9 @@ def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
 
 def serve(request: dict, submission: Path, result_fd: int, board: protocol.StageBoard) -> None:
     global CHILD
-    CHILD = _Child(result_fd, board)
-    name = request.get("op")
+    CHILD = _Child(result_fd, board, submission)
     started = time.perf_counter()
-    try:
-        if name not in OPERATIONS:
-            raise ContractError(f"unknown operation {name!r}")
-        torch.manual_seed(0)
-        module = _student_module(submission)
-        CHILD.stage(name)
-        result = {"status": "ok", "value": OPERATIONS[name](module, **request.get("args", {}))}
-    except ContractError as exc:
-        result = {"status": "error", "error": {"type": "ContractError", "message": str(exc), "traceback": ""}}
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
-        result = {"status": "error", "error": _describe_exception(exc, submission)}
+    result = _run(request.get("op"), request.get("args", {}), submission)
     result["student_seconds"] = CHILD.student_seconds
     result["child_seconds"] = time.perf_counter() - started
     _flush_output()  # the host reads the call's output up to its result frame
@@ -108,6 +98,22 @@ def serve(request: dict, submission: Path, result_fd: int, board: protocol.Stage
     except (TypeError, ValueError) as exc:
         CHILD.send({"result": {"status": "error", "error": {
             "type": "ContractError", "message": f"the values returned could not be sent: {exc}", "traceback": ""}}})
+
+
+def _run(name: str, args: dict, submission: Path) -> dict:
+    """One operation, as the status and value (or error) of a call. Every call starts from
+    torch seed 0, so its result does not depend on the calls before it."""
+    try:
+        if name not in OPERATIONS:
+            raise ContractError(f"unknown operation {name!r}")
+        torch.manual_seed(0)
+        module = _student_module(submission)
+        CHILD.stage(name)
+        return {"status": "ok", "value": OPERATIONS[name](module, **args)}
+    except ContractError as exc:
+        return {"status": "error", "error": {"type": "ContractError", "message": str(exc), "traceback": ""}}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        return {"status": "error", "error": _describe_exception(exc, submission)}
 
 
 _STUDENT: dict[Path, Any] = {}
@@ -372,3 +378,23 @@ def train_recorded(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> d
     losses = CHILD.call("train()", fn, model, torch.from_numpy(X), torch.from_numpy(y), **kwargs)
     values = epoch_losses(losses)
     return {"losses": values, "events": events}
+
+
+@operation
+def batch(module, calls: list[dict]) -> dict:
+    """Several calls in one request (a check's examples in one round trip), run in order,
+    each exactly as it would run alone: its own torch seed, and an error ends that call
+    only; an error's result says where it happened. (The time in student code is the
+    batch's, counted once.)"""
+    model, results = MODEL, []
+    for item in calls:
+        name = item.get("op")
+        if name == "batch":
+            result = {"status": "error", "error": {"type": "ContractError", "message": "a batch within a batch",
+                                                    "traceback": ""}}
+        else:
+            result = _run(name, {**item.get("args", {}), "model": model}, CHILD.submission)
+        if result["status"] != "ok":
+            result["stage"] = CHILD.board.read()
+        results.append(result)
+    return {"results": results}

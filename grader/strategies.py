@@ -95,14 +95,16 @@ def values(shape: tuple[int, ...], bound: float = 2.0):
 
 def _array(layout: str, rng: np.random.Generator, shape: tuple[int, ...], bound: float) -> np.ndarray:
     if layout == "zeros":
-        return np.zeros(shape)
-    if layout == "constant":
+        dense = np.zeros(shape)
+    elif layout == "constant":
         dense = np.full(shape, rng.uniform(-bound, bound))
     else:
         dense = rng.uniform(-bound, bound, shape)
         if layout == "sparse":  # about two thirds of the entries are 0
             dense = dense * (rng.random(shape) < 1 / 3)
-    return np.round(dense, 2).clip(-bound, bound).astype(np.float32).astype(np.float64)
+    array = np.round(dense, 2).clip(-bound, bound).astype(np.float32).astype(np.float64)
+    array.flags.writeable = False  # examples are shared by every submission a process grades
+    return array
 
 
 def small_dims(out_dims=st.just(1)):

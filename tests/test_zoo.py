@@ -14,11 +14,9 @@ Each folder's expect.toml says what the grader must make of it:
 - `checkpoint`: for checkpoint-only entries, the builder below that writes model.pth
   into a temporary copy (no binaries in the repository); only checkpoint.loads is graded.
 
-The zoo is graded once per session, in parallel worker processes (ZOO_WORKERS, default 2).
-Shrinking of failing Hypothesis examples is off there (ZOO_SHRINK=1 turns it on): whether
-a check fails, and the hint (which comes from fixed probes), do not depend on it; it only
-makes the reported example small, and costs most of a failing check's time. The table of
-expected against diagnosed hints is printed at the end of the session.
+The zoo is graded once per session, in parallel worker processes (ZOO_WORKERS, default 2),
+exactly as a class is. The table of expected against diagnosed hints is printed at the end
+of the session.
 """
 
 from __future__ import annotations
@@ -50,7 +48,6 @@ from grader.spec import Dims
 ZOO = Path(__file__).parent / "zoo"
 ENTRIES = sorted(p.name for p in ZOO.iterdir() if (p / "expect.toml").is_file())
 WORKERS = int(os.environ.get("ZOO_WORKERS", "2"))
-SHRINK = os.environ.get("ZOO_SHRINK") == "1"
 CHECKPOINT_CHECKS = ["checkpoint.loads"]
 
 
@@ -159,13 +156,8 @@ class Result:
         return {i for c in self.checks.values() for i in c.ids}
 
 
-def init_worker(shrink: bool) -> None:
+def init_worker() -> None:
     torch.set_num_threads(1)
-    if not shrink:
-        from hypothesis import Phase, settings
-
-        from grader.checks.base import PROFILE
-        settings.register_profile(PROFILE, settings.get_profile(PROFILE), phases=(Phase.explicit, Phase.generate))
 
 
 def grade_entry(path: str, only: list[str]) -> Result:
@@ -215,7 +207,7 @@ def zoo(request, tmp_path_factory) -> dict[str, Result]:
     jobs = {name: prepare(Expectation.load(name), scratch) for name in ENTRIES}
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")  # no fork of a process that has run torch
-    with ProcessPoolExecutor(WORKERS, mp_context=context, initializer=init_worker, initargs=(SHRINK,)) as pool:
+    with ProcessPoolExecutor(WORKERS, mp_context=context, initializer=init_worker) as pool:
         futures = {name: pool.submit(grade_entry, str(path), only) for name, (path, only) in jobs.items()}
         results = {name: future.result() for name, future in futures.items()}
     request.config.pluginmanager.register(ConfusionTable(results, time.perf_counter() - started), "zoo-confusion-table")

@@ -203,7 +203,7 @@ def for_all(ctx: Context, check_id: str, strategy, body: Callable[[Any], None], 
     (Hypothesis starts from the smallest networks and batches, and values have two
     decimals), and shrinking cost a second or more per failed check (docs/BATCH.md).
     """
-    examples = smallest_first(draw_examples(check_id, strategy, max_examples))
+    examples = _examples(ctx, check_id, strategy, max_examples)
     found = None
     if not ctx.timed_out:
         kept = len(ctx.output)
@@ -218,6 +218,25 @@ def for_all(ctx: Context, check_id: str, strategy, body: Callable[[Any], None], 
         case, failure = found
         failure.details.setdefault("example", _describe(case))
         raise failure
+
+
+# What a check's strategy may depend on besides the check and the assignment: the results
+# of these probes (whether the constructor honours its dims, the dtypes forward runs in).
+# The examples are drawn once per grading process for each combination of them.
+STRATEGY_PROBES = ("dims_honoured", "dtypes")
+_DRAWN: dict[tuple, list] = {}
+CACHED_VALUES = 200_000  # examples holding more numbers (full-size networks) are drawn anew
+
+
+def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
+    probes = tuple((name, repr(ctx._probes.get(name))) for name in STRATEGY_PROBES)
+    key = (ctx.assignment, check_id, max_examples, probes)
+    if key in _DRAWN:
+        return _DRAWN[key]
+    examples = smallest_first(draw_examples(check_id, strategy, max_examples))
+    if sum(map(_size, examples)) <= CACHED_VALUES:
+        _DRAWN[key] = examples
+    return examples
 
 
 def draw_examples(check_id: str, strategy, max_examples: int) -> list:

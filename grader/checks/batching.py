@@ -5,8 +5,8 @@ judges the answer. Its calls depend only on the example and on the answers to it
 earlier calls, so the bodies can run in rounds: in each round every unfinished body runs
 until it asks a call that has no answer yet (`Pending`); those calls go to the worker
 together as one `batch` request, whose answers the next round replays. A body with two
-calls finishes in the third round; a check of 25 examples costs two or three round trips
-instead of 25 to 50.
+calls finishes in the third round, after two requests: a check of 25 examples costs one or
+two round trips instead of 25 to 50.
 
 The worker runs a batch's calls in order, each as it would run alone (its own torch seed,
 an error ends that call only), so a body judges the same answers either way.

@@ -100,8 +100,8 @@ class Context:
             result = self.send(op, timeout, args)
             self.timed_out = self.timed_out or result.status == "timeout"
         if not result.ok:
-            # A limit hit (memory, processes, file size) counts as a crash: shrinking it would
-            # only repeat the fork or the allocation many times.
+            # A limit hit (memory, processes, file size) counts as a crash, like an exit: the
+            # code did not finish, which is another thing than computing a wrong value.
             crashed = result.status != "error" or result.error.get("type") == "SystemExit" or bool(result.hint)
             raise Failed(result.problem(), crashed=crashed, details={"stage": result.stage, "status": result.status})
         return result.value

@@ -29,8 +29,8 @@ PROPERTY_CHECKS = ["forward.matches_reference", "forward.input_unchanged", "forw
                    "no_autograd.grad_disabled", "training.step", "training.trajectory"]
 
 
-def outcomes(name: str, only=PROPERTY_CHECKS) -> dict:
-    graded = engine.grade(SUBMISSIONS / name, only=only)
+def outcomes(name: str | Path, only=PROPERTY_CHECKS) -> dict:
+    graded = engine.grade(SUBMISSIONS / name, only=only)  # an absolute path stays itself
     return {o.check.id: (o.status, o.score, o.message, o.details.get("example")) for o in graded.outcomes}
 
 
@@ -95,3 +95,17 @@ def test_examples_are_the_same_on_every_draw_and_hold_two_decimals():
     assert np.all(np.abs(every) <= 2.0)
     assert np.allclose(every, np.round(every, 2), atol=1e-6)
     assert np.all(every.astype(np.float32).astype(np.float64) == every)
+
+
+def test_examples_drawn_for_one_submission_serve_only_those_they_fit(monkeypatch):
+    """Examples are kept per process, keyed by the probes a strategy depends on
+    (STRATEGY_PROBES): a submission that runs in float32 only, graded after one that runs
+    in float64 too, gets the examples a fresh process would draw for it."""
+    float32_only = Path(__file__).parent / "zoo" / "ok-float32-cast"
+    monkeypatch.setattr(base, "_DRAWN", {})
+    fresh = outcomes(float32_only)
+    monkeypatch.setattr(base, "_DRAWN", {})
+    outcomes("example-correct")
+    assert outcomes(float32_only) == fresh
+    assert {status for status, *_ in fresh.values()} == {"passed"}
+    assert len({probes for *_, probes in base._DRAWN}) == 2  # two dtype probes, two sets of examples

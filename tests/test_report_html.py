@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import report_fixtures as fx
-from grader.report import render_student, render_summary, svg
+from grader import spec
+from grader.report import render_student, render_summary, svg, write_reports
 from grader.report.student import OUTPUT_CAP
 
 
@@ -203,6 +204,24 @@ def test_summary_pass_rates_put_most_failed_checks_first(class_dir):
     assert rows["checkpoint.test_mse"].endswith("checkpoint 67% 2 / 3 8 / 12")  # skipped once: ran for 3
     assert rows["structure.imports"].endswith("structure 75% 3 / 4 1 1.5 / 2")  # one crash
     assert rows["no_autograd.source"].endswith("no_autograd 100% 4 / 4 4 / 4")
+
+
+def test_a_class_of_two_assignments_keeps_their_checks_and_points_apart(tmp_path):
+    write_reports(fx.full_marks(), tmp_path)  # mlp-regression
+    with spec.using("mlp-classification"):
+        digits = fx.build("dora", {"forward.rowwise": fx.Outcome(fx.check("forward.rowwise"), 0.0, "failed", "rows mix")})
+    digits.assignment = "mlp-classification"
+    write_reports(digits, tmp_path)
+    html = render_summary(tmp_path).read_text()
+    rows = re.findall(r'<tr data-check="([\w.]+)" data-assignment="([\w-]+)">', fx.element(html, "table", "pass-rates"))
+    assert len(rows) == len(set(rows)) == 24 + 24
+    assert rows[0] == ("forward.rowwise", "mlp-classification")  # the one failed check, not merged
+    assert ("forward.rowwise", "mlp-regression") in rows
+    assert ("backward.large_logits", "mlp-classification") in rows and ("init.xavier_bound", "mlp-regression") in rows
+    # init and checkpoint are worth 12 and 16 points in one rubric, 10 and 18 in the other
+    assert re.findall(r'title="out of ([^"]+)"', html) == ["10", "varies by assignment", "14", "22", "8", "18",
+                                                             "varies by assignment"]
+    assert "mlp-classification, mlp-regression · class summary" in fx.visible_text(html)
 
 
 def test_summary_makes_crashes_and_notes_stand_out(class_dir):

@@ -30,15 +30,19 @@ def student_row(s: Student) -> dict[str, Any]:
 
 
 def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
-    """Per check: how many of the students it ran for earned full points; worst first.
-    Checks that ran for nobody (skipped everywhere) go last."""
-    order = {c.id: i for i, c in enumerate(class_rubric(students).checks)}
-    stats: dict[str, dict[str, Any]] = {}
+    """Per check of each assignment: how many of the students it ran for earned full
+    points; worst first. Checks that ran for nobody (skipped everywhere) go last. In a
+    class that answered several assignments, a check of one is not merged with the
+    same-named check of another: their maths differ."""
+    order = {(name, c.id): i for name, rubric in class_rubrics(students).items() for i, c in enumerate(rubric.checks)}
+    stats: dict[tuple[str, str], dict[str, Any]] = {}
     for s in students:
+        assignment = assignment_of(s)
         for test in s.tests:
             extra = test.get("extra_data") or {}
             check_id = str(extra.get("id") or test.get("name", "?"))
-            entry = stats.setdefault(check_id, {"id": check_id, "title": extra.get("title", ""),
+            entry = stats.setdefault((assignment, check_id), {
+                                                "id": check_id, "assignment": assignment, "title": extra.get("title", ""),
                                                 "category": extra.get("category", ""),
                                                 "passed": 0, "ran": 0, "errors": 0, "points": 0.0,
                                                 "max_score": test.get("max_score", 0)})
@@ -56,17 +60,30 @@ def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
         rows.append({**entry, "rate": rate, "rate_text": "n/a" if rate is None else f"{rate:.0f}%",
                      "mean": "" if not ran else fmt.points(entry["points"] / ran),
                      "max_score": fmt.points(entry["max_score"])})
-    rows.sort(key=lambda r: (r["rate"] is None, r["rate"] or 0.0, order.get(r["id"], len(order)), r["id"]))
+    rows.sort(key=lambda r: (r["rate"] is None, r["rate"] or 0.0, order.get((r["assignment"], r["id"]), len(order)),
+                             r["id"], r["assignment"]))
     return rows
 
 
-def class_rubric(students: list[Student]) -> spec.Rubric:
-    """The rubric of the class's assignment when every student answered the same one (the
-    default assignment's for an empty or mixed class)."""
-    names = {str(s.extra.get("assignment", "")) for s in students} - {""}
-    if len(names) == 1 and (name := names.pop()) in spec.names():
-        return spec.assignment(name).rubric
-    return spec.rubric()
+def assignment_of(student: Student) -> str:
+    """The assignment a student's results were graded as (the default for results written
+    before results named it)."""
+    return str(student.extra.get("assignment") or spec.DEFAULT)
+
+
+def class_rubrics(students: list[Student]) -> dict[str, spec.Rubric]:
+    """The rubric of every assignment the class answered (an unknown name: the default's)."""
+    names = sorted({assignment_of(s) for s in students}) or [spec.DEFAULT]
+    return {name: spec.assignment(name if name in spec.names() else spec.DEFAULT).rubric for name in names}
+
+
+def category_points(students: list[Student]) -> dict[str, str]:
+    """Each category's points, or "varies by assignment" where the class's rubrics differ."""
+    points: dict[str, set[float]] = {}
+    for rubric in class_rubrics(students).values():
+        for category, value in rubric.category_points().items():
+            points.setdefault(category, set()).add(value)
+    return {c: fmt.points(next(iter(v))) if len(v) == 1 else "varies by assignment" for c, v in points.items()}
 
 
 def class_stats(students: list[Student]) -> dict[str, str]:
@@ -79,14 +96,14 @@ def class_stats(students: list[Student]) -> dict[str, str]:
 
 def summary_view(reports_dir: Path) -> dict[str, Any]:
     students, unreadable = load_class(reports_dir)
-    rubric = class_rubric(students)
-    max_score = students[0].max_score if students else rubric.total
+    rubrics = class_rubrics(students)
+    max_score = max((s.max_score for s in students), default=next(iter(rubrics.values())).total)
     rows = [student_row(s) for s in students]
-    assignments = sorted({str(s.extra.get("assignment", "")) for s in students} - {""})
     return {
-        "assignment": ", ".join(assignments) or spec.contract().raw["assignment"]["name"],
+        "assignment": ", ".join(rubrics),
+        "mixed": len(rubrics) > 1,
         "categories": list(spec.CATEGORIES),
-        "category_points": {c: fmt.points(p) for c, p in rubric.category_points().items()},
+        "category_points": category_points(students),
         "students": rows, "max_score": fmt.points(max_score),
         "stats": class_stats(students),
         "histogram": svg.histogram([s.score for s in students], max_score,

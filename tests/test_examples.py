@@ -98,6 +98,26 @@ def test_decay_on_biases_is_reported_on_the_bias_gradients():
     assert "grad_b" in result.outcomes[0].message
 
 
+BACKWARD = ["backward.matches_reference", "backward.finite_differences", "backward.large_logits"]
+
+
+@pytest.mark.parametrize("name, finding, grads", [
+    ("example-digits-decay-on-biases", "backward.weight_decay_on_biases", "self.grad_b1, self.grad_b2"),
+    ("example-digits-no-weight-decay", "backward.weight_decay_missing", "self.grad_W1, self.grad_W2"),
+])
+def test_weight_decay_mistakes_are_named_on_every_failed_gradient_check(name, finding, grads):
+    outcomes = engine.grade(SUBMISSIONS / name, only=BACKWARD).outcomes
+    assert [o.status for o in outcomes] == ["failed"] * 3
+    for outcome in outcomes:
+        assert outcome.details["diagnosis"]["ids"] == [finding]
+        assert outcome.hint.startswith(grads + " are ")
+
+
+def test_a_failure_that_is_not_about_weight_decay_gets_no_decay_hint():
+    large = engine.grade(SUBMISSIONS / "example-digits-naive-softmax", only=["backward.large_logits"]).outcomes[0]
+    assert large.status == "failed" and large.hint is None and "diagnosis" not in large.details
+
+
 def test_out_in_layout_is_named_in_the_messages():
     result = engine.grade(SUBMISSIONS / "example-sin-out-in-layout",
                           only=["structure.constructor_dims", "structure.parameters"])

@@ -15,8 +15,15 @@ from grader.strategies import Case, cases, dims_for, targets, values
 
 try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
     from grader.diagnosis import backward as diagnosis
+    from grader.diagnosis import weight_decay
 except ImportError:  # pragma: no cover - only in the kit
     pass
+
+
+def decay_explained(ctx: Context):
+    """A failed gradient check names a weight-decay mistake, in any assignment with decay."""
+    return explained(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx), any_assignment=True)
+
 
 def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), grad_enabled=True):
     value = ctx.call("backward", dims=dims_list(case.dims),
@@ -62,7 +69,7 @@ def matches_reference(ctx: Context) -> None:
         got = grads_of(value["grads"], case.dims)
         assert_gradients(got, oracle.gradients(case.params, case.X, case.y), case)
 
-    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)):
+    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)), decay_explained(ctx):
         for_all(ctx, "backward.matches_reference", backward_cases(ctx), body)
 
 
@@ -124,7 +131,8 @@ def finite_differences(ctx: Context) -> None:
                 f"{worst[0]['finite_difference']:.6g}",
                 details={"mismatches": worst, "step": h})
 
-    with explained(ctx, "backward.finite_differences", lambda: diagnosis.diagnose_finite_differences(ctx)):
+    with explained(ctx, "backward.finite_differences", lambda: diagnosis.diagnose_finite_differences(ctx)), \
+            decay_explained(ctx):
         for_all(ctx, "backward.finite_differences", strategy, body, max_examples=15)
 
 
@@ -214,4 +222,5 @@ def large_logits(ctx: Context) -> None:
                      np.array(got_loss), np.array(expected), tol,
                      details={"hint": "log-softmax = z - max(z) - log(sum(exp(z - max(z))))"})
 
-    for_all(ctx, "backward.large_logits", example(), body, max_examples=10)
+    with decay_explained(ctx):
+        for_all(ctx, "backward.large_logits", example(), body, max_examples=10)

@@ -53,7 +53,8 @@ class Diagnosis:
 NOTHING = Diagnosis()
 
 
-def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | None]) -> None:
+def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | None],
+           any_assignment: bool = False) -> None:
     """Diagnose once per submission (cached under `name`) and put the result on `failure`.
 
     A diagnosis never changes a score and never turns a failure into a grader error: its
@@ -61,7 +62,7 @@ def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | N
     check that timed out is not diagnosed (probing it again would only wait again)."""
     if failure.details.get("status") == "timeout":
         return
-    _apply(failure, cached(ctx, name, diagnose))
+    _apply(failure, cached(ctx, name, diagnose, any_assignment))
 
 
 def with_diagnosis(failure: Failed, diagnose: Callable[[], Diagnosis | None]) -> Failed:
@@ -79,24 +80,26 @@ def _apply(failure: Failed, diagnosis: Diagnosis) -> None:
         failure.hint = diagnosis.hint
 
 
-def cached(ctx, name: str, diagnose: Callable[[], Diagnosis | None]) -> Diagnosis:
+def cached(ctx, name: str, diagnose: Callable[[], Diagnosis | None], any_assignment: bool = False) -> Diagnosis:
     """The diagnosis `name` of this submission, computed at most once (it may call the
     student's code) and never raising."""
-    return ctx.probe(f"diagnosis:{name}", lambda: _safely(diagnose))
+    return ctx.probe(f"diagnosis:{name}", lambda: _safely(diagnose, any_assignment))
 
 
 @contextlib.contextmanager
-def explained(ctx, name: str, diagnose: Callable[[], Diagnosis | None]) -> Iterator[None]:
-    """Run a check's body; if it fails, attach the diagnosis `name` to the failure."""
+def explained(ctx, name: str, diagnose: Callable[[], Diagnosis | None],
+              any_assignment: bool = False) -> Iterator[None]:
+    """Run a check's body; if it fails, attach the diagnosis `name` to the failure (with
+    any_assignment, in every assignment: its signatures do not assume the default's maths)."""
     try:
         yield
     except Failed as failure:
-        attach(ctx, failure, name, diagnose)
+        attach(ctx, failure, name, diagnose, any_assignment)
         raise
 
 
-def _safely(diagnose: Callable[[], Diagnosis | None]) -> Diagnosis:
-    if not spec.contract().diagnosis:  # the signatures are the default assignment's maths
+def _safely(diagnose: Callable[[], Diagnosis | None], any_assignment: bool = False) -> Diagnosis:
+    if not any_assignment and not spec.contract().diagnosis:  # most signatures are the default assignment's maths
         return NOTHING
     try:
         return diagnose() or NOTHING

@@ -20,7 +20,7 @@ from grader.diagnosis import Diagnosis, Finding, probe
 from grader.diagnosis.fit import fits_variant
 from grader.outcome import Failed
 from grader.spec import Dims
-from grader.strategies import labels_from_scores, targets
+from grader.strategies import labels_from_scores, preactivations, targets
 
 ROWS = 8
 
@@ -40,7 +40,7 @@ def make_probe(dims: Dims) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarra
         params = {name: probe.f32(gen.uniform(1.0, 2.0, shape) * gen.choice([-1.0, 1.0], shape))
                   for name, shape in spec.contract().param_shapes(dims).items()}
         X = probe.batch(ROWS, dims.in_dim, gen)
-        if "b1" not in params or probe.away_from_kinks(params, X):
+        if np.min(np.abs(preactivations(params, X))) >= probe.KINK_MARGIN:
             return params, X, labels_from_scores(probe.batch(ROWS, dims.out_dim, gen))
     raise RuntimeError(f"no generic probe for {dims}")  # pragma: no cover - never at these sizes
 

@@ -237,6 +237,11 @@ def filesystem_flags(stage: Path) -> list[str]:
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
         flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(stage), INSIDE_STAGE]
+    # The root is bubblewrap's own tmpfs, with no size limit. Without root the sandbox's
+    # user owns the folders bubblewrap made on it (/etc, /root...), and could fill memory
+    # with files there: read-only, it leaves the stage and the sized /tmp as the only
+    # writable places.
+    flags += ["--remount-ro", "/"]
     return flags
 
 

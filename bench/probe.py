@@ -96,14 +96,10 @@ def install() -> Totals:
                 TOTALS.call_seconds += spent
 
     def result_from(answer, timeout, limits):
-        student = float(answer.get("student_seconds", 0.0) or 0.0)
-        # A call stopped at its timeout: the host counts it all as student code, and the
-        # child never said how long it ran.
-        child = student if answer.get("status") == "timeout" else float(answer.get("child_seconds", 0.0) or 0.0)
         with _lock:
             TOTALS.host_seconds += float(answer.get("seconds", 0.0) or 0.0)
-            TOTALS.child_seconds += child
-            TOTALS.student_seconds += student
+            TOTALS.child_seconds += float(answer.get("child_seconds", 0.0) or 0.0)
+            TOTALS.student_seconds += float(answer.get("student_seconds", 0.0) or 0.0)
         return original_result(answer, timeout, limits)
 
     client.HostProcess.start = _start

@@ -83,6 +83,15 @@ def mse(params, X, y) -> float:
     return float(np.mean((pred - np.asarray(y, dtype=np.float64)) ** 2))
 
 
+def held_out_metric(params, X, y) -> float:
+    """The active assignment's checkpoint metric on public held-out data, for parameters
+    run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse)."""
+    outputs = forward(params, X)
+    if spec.contract().checkpoint["metric"] == "test_accuracy":
+        return float(np.mean(np.argmax(outputs, axis=1) == y))
+    return float(np.sqrt(mse(params, X, y)))
+
+
 def loss(params, X, y) -> float:
     """The active assignment's data loss of the reference forward."""
     return float(_reference().loss_value(spec.contract().loss, torch.from_numpy(forward(params, X)), _t(y)))
@@ -96,4 +105,4 @@ def new_model(dims, seed: int = 0, dtype=torch.float32):
 
 
 def train_model(model, X, y, **kwargs) -> list[float]:
-    return _reference().train(model, torch.from_numpy(np.asarray(X)), torch.from_numpy(np.asarray(y)), **kwargs)
+    return _reference().train(model, torch.from_numpy(np.array(X)), torch.from_numpy(np.array(y)), **kwargs)

@@ -9,6 +9,7 @@ process that writes results (the only one, also under pytest-xdist) sees every c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -200,8 +201,9 @@ def format_failure(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
 def share_cores() -> None:
-    """In an xdist worker of `-n N`, let the grader's own torch work (the reference in
+    """Once per process: in an xdist worker of `-n N`, let the grader's own torch work (the reference in
     float64, the checkpoint's test set) use its share of the cores, not all of them: N
     workers each running as many threads as there are cores made every check wait for a
     core (a class of 100 with -n 2 on 2 cores: grader side 48 s with 2 threads each, 32 s
@@ -227,8 +229,7 @@ class GradingSession:
         from grader.worker.client import Worker
 
         if path not in self.contexts:
-            if not self.outcomes and not self.contexts:  # this process's first submission
-                share_cores()
+            share_cores()
             self.close_all()  # one worker at a time per process: memory stays flat for a class
             self.contexts[path] = Context(Submission(path), Worker(path))
         return self.contexts[path]

@@ -153,10 +153,6 @@ class Launcher:
                 str(stage), str(max_output), json.dumps(limits)]
         return argv, clean_environment(str(stage))
 
-    def inside(self, stage: Path) -> str:
-        """Where the worker sees the stage folder."""
-        return str(stage)
-
     def submission_uid(self) -> int | None:
         """The uid a submission's code runs as (None: the worker's own)."""
         return None
@@ -185,9 +181,6 @@ class BwrapLauncher(Launcher):
         for key, value in env.items():
             argv += ["--setenv", key, value]
         return [*argv, "--chdir", INSIDE_STAGE, "--", *python], env
-
-    def inside(self, stage: Path) -> str:
-        return INSIDE_STAGE
 
     def submission_uid(self) -> int | None:
         return sandbox_uid() if os.geteuid() == 0 else None

@@ -104,6 +104,12 @@ class Contract:
         return self.raw["model"]["layout"]
 
     @property
+    def small_out_dim(self) -> int:
+        """out_dim of the checks' small fixed networks: 3 classes for classification (a
+        softmax over one class is constant), else 1."""
+        return 3 if self.classification else 1
+
+    @property
     def weight_decay(self) -> float:
         return float(self.raw["training"].get("weight_decay", 0.0))
 
@@ -286,6 +292,10 @@ def _validate(raw: dict[str, Any], name: str, where: str) -> None:
         problems.append("model.names must map parameter roles of model.params to identifiers")
     elif len({names.get(r, r) for r in m["params"]}) != len(m["params"]):
         problems.append("model.names gives two parameters the same name")
+    decay = raw["training"].get("weight_decay", 0.0)
+    if m.get("constructor_kwargs", {}).get("weight_decay", decay) != decay:
+        # the student's model is built with one, the reference's maths uses the other
+        problems.append("model.constructor_kwargs.weight_decay must equal training.weight_decay")
     if problems:
         raise ValueError(f"{where}: " + "; ".join(problems))
 

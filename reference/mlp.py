@@ -49,9 +49,9 @@ class TwoLayerMLP:
 
     def forward(self, X):
         self.X = X
-        self.Z1 = self._linear(X, self.W1, getattr(self, "b1", None) if self.bias else None)
+        self.Z1 = self._linear(X, self.W1, getattr(self, "b1", None))
         self.A1 = torch.relu(self.Z1) if self.activation == "relu" else torch.tanh(self.Z1)
-        return self._linear(self.A1, self.W2, getattr(self, "b2", None) if self.bias else None)
+        return self._linear(self.A1, self.W2, getattr(self, "b2", None))
 
     def backward(self, out, y):
         dout = loss_gradient(self.loss, out, y)
@@ -107,10 +107,6 @@ def init_std(fan_in, fan_out, init):
     if scheme == "normal":
         return float(init["std"])
     raise ValueError(f"no standard deviation for init scheme {scheme!r}")
-
-
-def xavier_uniform(fan_out, fan_in, dtype=torch.float32):
-    return init_weight(fan_in, fan_out, "out_in", {"scheme": "xavier_uniform"}, dtype)
 
 
 def log_softmax(logits):

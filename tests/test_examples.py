@@ -96,14 +96,15 @@ def test_naive_softmax_loses_only_the_large_logits_check_and_is_told_why():
 def test_decay_on_biases_is_reported_on_the_bias_gradients():
     result = engine.grade(SUBMISSIONS / "example-digits-decay-on-biases", only=["backward.matches_reference"])
     assert "grad_b" in result.outcomes[0].message
+    assert result.outcomes[0].status == "failed" and result.outcomes[0].message.startswith("self.grad_b1 differs")
 
 
 BACKWARD = ["backward.matches_reference", "backward.finite_differences", "backward.large_logits"]
 
 
 @pytest.mark.parametrize("name, finding, grads", [
-    ("example-digits-decay-on-biases", "backward.weight_decay_on_biases", "self.grad_b1, self.grad_b2"),
-    ("example-digits-no-weight-decay", "backward.weight_decay_missing", "self.grad_W1, self.grad_W2"),
+    ("example-digits-decay-on-biases", "backward.weight_decay_on_biases", "grad_b1, grad_b2"),
+    ("example-digits-no-weight-decay", "backward.weight_decay_missing", "grad_W1, grad_W2"),
 ])
 def test_weight_decay_mistakes_are_named_on_every_failed_gradient_check(name, finding, grads):
     outcomes = engine.grade(SUBMISSIONS / name, only=BACKWARD).outcomes

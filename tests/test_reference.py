@@ -16,11 +16,8 @@ ref = oracle._reference()
 
 
 def autograd_gradients(case):
-    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in case.params.items()}
-    X, y = torch.tensor(case.X), torch.tensor(case.y)
-    pred = torch.relu(X @ params["W1"].T + params["b1"]) @ params["W2"].T + params["b2"]
-    torch.nn.functional.mse_loss(pred, y).backward()
-    return {k: p.grad.numpy() for k, p in params.items()}
+    """torch autograd's gradients of the default assignment's objective on `case`."""
+    return autograd_gradients_of(case.params, case.X, case.y, spec.contract())
 
 
 def reference_model(params):
@@ -179,7 +176,7 @@ def test_train_follows_the_schedule_like_autograd_for_every_assignment(name):
     with spec.using(name):
         c = spec.contract()
         rng = np.random.default_rng(1)
-        dims = Dims(3, 6, 3 if c.classification else 1)
+        dims = Dims(3, 6, c.small_out_dim)
         params = {k: rng.standard_normal(shape) * 0.5 for k, shape in c.param_shapes(dims).items()}
         X = rng.standard_normal((10, 3))
         y = rng.integers(0, 3, 10) if c.classification else rng.standard_normal((10, 1))
@@ -187,6 +184,7 @@ def test_train_follows_the_schedule_like_autograd_for_every_assignment(name):
         losses, final = oracle.train(params, X, y, shuffle=False, **kwargs)
         expected_losses, expected_final = autograd_train_of(params, X, y, c, **kwargs)
         np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
+        assert set(final) == set(expected_final) == set(c.param_names)
         for k in final:
             np.testing.assert_allclose(final[k], expected_final[k], rtol=1e-10, atol=1e-12)
 

@@ -72,7 +72,15 @@ BEHAVIOURS = {{
     14: lambda: print(next(CALLS)),
     15: lambda: open("/tmp/mlp-grader-leak", "w").write("left by an earlier student"),
     16: lambda: print(json.dumps({{"uid": os.getuid(), "tmp": os.listdir("/tmp"), "stage": stage_listing()}})),
+    17: lambda: locked_folder("/tmp/mlp-grader-locked"),
 }}
+
+
+def locked_folder(path):
+    os.makedirs(path + "/inner")
+    open(path + "/inner/left", "w").write("by an earlier student")
+    os.chmod(path + "/inner", 0)
+    os.chmod(path, 0)
 
 
 def stage_listing():
@@ -291,6 +299,7 @@ def test_a_batch_runs_its_calls_in_order_each_as_it_would_run_alone(worker):
 def test_what_a_session_started_ends_with_the_session(worker):
     result = worker.call("construct", dims=[99, 7, 1], session="e")
     assert result.ok, result.problem()
+    assert processes_named(MARKER), "the sleeper runs while its session lasts"
     assert worker.call("construct", dims=[2, 3, 1], session="f").ok
     assert processes_named(MARKER) == []
     assert_still_serves(worker, worker.starts)
@@ -307,8 +316,11 @@ def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
     assert worker.call("construct", dims=[99, 7, 1], session="x").ok  # a process in its own session
     if worker.mode == "bwrap":  # the fallback's /tmp is this machine's
         assert worker.call("construct", dims=[99, 15, 1], session="x").ok
+        assert worker.call("construct", dims=[99, 17, 1], session="x").ok  # a folder of mode 000
+    assert processes_named(MARKER), "the sleeper runs until the submission is released"
     with Worker(other) as next_student:
-        seen = next_student.call("construct", dims=[99, 16, 1])
+        # the same session: the release between submissions, not a new check, ends the sleeper
+        seen = next_student.call("construct", dims=[99, 16, 1], session="x")
         assert seen.ok, seen.problem()
         assert next_student.starts == 0, "the second submission reuses the worker process"
         seen, copy = json.loads(seen.output), next_student.copy

@@ -8,8 +8,9 @@ together as one `batch` request, whose answers the next round replays. A body wi
 calls finishes in the third round, after two requests: a check of 25 examples costs one or
 two round trips instead of 25 to 50.
 
-The worker runs a batch's calls in order, each as it would run alone (its own torch seed,
-an error ends that call only), so a body judges the same answers either way.
+The worker runs a batch's calls in order, each as a lone call runs (from torch seed 0, an
+error ends that call only), so a body judges the same answers either way, for code whose
+answers do not depend on what it did before in the check.
 """
 
 from __future__ import annotations
@@ -112,10 +113,11 @@ def _send(ctx: "Context", asked: list[tuple[str, float | None, dict]]) -> list[C
     """One batch request; its time in student code and its output are the check's. It may
     take as long as its slowest call alone: a student's hang or slow code makes it fail
     as a whole, and the calls are then made one by one, each with its own timeout."""
-    limits = spec.limits()["time"]
-    timeout = max(t or limits["call"] for _, t, _ in asked)
+    limits = spec.limits()
+    call = limits["time"]["call"]
+    timeout = max(t or call for _, t, _ in asked)
     result = ctx.send("batch", timeout, {"calls": [{"op": op, "args": args} for op, _, args in asked]})
     items = result.value.get("results") if result.ok and isinstance(result.value, dict) else None
     if not isinstance(items, list) or len(items) != len(asked) or not all(isinstance(i, dict) for i in items):
         raise Unbatched(result.problem() if not result.ok else "the worker's batch answer is malformed")
-    return [client.result_from(item, t or limits["call"], spec.limits()) for item, (_, t, _) in zip(items, asked)]
+    return [client.result_from(item, t or call, limits) for item, (_, t, _) in zip(items, asked)]

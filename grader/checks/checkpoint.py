@@ -91,17 +91,15 @@ def metric(ctx: Context) -> float | None:
         return test_mse(ctx)
     params = load_checkpoint(ctx)
     X, y = data.evaluation_set()
-    outputs = oracle.forward(params, X)
+    value = oracle.held_out_metric(params, X, y)
     full, zero = float(c.checkpoint["full_credit"]), float(c.checkpoint["zero_credit"])
     if metric_name == "test_accuracy":
-        value = float(np.mean(np.argmax(outputs, axis=1) == y))
         what, shown = f"accuracy on the {len(y)} held-out test digits", f"{value:.2%}"
         bounds = f"full credit from {full:.1%}, none at {zero:.1%} or below"
     else:
-        value = float(np.sqrt(np.mean((outputs - y) ** 2)))
         what, shown = f"RMSE on a grid of {len(y)} points", f"{value:.4g}"
         bounds = f"full credit up to {full:g}, none from {zero:g}"
-    fraction = float(np.clip((zero - value) / (zero - full), 0.0, 1.0))
+    fraction = credit(value, full, zero)
     details = {metric_name: value, "full_credit": full, "zero_credit": zero,
                "reference": c.checkpoint.get("reference")}
     ctx.note(**details)
@@ -109,6 +107,12 @@ def metric(ctx: Context) -> float | None:
         raise Failed(f"the trained parameters' {what} is {shown}: {bounds}",
                      earned=fraction * spec.rubric()[c.checkpoint["check"]].points, details=details)
     return None
+
+
+def credit(value: float, full: float, zero: float) -> float:
+    """The fraction of the points: 1 at `full` or better, 0 at `zero` or worse, linear
+    between (either bound may be the larger: accuracy rises, an error falls)."""
+    return float(np.clip((zero - value) / (zero - full), 0.0, 1.0))
 
 
 def test_mse(ctx: Context) -> float | None:
@@ -121,7 +125,7 @@ def test_mse(ctx: Context) -> float | None:
     bounds = spec.contract().checkpoint
     ratio = mse / config.reference_test_mse
     full, zero = bounds["full_credit"], bounds["zero_credit"]
-    fraction = float(np.clip((zero - ratio) / (zero - full), 0.0, 1.0))
+    fraction = credit(ratio, full, zero)
     details = {"test_mse": mse, "reference_test_mse": config.reference_test_mse, "ratio": ratio,
                "full_credit_below": full * config.reference_test_mse, "zero_credit_above": zero * config.reference_test_mse}
     if fraction < 1.0:

@@ -48,7 +48,7 @@ def expected_std(shape: tuple[int, ...]) -> float:
         "xavier_uniform": lambda: xavier_bound(shape) / math.sqrt(3.0),
         "xavier_normal": lambda: math.sqrt(2.0 / (fan_in + fan_out)),
         "he_normal": lambda: math.sqrt(2.0 / fan_in),
-        "normal": lambda: float(init.get("std", 0.0)),
+        "normal": lambda: float(init["std"]),
     }[init["scheme"]]()
 
 

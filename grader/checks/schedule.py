@@ -21,6 +21,7 @@ from grader.checks.training import at_full_size, losses_of, train_timeout
 from grader.checks.checkpoint import with_diagnosis
 from grader.outcome import Failed
 from grader.spec import Dims
+from grader.strategies import targets
 
 try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
     from grader.diagnosis import training as diagnosis
@@ -161,7 +162,7 @@ def _batch_loss(batch: Batch, y: np.ndarray) -> float:
 @check("training.schedule")
 def schedule(ctx: Context) -> float | None:
     parts = spec.rubric()["training.schedule"].parts
-    dims = ctx.fixed_dims() or Dims(3, 4, 3 if spec.contract().classification else 1)
+    dims = ctx.fixed_dims() or Dims(3, 4, spec.contract().small_out_dim)
     rng = np.random.default_rng(2)
     problems: dict[str, list[str]] = {part: [] for part in parts}
     runs: list[tuple] = []  # evidence for the diagnosis
@@ -179,7 +180,7 @@ def schedule(ctx: Context) -> float | None:
         value = ctx.call("train_recorded", timeout=train_timeout(), dims=dims_list(dims), params=params,
                          X=X, y=y, kwargs=kwargs)
         losses = losses_of(value, SCHEDULE["epochs"])
-        y_graded = y if spec.contract().classification else y.astype(np.float64)
+        y_graded = targets(y, "float64")
         batches = batches_from(value["events"], X.astype(np.float64), y_graded)
         runs.append((n, batch_size, y_graded, batches, losses, kwargs))
         per_epoch = math.ceil(n / batch_size)

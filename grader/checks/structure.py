@@ -40,7 +40,7 @@ def constructor_dims(ctx: Context) -> None:
         for name, shape in spec.contract().param_shapes(dims).items():
             got = np.shape(value["params"][name].get("array"))
             if tuple(got) != shape:
-                if tuple(got) == shape[::-1] and len(shape) == 2 and shape[0] != shape[1]:
+                if transposed(got, shape):
                     raise Failed(f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made "
                                  f"{spec.contract().attr(name)} of shape {tuple(got)}, the transpose of the expected {shape}: "
                                  f"{layout_text()} (the other checks now run at the full size)")
@@ -48,6 +48,11 @@ def constructor_dims(ctx: Context) -> None:
                     f"{spec.contract().class_name}({dims.in_dim}, {dims.hidden_dim}, {dims.out_dim}) made {spec.contract().attr(name)} "
                     f"of shape {tuple(got)}, expected {shape}: use the constructor's arguments instead of "
                     f"fixed sizes (the other checks now run at the full size)")
+
+
+def transposed(got, shape: tuple[int, ...]) -> bool:
+    """`got` is the transpose of a non-square 2-D `shape` (the other weight layout)."""
+    return len(shape) == 2 and shape[0] != shape[1] and tuple(got) == shape[::-1]
 
 
 def layout_text() -> str:
@@ -66,7 +71,7 @@ def parameter_types(ctx: Context) -> None:
                             dtypes=(spec.contract().raw["model"]["dtype"],))
         except Failed as failure:
             got = np.shape(value["params"][name].get("array"))
-            if len(shape) == 2 and tuple(got) == shape[::-1] and shape[0] != shape[1]:
+            if transposed(got, shape):
                 failure.message += f": {layout_text()}"
             raise
 

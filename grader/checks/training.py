@@ -128,7 +128,7 @@ def generic_example(ctx: Context):
     """(dims, params, X, y) of one generic example, run before Hypothesis' own: Hypothesis
     starts from the simplest examples, and in its few here y is constant or the rows of X
     are equal, where a loss over (B, 1) - (B,) broadcast to (B, B) equals the right one."""
-    dims = ctx.fixed_dims() or Dims(3, 4, 3 if spec.contract().classification else 1)
+    dims = ctx.fixed_dims() or Dims(3, 4, spec.contract().small_out_dim)
     rng = np.random.default_rng(2026)
     params = {name: _representable(rng.uniform(-1.0, 1.0, shape) if name.startswith("W") else
                                    rng.uniform(-0.5, 0.5, shape))
@@ -157,7 +157,7 @@ def _kwargs_text() -> str:
 def loss_falls(ctx: Context) -> None:
     """A fixed learnable problem (a linear teacher) trained with shuffling for 8 epochs."""
     ratio = spec.tolerances()["training"]["shuffled_loss_ratio"]
-    dims = ctx.fixed_dims() or Dims(6, 16, 3 if spec.contract().classification else 1)
+    dims = ctx.fixed_dims() or Dims(6, 16, spec.contract().small_out_dim)
     rng = np.random.default_rng(11)
     n = 96
     X = rng.standard_normal((n, dims.in_dim)).astype(np.float32)

@@ -22,12 +22,11 @@ from typing import Callable
 
 import numpy as np
 
-from grader import oracle, spec, validate
+from grader import oracle, spec
 from grader.checks.base import Context, dims_list
 from grader.diagnosis import Diagnosis, Finding, cached, probe
 from grader.diagnosis import forward as forward_diagnosis
 from grader.diagnosis.fit import distinct, fits, number, same, scale_of
-from grader.outcome import Failed
 from grader.spec import Dims
 
 ROWS = (5, 7)
@@ -120,15 +119,8 @@ def probes(ctx: Context) -> list[Probe]:
     for p in found:
         value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(p.params),
                          X=np.float32(p.X), y=np.float32(p.y), earlier_inputs=[np.float32(x) for x in p.earlier])
-        p.got = {name: _array(value["grads"].get(name)) for name in spec.contract().param_names}
+        p.got = {name: probe.returned_array(value["grads"].get(name)) for name in spec.contract().param_names}
     return found
-
-
-def _array(described) -> np.ndarray | None:
-    try:
-        return validate.tensor(described, "gradient")
-    except Failed:
-        return None
 
 
 # -- explaining one gradient ------------------------------------------------------------
@@ -180,11 +172,6 @@ def _bias_or_weight(scale_id: str, name: str) -> str:
 
 # -- words --------------------------------------------------------------------------------
 
-def _names(params: list[str]) -> str:
-    grads = spec.contract().grad_names
-    return ", ".join(grads[p] for p in params)
-
-
 TEXTS = {
     "backward.missing_factor_2": "{grads} {are} exactly 1/2 of the correct values: the derivative of (pred - y)**2 "
                                  "is 2 * (pred - y), so dL/dpred = 2 * (pred - y) / N; the factor 2 is missing.",
@@ -212,7 +199,7 @@ TEXTS = {
 
 def _words(params: list[str]) -> dict[str, str]:
     one = len(params) == 1
-    return {"grads": _names(params), "are": "is" if one else "are", "have": "has" if one else "have",
+    return {"grads": probe.grad_list(params), "are": "is" if one else "are", "have": "has" if one else "have",
             "equal": "equals" if one else "equal", "differ": "differs" if one else "differ"}
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import spec
+from grader import spec, validate
+from grader.outcome import Failed
 from grader.spec import Dims
 
 KINK_MARGIN = 1e-4  # far beyond float32 round-off of a pre-activation
@@ -60,3 +61,18 @@ def generic(dims: Dims, name: str, rows: list[int], out: bool = True):
 
 def float32(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
+
+
+def returned_array(described) -> np.ndarray | None:
+    """What the student's code returned on a probe as an array, or None when it is not a
+    readable tensor (the check's own message says why)."""
+    try:
+        return validate.tensor(described, "gradient")
+    except Failed:
+        return None
+
+
+def grad_list(params: list[str]) -> str:
+    """The student's names of these parameters' gradients, for a hint: "grad_W1, grad_b1"."""
+    grads = spec.contract().grad_names
+    return ", ".join(grads[p] for p in params)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import oracle, spec, validate
+from grader import oracle, spec
 from grader.checks.base import Context, dims_list
 from grader.diagnosis import Diagnosis, Finding, probe
 from grader.diagnosis.fit import fits_variant
-from grader.outcome import Failed
 from grader.spec import Dims
 from grader.strategies import labels_from_scores, preactivations, targets
 
@@ -49,7 +48,7 @@ def diagnose(ctx: Context) -> Diagnosis | None:
     c = spec.contract()
     if not c.weight_decay or not oracle.available():
         return None
-    dims = ctx.fixed_dims() or Dims(4, 6, 3 if c.classification else 1)
+    dims = ctx.fixed_dims() or Dims(4, 6, c.small_out_dim)
     params, X, y = make_probe(dims)
     value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(params),
                      X=np.float32(X), y=targets(y, "float32"))
@@ -57,7 +56,7 @@ def diagnose(ctx: Context) -> Diagnosis | None:
     tol = spec.tolerances()["backward"]
     found: dict[str, list[str]] = {}
     for name in c.param_names:
-        got = _array(value["grads"].get(name))
+        got = probe.returned_array(value["grads"].get(name))
         weight = name.startswith("W")
         variant = expected[name] + (-1.0 if weight else 1.0) * c.weight_decay * params[name]
         if fits_variant(got, variant, expected[name], tol):
@@ -67,13 +66,5 @@ def diagnose(ctx: Context) -> Diagnosis | None:
     return Diagnosis(findings, {"weight_decay_probe": found} if found else {})
 
 
-def _array(described) -> np.ndarray | None:
-    try:
-        return validate.tensor(described, "gradient")
-    except Failed:
-        return None
-
-
 def _text(finding_id: str, names: list[str], decay: float) -> str:
-    grads = ", ".join(f"self.{spec.contract().grad_names[n]}" for n in names)
-    return TEXTS[finding_id].format(grads=grads, are="are" if len(names) > 1 else "is", decay=decay)
+    return TEXTS[finding_id].format(grads=probe.grad_list(names), are="are" if len(names) > 1 else "is", decay=decay)

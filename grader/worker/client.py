@@ -25,7 +25,7 @@ from typing import Any
 from grader import spec
 from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
-from grader.worker.host import descendants, kill_all, process_table
+from grader.worker.host import descendants, kill_all, process_table, remove_tree
 
 START_TIMEOUT = 120.0
 RELEASE_TIMEOUT = 30.0
@@ -203,10 +203,6 @@ class Worker:
         self.uid: int | None = None
         self.starts = 0  # worker processes started for this submission's calls
 
-    @property
-    def host_stderr(self) -> bytearray:
-        return self.host.host_stderr if self.host else bytearray()
-
     def _start(self) -> CallResult | None:
         """Make sure the shared worker process runs (starting it if needed) and holds a
         copy of this submission."""
@@ -236,7 +232,7 @@ class Worker:
             released = host.send({"release": self.copy.name}) and isinstance(host.next_frame(RELEASE_TIMEOUT), dict)
             if not released:
                 host.close()
-        shutil.rmtree(self.copy, ignore_errors=True)
+        remove_tree(self.copy)
         self.copy = None
 
     def __enter__(self) -> "Worker":

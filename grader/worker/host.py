@@ -1,8 +1,9 @@
-"""The worker process: ``host.main([prog, SUBMISSION_DIR, MAX_OUTPUT, LIMITS_JSON])``, started
-by a launcher of ``grader/sandbox.py``.
+"""The worker process: ``host.main([prog, STAGE_DIR, MAX_OUTPUT, LIMITS_JSON])``, started
+by a launcher of ``grader/sandbox.py``; STAGE_DIR holds one folder per submission.
 
-On start it drops root (inside bubblewrap, to the worker's own uid), sets its resource
-limits and becomes a child subreaper. It speaks the protocol on its original stdin/stdout
+On start it sets its resource limits, becomes a child subreaper and stops being dumpable
+(as root it keeps only `sandbox.HOST_CAPABILITIES`; each child changes to its
+submission's uid before it imports anything). It speaks the protocol on its original stdin/stdout
 and moves everything else out of the way, preloads torch once, then forks a child per check
 (see `Host`). The child imports the student's ``mlp.py`` and performs operations of
 ``ops.py``; the host relays each result, its captured output and how the call ended.
@@ -66,11 +67,12 @@ def main(argv: list[str]) -> int:
 # ------------------------------------------------------------------ limits and privileges
 
 def drop_privileges(uid: int | None) -> None:
-    """As root inside bubblewrap: become the worker's own unprivileged uid, for good.
+    """As root inside bubblewrap (a child, before it imports mlp.py): become the
+    submission's own unprivileged uid, for good.
 
     Root ignores RLIMIT_NPROC and may write any file it can see; the uid is unused
-    elsewhere, so the process limit counts exactly this worker's processes. Changing uid
-    from root also clears every capability."""
+    elsewhere, so the process limit counts exactly this submission's processes. Changing
+    uid from root also clears every capability."""
     if uid is None or os.getuid() != 0:
         return
     os.setgroups([])
@@ -113,21 +115,21 @@ def _processes_of_uid(uid: int) -> int:
     return count
 
 
-def _set_dumpable(value: bool) -> None:
+def _prctl(option: int, value: int) -> None:
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, int(value), 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _set_dumpable(value: bool) -> None:
+    _prctl(PR_SET_DUMPABLE, int(value))
 
 
 def become_subreaper() -> None:
     """Orphans of a call (double forks, setsid daemons) are re-parented to the host rather
     than to init, so the sweep after each call finds and kills them."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def _send(stream, message) -> None:
@@ -220,7 +222,7 @@ class Host:
 
     def end_child(self, wait: bool = True) -> None:
         """End the child and every process below this host; with wait=False, without
-        waiting for them to exit (see `stop_call`)."""
+        waiting for them to exit (see `end_call`)."""
         child, self.child = self.child, None
         if child is None:
             return
@@ -229,7 +231,7 @@ class Host:
                 os.close(fd)
             except OSError:
                 pass
-        (end_call if wait else stop_call)(child.pid)
+        end_call(child.pid, wait)
         child.board.memory.close()
 
 
@@ -239,11 +241,26 @@ def _empty(folder: Path) -> None:
         path = Path(entry.path)
         try:
             if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(path, ignore_errors=True)
+                remove_tree(path)
             else:
                 path.unlink()
         except OSError:
             pass
+
+
+def remove_tree(path: Path) -> None:
+    """shutil.rmtree, after making every folder below `path` readable and writable: without
+    root a submission runs as our own uid, and a folder it set to mode 000 would otherwise
+    outlive its turn. Symbolic links are never followed; no recursion (any depth)."""
+    todo = [str(path)] if os.path.isdir(path) and not os.path.islink(path) else []
+    while todo:
+        folder = todo.pop()
+        try:
+            os.chmod(folder, 0o700)
+            todo += [e.path for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class _Child:
@@ -461,40 +478,30 @@ def kill_all(pids) -> None:
             pass
 
 
-def end_call(pid: int) -> None:
+def end_call(pid: int, wait: bool = True) -> None:
     """Kill the child `pid` and every process below this host, wherever they went (their
-    own process group or session included), and reap them. Repeats until none is left, so
-    a fork bomb that forks while being killed is caught by a later round."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    for _ in range(200):
-        left = descendants(os.getpid())
-        if not left:
-            return
-        kill_all(left)
-        _reap()
-        time.sleep(0.001)
+    own process group or session included). Repeats until no process it has not killed
+    is left, so a fork bomb that forks while being killed is caught by a later round.
 
-
-def stop_call(pid: int) -> None:
-    """Kill the child `pid` and every process below this host, without waiting for them
-    to exit: a process that has been sent SIGKILL runs no more code, and waiting for a
-    300 MB process to be torn down took most of the 12 ms that `end_call` costs. Scans
-    again until no process it has not killed is left (one may have forked between a scan
-    and its kill). Reaps what has exited; the rest is reaped by a later stop or end."""
+    With `wait`, also until every one has exited and been reaped. Without, it reaps what
+    has exited and leaves the rest to a later call: a process sent SIGKILL runs no more
+    code, and waiting for a 300 MB child to be torn down took most of 12 ms per check."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
     killed: set[int] = set()
     for _ in range(200):
-        left = set(descendants(os.getpid(), live_only=True)) - killed
+        left = set(descendants(os.getpid(), live_only=not wait))
+        if not wait:
+            left -= killed
         if not left:
             break
         kill_all(left)
         killed |= left
+        _reap()
+        if wait:
+            time.sleep(0.001)
     _reap()
 
 
@@ -519,7 +526,8 @@ def _response(call: _Call, seconds: float) -> dict:
     status = call.status
     if call.stopped == "timeout":
         response["status"] = "timeout"
-        response["student_seconds"] = seconds  # the student's code ran until the deadline
+        # the student's code ran until the deadline (the child never said how long it ran)
+        response["student_seconds"] = response["child_seconds"] = seconds
     elif call.stopped:
         response["status"] = "crashed"
         response["exit"] = call.stopped

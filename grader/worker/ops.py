@@ -102,7 +102,8 @@ def serve(request: dict, submission: Path, result_fd: int, board: protocol.Stage
 
 def _run(name: str, args: dict, submission: Path) -> dict:
     """One operation, as the status and value (or error) of a call. Every call starts from
-    torch seed 0, so its result does not depend on the calls before it."""
+    torch seed 0; the module's globals and other generators (numpy's, random's) carry over
+    between the calls of a check, as they would in the student's own program."""
     try:
         if name not in OPERATIONS:
             raise ContractError(f"unknown operation {name!r}")
@@ -389,9 +390,9 @@ def train_recorded(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> d
 @operation
 def batch(module, calls: list[dict]) -> dict:
     """Several calls in one request (a check's examples in one round trip), run in order,
-    each exactly as it would run alone: its own torch seed, and an error ends that call
-    only; an error's result says where it happened. (The time in student code is the
-    batch's, counted once.)"""
+    each as `_run` runs a call: from torch seed 0, and an error ends that call only; an
+    error's result says where it happened. (The time in student code is the batch's,
+    counted once.)"""
     model, results = MODEL, []
     for item in calls:
         name = item.get("op")

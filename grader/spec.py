@@ -71,10 +71,6 @@ class Contract:
         return self.raw["assignment"]["handout"]
 
     @property
-    def diagnosis(self) -> bool:
-        return bool(self.raw["assignment"].get("diagnosis", False))
-
-    @property
     def activation(self) -> str:
         return self.raw["model"]["activation"]
 

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - only in the kit
 
 def decay_explained(ctx: Context):
     """A failed gradient check names a weight-decay mistake, in any assignment with decay."""
-    return explained(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx), any_assignment=True)
+    return explained(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx))
 
 
 def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), grad_enabled=True):

@@ -18,7 +18,7 @@ try:  # the student kit leaves grader/diagnosis out: its variants spell out the 
     from grader.diagnosis import explained
     from grader.diagnosis import forward as diagnosis
 except ImportError:  # pragma: no cover - only in the kit
-    def explained(ctx: Context, name: str, diagnose, any_assignment: bool = False) -> contextlib.AbstractContextManager:
+    def explained(ctx: Context, name: str, diagnose) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
 

@@ -3,6 +3,9 @@
 Each module here (one per rubric category) compares what the student's code returns with
 the reference and with small named functions that compute the reference's known-wrong
 variants in float64 (a missing factor 2, a transposed gradient, no learning-rate decay...).
+The variants are built from the active assignment's spec (activation, loss, layout,
+biases, init scheme, weight decay: grader/diagnosis/maths.py), so every assignment gets
+the signatures of its own maths.
 A mistake is named only when the student's values equal that variant within the check's
 tolerance (an exact fit); otherwise the diagnosis states only measured facts, or nothing.
 
@@ -21,7 +24,6 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from grader import spec
 from grader.outcome import Failed
 
 
@@ -53,8 +55,7 @@ class Diagnosis:
 NOTHING = Diagnosis()
 
 
-def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | None],
-           any_assignment: bool = False) -> None:
+def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | None]) -> None:
     """Diagnose once per submission (cached under `name`) and put the result on `failure`.
 
     A diagnosis never changes a score and never turns a failure into a grader error: its
@@ -62,7 +63,7 @@ def attach(ctx, failure: Failed, name: str, diagnose: Callable[[], Diagnosis | N
     check that timed out is not diagnosed (probing it again would only wait again)."""
     if failure.details.get("status") == "timeout":
         return
-    _apply(failure, cached(ctx, name, diagnose, any_assignment))
+    _apply(failure, cached(ctx, name, diagnose))
 
 
 def with_diagnosis(failure: Failed, diagnose: Callable[[], Diagnosis | None]) -> Failed:
@@ -80,27 +81,23 @@ def _apply(failure: Failed, diagnosis: Diagnosis) -> None:
         failure.hint = diagnosis.hint
 
 
-def cached(ctx, name: str, diagnose: Callable[[], Diagnosis | None], any_assignment: bool = False) -> Diagnosis:
+def cached(ctx, name: str, diagnose: Callable[[], Diagnosis | None]) -> Diagnosis:
     """The diagnosis `name` of this submission, computed at most once (it may call the
     student's code) and never raising."""
-    return ctx.probe(f"diagnosis:{name}", lambda: _safely(diagnose, any_assignment))
+    return ctx.probe(f"diagnosis:{name}", lambda: _safely(diagnose))
 
 
 @contextlib.contextmanager
-def explained(ctx, name: str, diagnose: Callable[[], Diagnosis | None],
-              any_assignment: bool = False) -> Iterator[None]:
-    """Run a check's body; if it fails, attach the diagnosis `name` to the failure (with
-    any_assignment, in every assignment: its signatures do not assume the default's maths)."""
+def explained(ctx, name: str, diagnose: Callable[[], Diagnosis | None]) -> Iterator[None]:
+    """Run a check's body; if it fails, attach the diagnosis `name` to the failure."""
     try:
         yield
     except Failed as failure:
-        attach(ctx, failure, name, diagnose, any_assignment)
+        attach(ctx, failure, name, diagnose)
         raise
 
 
-def _safely(diagnose: Callable[[], Diagnosis | None], any_assignment: bool = False) -> Diagnosis:
-    if not any_assignment and not spec.contract().diagnosis:  # most signatures are the default assignment's maths
-        return NOTHING
+def _safely(diagnose: Callable[[], Diagnosis | None]) -> Diagnosis:
     try:
         return diagnose() or NOTHING
     except Failed as failure:  # the student's code failed on the probe: nothing to compare

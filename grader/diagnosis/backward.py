@@ -4,14 +4,18 @@ The student's backward() is called on two generic probes (N = 5; N = 7 after for
 two other batches of 7 rows) and each gradient is compared, probe by probe, with
 
 - the reference (oracle, float64),
-- structural variants, small functions below: the ReLU derivative left out, the cache of
-  an earlier forward() used, the gradient transposed,
-- a constant multiple of the reference, classified by how the constant depends on N:
-  1/2 (factor 2 missing), -1 (sign), N (1/N missing), N/B for a fixed B (divided by a
+- structural variants of the spec's maths (grader/diagnosis/maths.py): the activation's
+  derivative left out or miswritten (tanh' as 1 - tanh or 1 - z**2), the softmax's maximum
+  taken over the batch, int labels subtracted as if one-hot, the cache of an earlier
+  forward() used, the gradient transposed (in either layout);
+- a constant multiple of the data loss's gradient (the weight-decay term as it is),
+  classified by how the constant depends on N: 1/2 (factor 2 of an MSE missing), -1
+  (sign), N (1/N missing: the loss summed, not averaged), N/B for a fixed B (divided by a
   fixed batch size), 1/N for a bias (averaged instead of summed), and products of two.
 
 Two batch sizes are what tell "missing 1/N" from "a constant factor". Each gradient gets
-one explanation; gradients with the same explanation are reported together.
+one explanation; gradients with the same explanation are reported together. A mistake in
+the weight-decay term is found first, on its own probe (grader/diagnosis/weight_decay.py).
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ import numpy as np
 
 from grader import oracle, spec
 from grader.checks.base import Context, dims_list
+from grader.outcome import Failed
 from grader.diagnosis import Diagnosis, Finding, cached, probe
 from grader.diagnosis import forward as forward_diagnosis
-from grader.diagnosis.fit import distinct, fits, number, same, scale_of
+from grader.diagnosis import weight_decay
+from grader.diagnosis import maths
+from grader.diagnosis.fit import distinct, fits, fits_variant, number, same, scale_of
+from grader.diagnosis.maths import Mistakes
 from grader.spec import Dims
+from grader.strategies import targets
 
 ROWS = (5, 7)
 EARLIER = 2  # forward() calls on other batches before the second probe's own
@@ -46,38 +55,35 @@ class Probe:
         return self.X.shape[0]
 
 
-# -- the reference's known-wrong variants (float64) -------------------------------------
+# -- the known-wrong variants, built from the spec (grader/diagnosis/maths.py) -------------
 
-def _gradients(params, X, y, cached_X=None, relu_derivative=True) -> dict[str, np.ndarray]:
-    """The contract's gradients, with the hidden layer taken from `cached_X` (what an
-    earlier forward cached) and optionally without the ReLU derivative."""
-    W1, b1, W2, b2 = (params[k] for k in ("W1", "b1", "W2", "b2"))
-    hidden_in = X if cached_X is None else cached_X
-    pred = np.maximum(X @ W1.T + b1, 0) @ W2.T + b2
-    Z1 = hidden_in @ W1.T + b1
-    d_pred = 2.0 * (pred - y) / pred.size
-    d_Z1 = d_pred @ W2
-    if relu_derivative:
-        d_Z1 = d_Z1 * (Z1 > 0)
-    return {"W1": d_Z1.T @ hidden_in, "b1": d_Z1.sum(0), "W2": d_pred.T @ np.maximum(Z1, 0), "b2": d_pred.sum(0)}
-
-
-def relu_derivative_missing(p: Probe) -> dict[str, np.ndarray]:
-    return _gradients(p.params, p.X, p.y, relu_derivative=False)
+def structural(contract) -> dict[str, tuple[str, Mistakes | None]]:
+    """variant name -> (its id, its switches; None for the stale cache), for this spec."""
+    found: dict[str, tuple[str, Mistakes | None]] = {}
+    for how in maths.DERIVATIVES[contract.activation]:
+        if how != "right":
+            kind = "derivative_missing" if how == "missing" else "derivative_wrong"
+            found[f"derivative.{how}"] = (f"backward.{contract.activation}_{kind}", Mistakes(derivative=how))
+    for how in maths.OUTPUT_GRADIENTS[contract.loss]:
+        if how not in ("right", "labels_as_columns"):  # the columns' broadcast needs its own probe
+            found[f"output.{how}"] = (OUTPUT_IDS[how], Mistakes(output_gradient=how))
+    found["stale_cache"] = ("backward.stale_cache", None)
+    return found
 
 
-def stale_cache(p: Probe) -> dict[str, np.ndarray]:
-    """backward() on the values cached by the first forward() of the sequence."""
-    return _gradients(p.params, p.X, p.y, cached_X=p.earlier[0] if p.earlier else None)
+OUTPUT_IDS = {"softmax_wrong_axis": "backward.softmax_wrong_axis", "labels_as_rows": "backward.labels_as_one_hot",
+              "labels_as_columns": "backward.labels_as_one_hot"}
 
 
-STRUCTURAL: dict[str, Callable[[Probe], dict[str, np.ndarray]]] = {
-    "backward.relu_derivative_missing": relu_derivative_missing,
-    "backward.stale_cache": stale_cache,
-}
+def variant(p: Probe, name: str) -> dict[str, np.ndarray]:
+    """The gradients of the structural variant `name` on probe p."""
+    _, mistakes = structural(spec.contract())[name]
+    if mistakes is None:  # backward() on what the first forward() of the sequence cached
+        return maths.gradients(p.params, p.X, p.y, cached_X=p.earlier[0] if p.earlier else None)
+    return maths.gradients(p.params, p.X, p.y, mistakes)
 
 
-# Constant multiples of the reference, as a function of the batch size N.
+# Constant multiples of the data loss's gradient, as a function of the batch size N.
 def missing_factor_2(n: int) -> float:
     return 0.5
 
@@ -95,12 +101,11 @@ def averaged_again(n: int) -> float:
     return 1.0 / n
 
 
-SCALES: dict[str, Callable[[int], float]] = {
-    "backward.missing_factor_2": missing_factor_2,
-    "backward.sign_flipped": sign_flipped,
-    "backward.missing_mean": missing_mean,
-    "backward.bias_averaged": averaged_again,
-}
+def scales(contract) -> dict[str, Callable[[int], float]]:
+    """The named constants of this spec's loss (cross-entropy has no factor 2 to forget)."""
+    found = {"backward.missing_factor_2": missing_factor_2} if contract.loss == "mse" else {}
+    return {**found, "backward.sign_flipped": sign_flipped, "backward.missing_mean": missing_mean,
+            "backward.bias_averaged": averaged_again}
 
 
 # -- the probe ----------------------------------------------------------------------------
@@ -112,15 +117,42 @@ def make_probes(dims: Dims) -> list[Probe]:
     return [Probe(params, XA, yA), Probe(params, XB, yB, [x for x, _ in others])]
 
 
+def probe_dims(ctx: Context) -> Dims:
+    return ctx.fixed_dims() or Dims(4, 6, spec.contract().small_out_dim)
+
+
 def probes(ctx: Context) -> list[Probe]:
     """The probes, with what the student's backward() returned on each."""
-    dims = ctx.fixed_dims() or Dims(4, 6, 1)
+    dims = probe_dims(ctx)
     found = make_probes(dims)
     for p in found:
-        value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(p.params),
-                         X=np.float32(p.X), y=np.float32(p.y), earlier_inputs=[np.float32(x) for x in p.earlier])
-        p.got = {name: probe.returned_array(value["grads"].get(name)) for name in spec.contract().param_names}
+        run(ctx, dims, p)
     return found
+
+
+def run(ctx: Context, dims: Dims, p: Probe) -> None:
+    value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(p.params),
+                     X=np.float32(p.X), y=targets(p.y, "float32"), earlier_inputs=[np.float32(x) for x in p.earlier])
+    p.got = {name: probe.returned_array(value["grads"].get(name)) for name in spec.contract().param_names}
+
+
+def labels_probe(ctx: Context) -> Diagnosis | None:
+    """Cross-entropy code that subtracts the int labels y (N,) from the probabilities as if
+    y were one-hot: (N, C) - (N,) broadcasts only when N == C (elsewhere it raises), so it
+    is tried on a batch of exactly C rows."""
+    if not spec.contract().classification:
+        return None
+    dims = probe_dims(ctx)
+    params, [(X, y)] = probe.generic(dims, "backward.labels", [dims.out_dim])
+    p = Probe(params, X, y)
+    run(ctx, dims, p)
+    tol = spec.tolerances()["backward"]
+    expected = oracle.gradients(params, X, y)
+    wrong = maths.gradients(params, X, y, Mistakes(output_gradient="labels_as_columns"))
+    names = [n for n in spec.contract().param_names if not fits(p.got[n], expected[n], tol)]
+    if names and all(fits_variant(p.got[n], wrong[n], expected[n], tol) for n in names):
+        return Diagnosis((finding(("backward.labels_as_one_hot", "variant", "labels_as_columns"), names),), {"labels_probe_rows": dims.out_dim})
+    return None
 
 
 # -- explaining one gradient ------------------------------------------------------------
@@ -139,12 +171,14 @@ def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
     pairs = list(zip(gots, expected))
     if all(g is not None and g.ndim == 2 and fits(g.T, e, tol) and distinct(e.T, e, tol) for g, e in pairs):
         return ("backward.transposed",)
-    for variant_id, variant in STRUCTURAL.items():
-        values = [variant(p)[name] for p in found]
+    for key, (variant_id, _) in structural(spec.contract()).items():
+        values = [variant(p, key)[name] for p in found]
         if all(fits(g, v, tol) for g, v in zip(gots, values)) and any(
                 distinct(v, e, tol) for v, e in zip(values, expected)):
-            return (variant_id,)
-    factors = [scale_of(g, e, tol) for g, e in zip(gots, expected)]
+            return (variant_id, "variant", key)
+    # a constant multiple of the data loss's gradient, the weight decay's term left as it is
+    decay = [maths.decay_terms(p.params)[name] for p in found]
+    factors = [scale_of(None if g is None else g - d, e - d, tol) for g, e, d in zip(gots, expected, decay)]
     if all(c is not None for c in factors):
         explanation = classify_scale(name, factors, [p.n for p in found])
         # any one number is "a multiple" of another: only a named pattern says something
@@ -155,9 +189,10 @@ def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
 
 def classify_scale(name: str, factors: list[float], ns: list[int]) -> tuple:
     """Which named constant (or product of two) the per-probe factors follow."""
-    singles = [(k,) for k in SCALES] + list(combinations(SCALES, 2))
+    named = scales(spec.contract())
+    singles = [(k,) for k in named] + list(combinations(named, 2))
     for ids in singles:
-        if all(same(c, np.prod([SCALES[k](n) for k in ids])) for c, n in zip(factors, ns)):
+        if all(same(c, np.prod([named[k](n) for k in ids])) for c, n in zip(factors, ns)):
             return tuple(_bias_or_weight(i, name) for i in ids)
     divisors = [n / c for c, n in zip(factors, ns)]
     if all(d > 1.5 and same(d, divisors[0]) and abs(d - round(d)) < 1e-3 * d for d in divisors):
@@ -172,29 +207,61 @@ def _bias_or_weight(scale_id: str, name: str) -> str:
 
 # -- words --------------------------------------------------------------------------------
 
-TEXTS = {
-    "backward.missing_factor_2": "{grads} {are} exactly 1/2 of the correct values: the derivative of (pred - y)**2 "
-                                 "is 2 * (pred - y), so dL/dpred = 2 * (pred - y) / N; the factor 2 is missing.",
-    "backward.sign_flipped": "{grads} {are} exactly the negative of the correct values: dL/dpred is "
-                             "2 * (pred - y) / N, not 2 * (y - pred) / N (with the wrong sign, step() climbs the "
-                             "loss).",
-    "backward.missing_mean": "{grads} {are} exactly N times the correct values (N = rows of the batch, for every N "
-                             "tried): L is the mean over the N * out_dim entries, so dL/dpred = 2 * (pred - y) / "
-                             "(N * out_dim); the division by N is missing.",
-    "backward.bias_averaged": "{grads} {are} exactly 1/N of the correct values (for every batch size N tried): "
-                              "dL/dpred already holds the 1/N of the mean, so a bias gradient is the sum over the "
-                              "batch (.sum(dim=0)), not the mean.",
-    "backward.divided_by_n_twice": "{grads} {are} exactly 1/N of the correct values (for every batch size N "
-                                   "tried): the division by N happens twice.",
-    "backward.relu_derivative_missing": "{grads} {equal} what backprop gives without the ReLU derivative: multiply "
-                                        "dL/dA1 elementwise by (Z1 > 0) before computing grad_W1 and grad_b1.",
-    "backward.stale_cache": "after forward() on other batches and then forward(X), {grads} {are} computed from what "
-                            "the first forward() cached, not the latest: every forward() must overwrite the cache "
-                            "that backward() uses.",
-    "backward.transposed": "{grads} {have} the transposed shape and {equal} the transpose of the correct gradient: a "
-                           "gradient has the shape of its parameter, e.g. grad_W1 = dZ1.T @ X of shape "
-                           "(hidden_dim, in_dim), not X.T @ dZ1.",
-}
+def texts(contract) -> dict[str, str]:
+    """Each mistake's words, "<fact>: <cause>", in the spec's own maths."""
+    if contract.loss == "mse":
+        d_out, right, flipped = "dL/dpred", "2 * (pred - y) / N", "2 * (y - pred) / N"
+        mean = ("L is the mean over the N * out_dim entries (the loss is averaged, not summed), so dL/dpred = "
+                "2 * (pred - y) / (N * out_dim); the division by N is missing.")
+    else:
+        d_out, right, flipped = "dL/dlogits", "(softmax(logits) - onehot(y)) / N", "(onehot(y) - softmax(logits)) / N"
+        mean = ("the cross-entropy is the mean over the N samples (averaged, not summed), so dL/dlogits = "
+                "(softmax(logits) - onehot(y)) / N; the division by N is missing.")
+    if contract.activation == "relu":
+        derivative, d_name = "(Z1 > 0)", "the ReLU derivative"
+    else:
+        derivative, d_name = "1 - tanh(Z1)**2", "the tanh derivative"
+    if contract.layout == "out_in":
+        transposed = "grad_W1 = dZ1.T @ X of shape (hidden_dim, in_dim), not X.T @ dZ1"
+    else:
+        transposed = "W1 is (in_dim, hidden_dim), so grad_W1 = X.T @ dZ1, not dZ1.T @ X (hidden_dim, in_dim)"
+    return {
+        "backward.missing_factor_2": "{grads} {are} exactly 1/2 of the correct values: the derivative of (pred - y)**2 "
+                                     "is 2 * (pred - y), so dL/dpred = 2 * (pred - y) / N; the factor 2 is missing.",
+        "backward.sign_flipped": "{grads} {are} exactly the negative of the correct values: " + d_out + " is "
+                                 + right + ", not " + flipped + " (with the wrong sign, step() climbs the loss).",
+        "backward.missing_mean": "{grads} {are} exactly N times the correct values (N = rows of the batch, for every "
+                                 "N tried): " + mean,
+        "backward.bias_averaged": "{grads} {are} exactly 1/N of the correct values (for every batch size N tried): "
+                                  + d_out + " already holds the 1/N of the mean, so a bias gradient is the sum over "
+                                  "the batch (.sum(dim=0)), not the mean.",
+        "backward.divided_by_n_twice": "{grads} {are} exactly 1/N of the correct values (for every batch size N "
+                                       "tried): the division by N happens twice.",
+        f"backward.{contract.activation}_derivative_missing": "{grads} {equal} what backprop gives without "
+                                                                + d_name + ": multiply dL/dA1 elementwise by "
+                                                                + derivative + " before computing grad_W1"
+                                                                + (" and grad_b1." if contract.bias else "."),
+        "backward.tanh_derivative_wrong": "{grads} {equal} what backprop gives with tanh'(z) written as {how}: "
+                                          "tanh'(z) = 1 - tanh(z)**2, i.e. 1 - A1**2 with the cached activation.",
+        "backward.softmax_wrong_axis": "{grads} {equal} what backprop gives when the softmax subtracts the maximum "
+                                       "over the batch (dim=0) instead of each row's: every column is then shifted "
+                                       "by its own number and the probabilities change; use logits - "
+                                       "logits.max(dim=1, keepdim=True).values.",
+        "backward.labels_as_one_hot": "{grads} {equal} what backprop gives when the int labels y are subtracted "
+                                      "from the probabilities as if y were one-hot ({how}): y holds class indices "
+                                      "of shape (N,), so subtract 1 at each row's label, e.g. probs[torch.arange(N), "
+                                      "y] -= 1.",
+        "backward.stale_cache": "after forward() on other batches and then forward(X), {grads} {are} computed from "
+                                "what the first forward() cached, not the latest: every forward() must overwrite the "
+                                "cache that backward() uses.",
+        "backward.transposed": "{grads} {have} the transposed shape and {equal} the transpose of the correct "
+                               "gradient: a gradient has the shape of its parameter; " + transposed + ".",
+    }
+
+
+# how a structural variant's code reads, where one id covers several
+HOW = {"derivative.one_minus_tanh": "1 - tanh(z)", "derivative.one_minus_z_squared": "1 - z**2",
+       "output.labels_as_rows": "probs - y.view(-1, 1)", "labels_as_columns": "probs - y, broadcast along the classes"}
 
 
 def _words(params: list[str]) -> dict[str, str]:
@@ -219,10 +286,13 @@ def finding(explanation: tuple, params: list[str]) -> Finding:
     if kind == "unexplained":
         return Finding(None, f"{grads} {words['differ']} from the correct values in a way that fits no known mistake "
                              f"(not a multiple, not transposed).")
-    texts = [TEXTS[i].format(**words) for i in explanation]
-    if len(texts) == 1:
-        return Finding(kind, texts[0])
-    causes = [text.split(": ", 1)[1] for text in texts]  # each text is "<fact>: <cause>"
+    words_of = texts(spec.contract())
+    if explanation[1:2] == ("variant",):
+        return Finding(kind, words_of[kind].format(how=HOW.get(explanation[2], ""), **words))
+    said = [words_of[i].format(**words) for i in explanation]
+    if len(said) == 1:
+        return Finding(kind, said[0])
+    causes = [text.split(": ", 1)[1] for text in said]  # each text is "<fact>: <cause>"
     return Finding("+".join(explanation), f"{grads} {words['are']} off by the product of two known mistakes. "
                                           + " ".join(f"{n}, {c}" for n, c in zip(("First", "Second"), causes)))
 
@@ -232,8 +302,17 @@ def finding(explanation: tuple, params: list[str]) -> Finding:
 def diagnose(ctx: Context) -> Diagnosis | None:
     if not oracle.available():
         return None
+    decay = cached(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx))
+    if decay.ids:  # the data loss's gradient is right and its decay term is not
+        return decay
     tol = spec.tolerances()["backward"]
-    found = probes(ctx)
+    try:
+        found = probes(ctx)
+    except Failed:
+        labels = labels_probe(ctx)  # code written for one-hot targets raises on most batches
+        if labels:
+            return labels
+        raise
     refs = [oracle.gradients(p.params, p.X, p.y) for p in found]
     explanations = {name: explain(name, found, refs, tol) for name in spec.contract().param_names}
     evidence = {"probe_rows": list(ROWS), "per_gradient": {n: _plain(e) for n, e in explanations.items()}}
@@ -247,7 +326,8 @@ def diagnose(ctx: Context) -> Diagnosis | None:
     if all(f.id is None for f in findings):
         # no backward mistake fits; if forward() is off, that is what to fix first (the
         # gradients are then of another network, and the facts above stay in the evidence)
-        findings = forward_note(ctx) or findings
+        labels = labels_probe(ctx)
+        findings = list(labels.findings) if labels else forward_note(ctx) or findings
     return Diagnosis(tuple(findings), evidence)
 
 

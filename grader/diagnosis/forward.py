@@ -3,8 +3,9 @@
 The student's forward() runs on one generic probe: a square network (4 -> 4 -> 4, so that
 a weight used transposed still multiplies), non-zero biases, pre-activations of both signs.
 Its output is compared with the reference's and with the outputs of every network that
-differs from the contract by one or two known mistakes (a missing bias, another
-activation, a weight used transposed, a ReLU on the output). Exactly one network must fit.
+differs from the spec's network by one or two known mistakes (a missing bias, another
+activation, a weight used transposed in either layout, an activation or a softmax on the
+output). Exactly one network must fit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from grader import oracle, spec, validate
 from grader.checks.base import Context, dims_list
-from grader.diagnosis import Diagnosis, Finding, probe
+from grader.diagnosis import Diagnosis, Finding, maths, probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.outcome import Failed
 from grader.spec import Dims
@@ -37,58 +38,77 @@ def identity(z):
     return z
 
 
+ACTIVATIONS = {"relu": relu, "tanh": np.tanh, "sigmoid": sigmoid}
+
+
 @dataclass(frozen=True)
 class Network:
-    """The contract's network, with a switch per known mistake."""
+    """The contract's network (spec's activation, layout, biases), with a switch per
+    known mistake."""
 
-    activation: Callable = relu
+    activation: Callable | None = None  # None: the spec's
     b1: bool = True
     b2: bool = True
     W1_transposed: bool = False
     W2_transposed: bool = False
-    output_relu: bool = False
+    output: Callable = identity
 
     def __call__(self, params, X):
-        W1 = params["W1"] if self.W1_transposed else params["W1"].T
-        W2 = params["W2"] if self.W2_transposed else params["W2"].T
-        hidden = self.activation(X @ W1 + (params["b1"] if self.b1 else 0.0))
-        out = hidden @ W2 + (params["b2"] if self.b2 else 0.0)
-        return relu(out) if self.output_relu else out
+        act = self.activation or ACTIVATIONS[spec.contract().activation]
+        hidden = act(maths.linear(X, params["W1"], params.get("b1") if self.b1 else None, self.W1_transposed))
+        return self.output(maths.linear(hidden, params["W2"], params.get("b2") if self.b2 else None,
+                                        self.W2_transposed))
 
 
-# One named change per known mistake: (id, words, the network's switch).
-MISTAKES = {
-    "forward.sigmoid": ("forward.wrong_activation", "the hidden layer uses sigmoid instead of ReLU",
-                        {"activation": sigmoid}),
-    "forward.tanh": ("forward.wrong_activation", "the hidden layer uses tanh instead of ReLU",
-                     {"activation": np.tanh}),
-    "forward.no_activation": ("forward.wrong_activation", "the hidden layer has no activation (ReLU is missing)",
-                              {"activation": identity}),
-    "forward.no_b1": ("forward.bias_missing", "b1 is not added", {"b1": False}),
-    "forward.no_b2": ("forward.bias_missing", "b2 is not added", {"b2": False}),
-    "forward.W1_transposed": ("forward.weights_transposed", "W1 is used as an (in_dim, hidden_dim) matrix (X @ W1 "
-                              "instead of X @ W1.T)", {"W1_transposed": True}),
-    "forward.W2_transposed": ("forward.weights_transposed", "W2 is used as a (hidden_dim, out_dim) matrix (A1 @ W2 "
-                              "instead of A1 @ W2.T)", {"W2_transposed": True}),
-    "forward.output_relu": ("forward.output_activation", "a ReLU is applied to the output too (the output layer "
-                            "is linear)", {"output_relu": True}),
-}
+def mistakes() -> dict[str, tuple[str, str, dict]]:
+    """One named change per known mistake of the spec's network: (id, words, switch)."""
+    c = spec.contract()
+    act = c.activation
+    found = {f"forward.{name}": ("forward.wrong_activation", f"the hidden layer uses {name} instead of {act}",
+                                 {"activation": fn}) for name, fn in ACTIVATIONS.items() if name != act}
+    found["forward.no_activation"] = ("forward.wrong_activation", f"the hidden layer has no activation ({act} is "
+                                      f"missing)", {"activation": identity})
+    if c.bias:
+        found["forward.no_b1"] = ("forward.bias_missing", "b1 is not added", {"b1": False})
+        found["forward.no_b2"] = ("forward.bias_missing", "b2 is not added", {"b2": False})
+    for w, a in (("W1", "X"), ("W2", "A1")):
+        used = f"{a} @ {w}.T instead of {a} @ {w}" if c.layout == "in_out" else f"{a} @ {w} instead of {a} @ {w}.T"
+        found[f"forward.{w}_transposed"] = ("forward.weights_transposed", f"{w} is used transposed ({used})",
+                                            {f"{w}_transposed": True})
+    if c.classification:
+        found["forward.output_softmax"] = ("forward.output_activation", "the output goes through a softmax (forward "
+                                           "returns probabilities, not logits)", {"output": maths.softmax})
+    else:
+        found["forward.output_activation"] = ("forward.output_activation", f"{act} is applied to the output too "
+                                              f"(the output layer is linear)", {"output": ACTIVATIONS[act]})
+    return found
 
-ADVICE = {
-    "forward.wrong_activation": "The hidden layer is relu(X W1^T + b1) = max(0, .).",
-    "forward.bias_missing": "Both layers add their bias: relu(X W1^T + b1) W2^T + b2.",
-    "forward.weights_transposed": "W1 is (hidden_dim, in_dim) and W2 is (out_dim, hidden_dim): multiply by "
-                                  "their transposes, and store them in these shapes.",
-    "forward.output_activation": "Return A1 W2^T + b2 as it is.",
-}
+
+def advice(mistake_id: str) -> str:
+    c = spec.contract()
+    w1 = "X @ W1" if c.layout == "in_out" else "X W1^T"
+    w2 = "A1 @ W2" if c.layout == "in_out" else "A1 W2^T"
+    b1, b2 = (" + b1", " + b2") if c.bias else ("", "")
+    network = f"{c.activation}({w1}{b1}) then {w2}{b2}"
+    shapes = ("W1 is (in_dim, hidden_dim) and W2 is (hidden_dim, out_dim): multiply by them as they are"
+              if c.layout == "in_out" else "W1 is (hidden_dim, in_dim) and W2 is (out_dim, hidden_dim): multiply "
+              "by their transposes")
+    return {
+        "forward.wrong_activation": f"The network is {network}.",
+        "forward.bias_missing": f"Both layers add their bias: {network}.",
+        "forward.weights_transposed": f"{shapes}, and store them in these shapes.",
+        "forward.output_activation": f"Return {w2}{b2} as it is" + (" (the loss takes the logits)."
+                                                                    if c.classification else "."),
+    }[mistake_id]
 
 
 def candidates(max_changes: int = 2):
     """Every network that differs from the contract by one or two known mistakes (two
     changes of the same switch, e.g. two activations, are not a network)."""
     for k in range(1, max_changes + 1):
-        for names in combinations(MISTAKES, k):
-            switches = [MISTAKES[n][2] for n in names]
+        named = mistakes()
+        for names in combinations(named, k):
+            switches = [named[n][2] for n in names]
             if len({key for s in switches for key in s}) == k:
                 yield names, Network(**{key: v for s in switches for key, v in s.items()})
 
@@ -139,7 +159,8 @@ def diagnose(ctx: Context) -> Diagnosis | None:
 
 
 def finding(names: tuple[str, ...]) -> Finding:
-    ids = list(dict.fromkeys(MISTAKES[n][0] for n in names))
-    what = " and ".join(MISTAKES[n][1] for n in names)
-    advice = " ".join(ADVICE[i] for i in ids)
-    return Finding("+".join(ids), f"forward() computes exactly the network in which {what}. {advice}")
+    named = mistakes()
+    ids = list(dict.fromkeys(named[n][0] for n in names))
+    what = " and ".join(named[n][1] for n in names)
+    return Finding("+".join(ids), f"forward() computes exactly the network in which {what}. "
+                                  + " ".join(advice(i) for i in ids))

@@ -1,11 +1,16 @@
 """init: which known initialisation the student's weights were drawn from.
 
-Evidence is the parameters of fresh models (passed in by the init checks). A named
-distribution fits when a Kolmogorov-Smirnov test accepts it for W1 and for W2 at once
-(p >= FIT_P). W1 of the homework network has 131072 entries, so only a distribution within
-a fraction of a percent of the true one is accepted; the distributions named here differ
-far more than that. Families with a fitted parameter (a normal with one std for both
-layers, a uniform with one bound for both) are tried only after every named one.
+Evidence is the parameters of fresh models (passed in by the init checks; a network with
+few weights is built larger for it, see checks/init.py). The right distribution is the
+spec's scheme (Xavier uniform or normal, He normal, a given std), fans taken in the spec's
+layout; the known-wrong ones are the other schemes, He with fan_in and fan_out swapped
+(told apart by the measured spread of a non-square layer), unscaled and uncentred draws.
+A named distribution fits when a Kolmogorov-Smirnov test accepts it for W1 and for W2 at
+once (p >= FIT_P), and is named only when no mistake of another kind fits too. W1 of the
+regression network has 131072 entries, so only a distribution within a fraction of a
+percent of the true one is accepted; the distributions named here differ far more than
+that. Families with a fitted parameter (a normal with one std for both layers, a uniform
+with one bound for both) are tried only after every named one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
+from grader import spec
 from grader.diagnosis import Diagnosis, Finding
 
 FIT_P = 1e-3
@@ -100,8 +106,78 @@ NAMED: dict[str, tuple[str, Dist, str]] = {
                                  "by -a is missing"),
 }
 
-ADVICE = ("Draw each weight matrix (fan_out, fan_in) from U(-a, a) with its own a = sqrt(6 / (fan_in + fan_out)), "
-          "e.g. torch.empty(fan_out, fan_in).uniform_(-a, a).")
+def lecun_normal(fan_in, fan_out):
+    return stats.norm(scale=math.sqrt(1.0 / fan_in))
+
+
+def he_normal_fan_out(fan_in, fan_out):
+    """He normal with fan_in and fan_out swapped: std sqrt(2 / fan_out)."""
+    return stats.norm(scale=math.sqrt(2.0 / fan_out))
+
+
+def spec_normal(fan_in, fan_out):
+    return stats.norm(scale=float(spec.contract().init["std"]))
+
+
+# The spec's scheme: its distribution and words.
+SCHEMES: dict[str, tuple[Dist, str]] = {
+    "xavier_uniform": (xavier_uniform, "Xavier-uniform"),
+    "xavier_normal": (xavier_normal, "Xavier-normal"),
+    "he_normal": (he_normal, "He-normal"),
+    "normal": (spec_normal, "normal with the handout's std"),
+}
+
+# In an assignment whose scheme is normal: every other known init, with its id there.
+OTHER_THAN_NORMAL: dict[str, tuple[str, Dist, str]] = {
+    "he_normal_fan_out": ("init.fans_swapped", he_normal_fan_out, "normal with std sqrt(2 / fan_out): He-normal "
+                          "with fan_in and fan_out swapped (fan_in is the number of inputs of the layer)"),
+    "he_normal": ("init.wrong_std", he_normal, "normal with std sqrt(2 / fan_in) (He-normal)"),
+    "xavier_normal": ("init.wrong_std", xavier_normal, "normal with std sqrt(2 / (fan_in + fan_out)) "
+                      "(Xavier-normal)"),
+    "lecun_normal": ("init.wrong_std", lecun_normal, "normal with std sqrt(1 / fan_in) (LeCun-normal)"),
+    "bound_as_std": ("init.wrong_std", bound_as_std, "normal with std sqrt(6 / (fan_in + fan_out)) (the Xavier "
+                     "bound taken as a std)"),
+    "standard_normal": ("init.unscaled", standard_normal, "standard normal (torch.randn without any scaling)"),
+    "xavier_uniform": ("init.uniform_not_normal", xavier_uniform, "uniform on (-a, a) with a = sqrt(6 / (fan_in + "
+                       "fan_out)) (Xavier-uniform), not normal"),
+    "he_uniform": ("init.uniform_not_normal", he_uniform, "uniform on (-sqrt(6 / fan_in), +sqrt(6 / fan_in)) "
+                   "(He-uniform), not normal"),
+    "torch_linear_default": ("init.uniform_not_normal", torch_linear_default, "uniform on (-1/sqrt(fan_in), "
+                             "+1/sqrt(fan_in)) (nn.Linear's default), not normal"),
+    "unit_uniform": ("init.uniform_not_normal", unit_uniform, "uniform on (-1, 1) (torch.rand * 2 - 1), not normal"),
+}
+
+
+def scheme() -> str:
+    return spec.contract().init["scheme"]
+
+
+def correct(fan_in: int, fan_out: int):
+    return SCHEMES[scheme()][0](fan_in, fan_out)
+
+
+def candidates() -> dict[str, tuple[str, Dist, str]]:
+    """The known-wrong initialisations of the spec's scheme (never the scheme itself)."""
+    if scheme() == "xavier_uniform":
+        return NAMED
+    return {name: entry for name, entry in OTHER_THAN_NORMAL.items() if name != scheme()}
+
+
+def advice() -> str:
+    c = spec.contract()
+    shape = "(fan_out, fan_in)" if c.layout == "out_in" else "(fan_in, fan_out)"
+    if scheme() == "xavier_uniform":
+        return (f"Draw each weight matrix {shape} from U(-a, a) with its own a = sqrt(6 / (fan_in + fan_out)), "
+                f"e.g. torch.empty{shape}.uniform_(-a, a).")
+    std = {"xavier_normal": "sqrt(2 / (fan_in + fan_out))", "he_normal": "sqrt(2 / fan_in)",
+           "normal": "the handout's std"}[scheme()]
+    return f"Draw each weight matrix {shape} as torch.randn{shape} * std with its own std = {std}."
+
+
+def spread(params: dict[str, np.ndarray]) -> str:
+    """The measured standard deviations against the scheme's, in words."""
+    return "; ".join(f"{w} has std {np.std(params[w]):.4g}, the handout's init {correct(*fans(params[w])).std():.4g}"
+                     for w in WEIGHTS)
 
 
 def accepts(sample: np.ndarray, dist) -> bool:
@@ -122,15 +198,20 @@ def accepts(sample: np.ndarray, dist) -> bool:
 
 
 def fans(weight: np.ndarray) -> tuple[int, int]:
-    fan_out, fan_in = weight.shape
-    return fan_in, fan_out
+    """(fan_in, fan_out) of a weight in the contract's layout."""
+    first, second = weight.shape
+    return (second, first) if spec.contract().layout == "out_in" else (first, second)
 
 
 def named_fit(params: dict[str, np.ndarray]) -> str | None:
-    for name, (_, dist, _) in NAMED.items():
-        if all(accepts(params[w], dist(*fans(params[w]))) for w in WEIGHTS):
-            return name
-    return None
+    """The one known initialisation the weights fit (None when none does, or when fits of
+    different mistakes leave it open)."""
+    named = candidates()
+    fitting = [name for name, (_, dist, _) in named.items()
+               if all(accepts(params[w], dist(*fans(params[w]))) for w in WEIGHTS)]
+    if len({named[name][0] for name in fitting}) != 1:
+        return None
+    return fitting[0]
 
 
 def shared_parameter_fit(params: dict[str, np.ndarray]) -> Finding | None:
@@ -139,12 +220,12 @@ def shared_parameter_fit(params: dict[str, np.ndarray]) -> Finding | None:
     std = math.sqrt(float(np.mean(np.concatenate(samples) ** 2)))
     if std > 0 and all(accepts(s, stats.norm(scale=std)) for s in samples):
         return Finding("init.small_normal", f"W1 and W2 are normal with one fixed std {std:.3g} for both layers "
-                                            f"(an N(0, {std:.2g}^2)-style init), not Xavier-uniform. {ADVICE}")
+                                            f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme()][1]}. {advice()}")
     bound = float(max(np.max(np.abs(s)) for s in samples))
-    if bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
+    if scheme() == "xavier_uniform" and bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
         return Finding("init.same_bound", f"W1 and W2 are both uniform on (-{bound:.4g}, {bound:.4g}): one bound for "
                                           f"both layers, but each layer has its own a = sqrt(6 / (fan_in + fan_out)) "
-                                          f"({_expected_bounds(params)}). {ADVICE}")
+                                          f"({_expected_bounds(params)}). {advice()}")
     return None
 
 
@@ -155,7 +236,8 @@ def _expected_bounds(params) -> str:
 def measured(params: dict[str, np.ndarray]) -> dict:
     return {w: {"shape": list(params[w].shape), "std": float(np.std(params[w])),
                 "max_abs": float(np.max(np.abs(params[w]))), "mean": float(np.mean(params[w])),
-                "xavier_bound": xavier_bound(*fans(params[w]))} for w in WEIGHTS}
+                "xavier_bound": xavier_bound(*fans(params[w])), "expected_std": float(correct(*fans(params[w])).std())}
+            for w in WEIGHTS}
 
 
 def weights(params: dict[str, np.ndarray]) -> Diagnosis:
@@ -164,12 +246,13 @@ def weights(params: dict[str, np.ndarray]) -> Diagnosis:
     constant = constant_weights(params)
     if constant:
         return Diagnosis((constant,), evidence)
-    if all(accepts(params[w], xavier_uniform(*fans(params[w]))) for w in WEIGHTS):
-        return Diagnosis((), {**evidence, "fits": "xavier_uniform"})
+    if all(accepts(params[w], correct(*fans(params[w]))) for w in WEIGHTS):
+        return Diagnosis((), {**evidence, "fits": scheme()})
     name = named_fit(params)
     if name:
-        hint_id, _, words = NAMED[name]
-        return Diagnosis((Finding(hint_id, f"W1 and W2 look {words}. {ADVICE}"),), {**evidence, "fits": name})
+        hint_id, _, words = candidates()[name]
+        return Diagnosis((Finding(hint_id, f"W1 and W2 look {words} ({spread(params)}). {advice()}"),),
+                         {**evidence, "fits": name})
     shared = shared_parameter_fit(params) or uniform_facts(params)
     return Diagnosis((shared,) if shared else (), evidence)
 
@@ -177,10 +260,10 @@ def weights(params: dict[str, np.ndarray]) -> Diagnosis:
 def uniform_facts(params: dict[str, np.ndarray]) -> Finding | None:
     """Uniform weights with a bound no known formula gives: state the bounds, name nothing."""
     bounds = {w: float(np.max(np.abs(params[w]))) for w in WEIGHTS}
-    if not all(b > 0 and accepts(params[w], _uniform(b)) for w, b in bounds.items()):
+    if scheme() != "xavier_uniform" or not all(b > 0 and accepts(params[w], _uniform(b)) for w, b in bounds.items()):
         return None
     got = ", ".join(f"{w} on (-{b:.4g}, {b:.4g})" for w, b in bounds.items())
-    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(params)}. {ADVICE}")
+    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(params)}. {advice()}")
 
 
 def constant_weights(params: dict[str, np.ndarray]) -> Finding | None:
@@ -188,11 +271,11 @@ def constant_weights(params: dict[str, np.ndarray]) -> Finding | None:
     if all(v.size == 1 and v[0] == 0 for v in values.values()):
         return Finding("init.zero_weights", "W1 and W2 start as all zeros: every hidden unit then computes the same "
                                             "thing and gets the same gradient, so they never become different. "
-                                            + ADVICE)
+                                            + advice())
     if all(v.size == 1 for v in values.values()):
         return Finding("init.constant_weights", "W1 and W2 start with one constant value each ("
                        + ", ".join(f"{w} = {v[0]:.4g}" for w, v in values.items())
-                       + "): identical hidden units stay identical. " + ADVICE)
+                       + "): identical hidden units stay identical. " + advice())
     return None
 
 

@@ -4,7 +4,9 @@ A failing example is shrunk by Hypothesis toward degenerate values (zeros, 1x1 n
 one row) where many mistakes look alike: with N = 1 a missing 1/N is invisible, with
 in_dim = hidden_dim a transposed gradient has the right shape. A probe is the opposite:
 fixed, generic values where every known mistake gives a different answer. Non-zero biases,
-pre-activations of both signs kept away from the ReLU kink, float32-representable values.
+pre-activations of both signs kept away from the ReLU kink (of order 1 for tanh, where its
+right and wrong derivatives differ), float32-representable values, class labels as
+targets for cross-entropy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from grader import spec, validate
 from grader.outcome import Failed
 from grader.spec import Dims
+from grader.strategies import labels_from_scores, preactivations
 
 KINK_MARGIN = 1e-4  # far beyond float32 round-off of a pre-activation
 
@@ -29,10 +32,14 @@ def f32(array: np.ndarray) -> np.ndarray:
 
 
 def network(dims: Dims, gen: np.random.Generator) -> dict[str, np.ndarray]:
+    c = spec.contract()
+    # tanh is nearly linear near 0, where its right and wrong derivatives nearly agree
+    gain = 3.0 if c.activation == "tanh" else 1.5
     params = {}
-    for name, shape in spec.contract().param_shapes(dims).items():
+    for name, shape in c.param_shapes(dims).items():
         if name.startswith("W"):
-            params[name] = f32(gen.uniform(-1.0, 1.0, shape) / np.sqrt(shape[1]) * 1.5)
+            fan_in = shape[1] if c.layout == "out_in" else shape[0]
+            params[name] = f32(gen.uniform(-1.0, 1.0, shape) / np.sqrt(fan_in) * gain)
         else:
             params[name] = f32(gen.choice([-1.0, 1.0], shape) * gen.uniform(0.1, 0.5, shape))
     return params
@@ -44,7 +51,7 @@ def batch(rows: int, cols: int, gen: np.random.Generator) -> np.ndarray:
 
 def away_from_kinks(params: dict[str, np.ndarray], *inputs: np.ndarray) -> bool:
     """Every hidden pre-activation is at least KINK_MARGIN from 0, and both signs occur."""
-    z = np.concatenate([x @ params["W1"].T + params["b1"] for x in inputs])
+    z = np.concatenate([preactivations(params, x) for x in inputs])
     return bool(np.min(np.abs(z)) >= KINK_MARGIN and np.any(z > 0) and np.any(z < 0))
 
 
@@ -53,7 +60,7 @@ def generic(dims: Dims, name: str, rows: list[int], out: bool = True):
     gen = rng(name)
     for _ in range(1000):
         params = network(dims, gen)
-        batches = [(batch(n, dims.in_dim, gen), batch(n, dims.out_dim, gen) * 2.0) for n in rows]
+        batches = [(batch(n, dims.in_dim, gen), labels_from_scores(batch(n, dims.out_dim, gen) * 2.0)) for n in rows]
         if away_from_kinks(params, *(x for x, _ in batches)):
             return params, batches
     raise RuntimeError(f"no generic probe for {dims}")  # pragma: no cover - never at these sizes

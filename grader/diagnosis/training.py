@@ -24,11 +24,13 @@ from typing import Callable
 import numpy as np
 
 from grader import oracle, spec, validate
+from grader.losses import data_loss
 from grader.checks.base import Context, dims_list, params_of
 from grader.diagnosis import Diagnosis, Finding, cached, probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.diagnosis.step import ASCENDS, diagnose_step
 from grader.spec import Dims
+from grader.strategies import targets
 
 # -- learning-rate rules: (epoch, lr, decay_every, decay_factor) -> lr of the epoch -------
 
@@ -64,10 +66,10 @@ LR_RULES: dict[Callable, tuple[str, str]] = {
 }
 
 
-# -- epoch-loss rules: ([(out, y) per batch], N) -> the epoch's loss ------------------------
+# -- epoch-loss rules: ([(out, y) per batch], N) -> the epoch's loss (the spec's data loss) --
 
 def weighted_mean(batches, n):
-    return sum(float(np.sum((o - y) ** 2)) for o, y in batches) / (n * batches[0][1].shape[1])
+    return sum(data_loss(o, y) * len(o) for o, y in batches) / n
 
 
 def seen_samples_mean(batches, n):
@@ -76,16 +78,16 @@ def seen_samples_mean(batches, n):
 
 
 def mean_of_batch_means(batches, n):
-    return float(np.mean([np.mean((o - y) ** 2) for o, y in batches]))
+    return float(np.mean([data_loss(o, y) for o, y in batches]))
 
 
 def sum_of_batch_means(batches, n):
-    return float(np.sum([np.mean((o - y) ** 2) for o, y in batches]))
+    return float(np.sum([data_loss(o, y) for o, y in batches]))
 
 
 def last_batch_mean(batches, n):
     o, y = batches[-1]
-    return float(np.mean((o - y) ** 2))
+    return data_loss(o, y)
 
 
 def broadcast_mean(batches, n):
@@ -107,6 +109,13 @@ LOSS_RULES: dict[Callable, tuple[str, str]] = {
     seen_samples_mean: ("training.last_batch_dropped", "each epoch's loss is averaged over the samples of the full "
                         "batches only"),
 }
+
+
+def loss_rules() -> dict[Callable, tuple[str, str]]:
+    """The epoch-loss rules of the spec's loss (class labels have no (B,) - (B, 1) broadcast)."""
+    if spec.contract().classification:
+        return {rule: words for rule, words in LOSS_RULES.items() if rule is not broadcast_mean}
+    return LOSS_RULES
 
 DROPPED = ("training.last_batch_dropped", "the short last batch of each epoch is dropped: with N rows and batch "
            "size B there are ceil(N / B) batches, the last one with the N % B remaining rows")
@@ -184,7 +193,7 @@ def loss_rule_fit(runs: list[Run], tol) -> Callable | None:
     reference = values(weighted_mean)
     if fits(got, reference, tol):
         return weighted_mean
-    for rule in LOSS_RULES:
+    for rule in loss_rules():
         if fits_variant(got, values(rule), reference, tol):
             return rule
     return None
@@ -280,7 +289,7 @@ def diagnose_trajectory(ctx: Context, kwargs: dict, example: tuple) -> Diagnosis
                          {"model_differs": differs})
     dims, params, X, y = example
     value = ctx.call("train", timeout=float(spec.limits()["time"]["train_call"]), dims=dims_list(dims),
-                     params=probe.float32(params), X=np.float32(X), y=np.float32(y),
+                     params=probe.float32(params), X=np.float32(X), y=targets(y, "float32"),
                      kwargs={**kwargs, "shuffle": False})
     got_losses = np.array([validate.scalar(v, "loss") for v in value["losses"]])
     got_params = params_of(value["params"], dims, "after train(): ")
@@ -288,7 +297,7 @@ def diagnose_trajectory(ctx: Context, kwargs: dict, example: tuple) -> Diagnosis
     matches = []
     for changes, loop in loops():
         epochs, final = simulate(params, X, y, kwargs, **loop)
-        for rule, words in [(weighted_mean, None), *LOSS_RULES.items()]:
+        for rule, words in [(weighted_mean, None), *loss_rules().items()]:
             if len(changes) + (words is not None) > 2 or (rule is seen_samples_mean and not loop.get("drop_last")):
                 continue
             losses = np.array([rule(seen, X.shape[0]) for seen in epochs])

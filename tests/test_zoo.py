@@ -4,6 +4,8 @@ written in unusual ways (tests/zoo/<name>/mlp.py).
 Each folder's expect.toml says what the grader must make of it:
 
 - `lose`: the categories that must lose points (the mistake's own category);
+  an `assignment.toml` beside mlp.py says which assignment the entry answers (cls-*:
+  mlp-classification, sin-*: sin-fit; none: mlp-regression);
 - `may_lose`: other checks or categories allowed to lose points as consequences of the
   same mistake (train() calls backward(), so a backward mistake may cost
   training.trajectory); every other code check must keep full points;
@@ -44,6 +46,7 @@ from grader.diagnosis import init as init_diagnosis
 from grader.diagnosis import probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.spec import Dims
+from grader.submission import Submission
 
 ZOO = Path(__file__).parent / "zoo"
 ENTRIES = sorted(p.name for p in ZOO.iterdir() if (p / "expect.toml").is_file())
@@ -75,8 +78,10 @@ class Expectation:
         return check_id in allowed or category in allowed
 
 
-def code_checks() -> list[str]:
-    return [c.id for c in spec.rubric().checks if c.category != "checkpoint"]
+def code_checks(folder: Path) -> list[str]:
+    """The code checks of the assignment the folder answers (its assignment.toml)."""
+    with spec.using(Submission(folder).assignment()[0]):
+        return [c.id for c in spec.rubric().checks if c.category != "checkpoint"]
 
 
 # -- checkpoint builders (named by expect.toml's `checkpoint`) ---------------------------
@@ -120,7 +125,7 @@ CHECKPOINT_CODE = ZOO / "ok-functional" / "mlp.py"
 def prepare(expect: Expectation, scratch: Path) -> tuple[Path, list[str]]:
     """The folder to grade and the checks to run."""
     if expect.checkpoint is None:
-        return ZOO / expect.name, code_checks()
+        return ZOO / expect.name, code_checks(ZOO / expect.name)
     folder = scratch / expect.name
     folder.mkdir(parents=True)
     shutil.copy(CHECKPOINT_CODE, folder / "mlp.py")
@@ -256,8 +261,8 @@ BACKWARD_MISTAKES = {
     "backward.fixed_batch_divisor": lambda p, ref: {k: p.n / 256 * v for k, v in ref.items()},
     "backward.bias_averaged": lambda p, ref: {k: v / p.n if k.startswith("b") else v for k, v in ref.items()},
     "backward.transposed": lambda p, ref: {k: v.T if v.ndim == 2 else v for k, v in ref.items()},
-    "backward.relu_derivative_missing": lambda p, ref: backward_diagnosis.relu_derivative_missing(p),
-    "backward.stale_cache": lambda p, ref: backward_diagnosis.stale_cache(p),
+    "backward.relu_derivative_missing": lambda p, ref: backward_diagnosis.variant(p, "derivative.missing"),
+    "backward.stale_cache": lambda p, ref: backward_diagnosis.variant(p, "stale_cache"),
 }
 
 

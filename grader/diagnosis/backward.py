@@ -102,10 +102,11 @@ def averaged_again(n: int) -> float:
 
 
 def scales(contract) -> dict[str, Callable[[int], float]]:
-    """The named constants of this spec's loss (cross-entropy has no factor 2 to forget)."""
+    """The named constants of this spec's maths (cross-entropy has no factor 2 to forget, a
+    network without biases no bias to average)."""
     found = {"backward.missing_factor_2": missing_factor_2} if contract.loss == "mse" else {}
-    return {**found, "backward.sign_flipped": sign_flipped, "backward.missing_mean": missing_mean,
-            "backward.bias_averaged": averaged_again}
+    found.update({"backward.sign_flipped": sign_flipped, "backward.missing_mean": missing_mean})
+    return {**found, "backward.bias_averaged": averaged_again} if contract.bias else found
 
 
 # -- the probe ----------------------------------------------------------------------------

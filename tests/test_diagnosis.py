@@ -168,7 +168,7 @@ def test_he_with_swapped_fans_is_named_from_the_measured_spread():
         assert f"W2 has std {np.std(params['W2']):.4g}, the handout's init 0.1768" in finding.text
 
 
-CORRECT = [ROOT / "tests" / "specs_ok" / n for n in ("digits-ok", "sin-ok", "variant-outin")] + [
+CORRECT = [ROOT / "tests" / "specs_ok" / n for n in ("digits-ok", "sin-ok")] + [
     ROOT / "submissions" / n for n in ("example-correct", "example-digits-correct", "example-sin-correct")]
 
 

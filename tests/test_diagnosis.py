@@ -67,10 +67,14 @@ def fed(p: backward.Probe, ref: dict, how: str) -> dict:
             else v for k, v in ref.items()}
 
 
+@pytest.mark.parametrize("full_size", [False, True], ids=["small", "homework-size"])
 @pytest.mark.parametrize("name, how, expected_id", backward_mistakes())
-def test_backward_names_each_mistake_and_no_other(name, how, expected_id):
+def test_backward_names_each_mistake_and_no_other(name, how, expected_id, full_size):
+    """On the generic probes of a network whose dims the constructor honours, and of one
+    hard-coded to the homework's."""
     with spec.using(name):
-        found = backward.make_probes(Dims(4, 6, spec.contract().small_out_dim))
+        c = spec.contract()
+        found = backward.make_probes(c.dims if full_size else Dims(4, 6, c.small_out_dim))
         refs = [oracle.gradients(p.params, p.X, p.y) for p in found]
         for p, ref in zip(found, refs):
             p.got = _f32(fed(p, ref, how))

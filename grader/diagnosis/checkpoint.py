@@ -16,7 +16,9 @@ import torch
 from grader import spec
 from grader.diagnosis import Diagnosis, Finding
 
-SAVE = "torch.save(model.state_dict(), 'model.pth') with keys W1, b1, W2, b2"
+def save() -> str:
+    keys = ", ".join(spec.contract().attr_names.values())
+    return f"torch.save(model.state_dict(), 'model.pth') with keys {keys}"
 
 
 def _shape(value) -> tuple[int, ...] | None:
@@ -50,17 +52,21 @@ def keys(state: dict, filename: str) -> Diagnosis:
     pairs = ", ".join(f"{k!r} -> {v!r}" + (" (transposed)" if v in transposed else "")
                       for k, v in mapping.items() if k != v)
     text = f"{filename}'s tensors fit the contract by shape: rename {pairs}"
-    return Diagnosis((Finding("checkpoint.key_names", text + f" ({SAVE})."),), {"renaming": mapping})
+    return Diagnosis((Finding("checkpoint.key_names", text + f" ({save()})."),), {"renaming": mapping})
 
 
 def shape(name: str, got: tuple[int, ...], expected: tuple[int, ...]) -> Diagnosis:
     """A parameter saved with its two axes swapped."""
     if len(got) != 2 or got != expected[::-1] or got == expected:
         return Diagnosis()
+    if spec.contract().layout == "out_in":
+        orientation = f"(out_features, in_features), the orientation forward() uses as X @ {name}.T"
+    else:
+        orientation = f"(in_features, out_features), the orientation forward() uses as X @ {name}"
     return Diagnosis((Finding("checkpoint.transposed",
                               f"{name} is saved transposed, as {got}: the contract's {name} is {expected} "
-                              f"(out_features, in_features), the orientation forward() uses as X @ {name}.T. "
-                              f"If your model keeps {name} as {got}, save {name}.T (made contiguous)."),))
+                              f"{orientation}. If your model keeps {name} as {got}, save {name}.T (made "
+                              f"contiguous)."),))
 
 
 def pickled_object(path: Path) -> Diagnosis:
@@ -72,7 +78,7 @@ def pickled_object(path: Path) -> Diagnosis:
     what = ", ".join(foreign or classes)
     return Diagnosis((Finding("checkpoint.pickled_model",
                               f"the file holds a pickled object ({what}), e.g. from torch.save(model, ...): "
-                              f"loading it would need your code. Save only the tensors: {SAVE}."),),
+                              f"loading it would need your code. Save only the tensors: {save()}."),),
                      {"pickled_classes": classes})
 
 

@@ -57,6 +57,10 @@ class Probe:
 
 # -- the known-wrong variants, built from the spec (grader/diagnosis/maths.py) -------------
 
+OUTPUT_IDS = {"softmax_wrong_axis": "backward.softmax_wrong_axis", "labels_as_rows": "backward.labels_as_one_hot",
+              "labels_as_columns": "backward.labels_as_one_hot"}
+
+
 def structural(contract) -> dict[str, tuple[str, Mistakes | None]]:
     """variant name -> (its id, its switches; None for the stale cache), for this spec."""
     found: dict[str, tuple[str, Mistakes | None]] = {}
@@ -69,10 +73,6 @@ def structural(contract) -> dict[str, tuple[str, Mistakes | None]]:
             found[f"output.{how}"] = (OUTPUT_IDS[how], Mistakes(output_gradient=how))
     found["stale_cache"] = ("backward.stale_cache", None)
     return found
-
-
-OUTPUT_IDS = {"softmax_wrong_axis": "backward.softmax_wrong_axis", "labels_as_rows": "backward.labels_as_one_hot",
-              "labels_as_columns": "backward.labels_as_one_hot"}
 
 
 def variant(p: Probe, name: str) -> dict[str, np.ndarray]:
@@ -140,19 +140,23 @@ def run(ctx: Context, dims: Dims, p: Probe) -> None:
 def labels_probe(ctx: Context) -> Diagnosis | None:
     """Cross-entropy code that subtracts the int labels y (N,) from the probabilities as if
     y were one-hot: (N, C) - (N,) broadcasts only when N == C (elsewhere it raises), so it
-    is tried on a batch of exactly C rows."""
+    is tried on a batch of exactly C rows (None when the code fails there too)."""
     if not spec.contract().classification:
         return None
     dims = probe_dims(ctx)
     params, [(X, y)] = probe.generic(dims, "backward.labels", [dims.out_dim])
     p = Probe(params, X, y)
-    run(ctx, dims, p)
+    try:
+        run(ctx, dims, p)
+    except Failed:
+        return None
     tol = spec.tolerances()["backward"]
     expected = oracle.gradients(params, X, y)
     wrong = maths.gradients(params, X, y, Mistakes(output_gradient="labels_as_columns"))
     names = [n for n in spec.contract().param_names if not fits(p.got[n], expected[n], tol)]
     if names and all(fits_variant(p.got[n], wrong[n], expected[n], tol) for n in names):
-        return Diagnosis((finding(("backward.labels_as_one_hot", "variant", "labels_as_columns"), names),), {"labels_probe_rows": dims.out_dim})
+        explanation = ("backward.labels_as_one_hot", "variant", "labels_as_columns")
+        return Diagnosis((finding(explanation, names),), {"labels_probe_rows": dims.out_dim})
     return None
 
 
@@ -162,9 +166,10 @@ CORRECT = ("correct",)
 
 
 def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
-    """How one gradient relates to the reference on every probe: ('correct',), (id,) of a
-    structural variant or a named scale (two ids for a product of two), ('backward.
-    fixed_batch_divisor', 'divisor', B), ('scale', factors) or ('unexplained',)."""
+    """How one gradient relates to the reference on every probe: ('correct',),
+    ('backward.transposed',), (id, 'variant', name) of a structural variant, (id,) of a
+    named scale (two ids for a product of two), ('backward.fixed_batch_divisor', 'divisor',
+    B), ('scale', factors) or ('unexplained',)."""
     gots = [p.got[name] for p in found]
     expected = [r[name] for r in refs]
     if all(fits(g, e, tol) for g, e in zip(gots, expected)):

@@ -220,7 +220,8 @@ def shared_parameter_fit(params: dict[str, np.ndarray]) -> Finding | None:
     std = math.sqrt(float(np.mean(np.concatenate(samples) ** 2)))
     if std > 0 and all(accepts(s, stats.norm(scale=std)) for s in samples):
         return Finding("init.small_normal", f"W1 and W2 are normal with one fixed std {std:.3g} for both layers "
-                                            f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme()][1]}. {advice()}")
+                                            f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme()][1]}. "
+                                            f"{advice()}")
     bound = float(max(np.max(np.abs(s)) for s in samples))
     if scheme() == "xavier_uniform" and bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
         return Finding("init.same_bound", f"W1 and W2 are both uniform on (-{bound:.4g}, {bound:.4g}): one bound for "
@@ -263,7 +264,8 @@ def uniform_facts(params: dict[str, np.ndarray]) -> Finding | None:
     if scheme() != "xavier_uniform" or not all(b > 0 and accepts(params[w], _uniform(b)) for w, b in bounds.items()):
         return None
     got = ", ".join(f"{w} on (-{b:.4g}, {b:.4g})" for w, b in bounds.items())
-    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(params)}. {advice()}")
+    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(params)}. "
+                         f"{advice()}")
 
 
 def constant_weights(params: dict[str, np.ndarray]) -> Finding | None:

@@ -38,7 +38,8 @@ def step_variants(params, grads, lr) -> dict[str, tuple[dict, str]]:
 def stepped(ctx: Context, dims: Dims, params, grads, lr) -> tuple[dict, dict]:
     """(what the student's step(lr) left, what P - lr * grad_P gives)."""
     value = ctx.call("step", dims=dims_list(dims), params=params, grads=grads, lr=lr)
-    return params_of(value["params"], dims, "after step(): "), {k: params[k] - np.float32(lr) * grads[k] for k in params}
+    expected = {k: params[k] - np.float32(lr) * grads[k] for k in params}
+    return params_of(value["params"], dims, "after step(): "), expected
 
 
 def diagnose_step(ctx: Context) -> Diagnosis:

@@ -29,7 +29,6 @@ from grader.checks.base import Context, dims_list, params_of
 from grader.diagnosis import Diagnosis, Finding, cached, probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.diagnosis.step import ASCENDS, diagnose_step
-from grader.spec import Dims
 from grader.strategies import targets
 
 # -- learning-rate rules: (epoch, lr, decay_every, decay_factor) -> lr of the epoch -------

@@ -225,6 +225,28 @@ def test_zoo_has_enough_entries():
     assert sum(e.buggy for e in code) >= 25 and sum(not e.buggy for e in code) >= 6
 
 
+# The mistakes issue 15 asks every assignment to name, where its maths has them (no factor
+# 2 in a cross-entropy, no weight decay outside mlp-classification, Xavier's formula
+# symmetric in its fans): each has a one-bug entry of that assignment in the zoo.
+ISSUE_15 = {
+    "mlp-regression": {"backward.missing_factor_2", "backward.missing_mean", "backward.transposed"},
+    "mlp-classification": {"backward.missing_mean", "training.loss_summed", "backward.weight_decay_doubled",
+                           "backward.weight_decay_divided_by_n", "backward.weight_decay_halved",
+                           "training.decay_in_step", "backward.weight_decay_on_biases", "backward.labels_as_one_hot",
+                           "backward.softmax_wrong_axis", "init.fans_swapped"},
+    "sin-fit": {"backward.missing_factor_2", "backward.missing_mean", "backward.tanh_derivative_wrong",
+                "backward.transposed"},
+}
+
+
+@pytest.mark.parametrize("assignment", sorted(ISSUE_15))
+def test_every_mistake_of_issue_15_has_a_one_bug_entry(assignment):
+    hints = {Expectation.load(name).hint for name in ENTRIES
+             if Submission(ZOO / name).assignment()[0] == assignment and Expectation.load(name).checkpoint is None}
+    assert ISSUE_15[assignment] <= hints, sorted(ISSUE_15[assignment] - hints)
+    assert "" in hints  # and a correct submission of that assignment, which must get no hint
+
+
 @pytest.mark.parametrize("name", ENTRIES)
 def test_zoo_entry(zoo, name):
     expect = Expectation.load(name)

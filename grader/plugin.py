@@ -118,14 +118,14 @@ def _grading_path(arg: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    inipath = config.inipath
-    if inipath is not None and any(is_submission_dir(p) for p in inipath.parents):
-        raise pytest.UsageError(
-            f"{inipath} inside a submission would configure this pytest run; grade it with "
-            f"`grader grade {inipath.parent}`, which ignores configuration files in submissions")
     refused = guard.refusal(config.args)
     if refused:
         raise pytest.UsageError(refused)
+    inipath = config.inipath
+    if inipath is not None and any(is_submission_dir(p) for p in inipath.parents):
+        raise pytest.UsageError(
+            f"{inipath} inside a submission would configure this pytest run; take the submission in with "
+            f"`grader intake` (docs/INTAKE.md), which leaves configuration files behind")
     if getattr(config, "workerinput", {}).get("mlp_grader_loadgroup"):
         config.option.loadgroup = True  # read by xdist's worker when it names the items
     config.pluginmanager.register(GradingSession(config), "mlp-grader-session")

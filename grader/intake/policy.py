@@ -87,6 +87,7 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
                               f"{rules.checkpoint}")
         else:
             choice.drop(path, f"not part of the submission, which holds {rules.described()}")
+    choice.log.sort()
     return choice
 
 

@@ -14,9 +14,9 @@ from grader import course, spec
 # The file in a submission folder that names the assignment it answers.
 ASSIGNMENT_FILE = "assignment.toml"
 
-# Files that pytest or Python would act on if they were loaded from a submission. The
-# grader never loads them; it reports that they are there.
-FOREIGN_FILES = ("conftest.py", "pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "__init__.py", "sitecustomize.py", "usercustomize.py")
+# Files that Python would act on if they were loaded from a submission. The grader never
+# loads them; it reports that they are there. (What pytest would act on is refused: below.)
+FOREIGN_FILES = ("__init__.py", "sitecustomize.py", "usercustomize.py")
 
 # Files pytest reads or runs when it meets them: configuration files (found upwards from the
 # folder pytest is given, read before any plugin loads: `addopts = -p no:mlp_grader` would

@@ -183,6 +183,14 @@ def test_a_pipe_in_place_of_the_code_fails_that_student_instead_of_hanging_the_g
     assert mallory.outcomes[0].message.startswith("mlp.py is a named pipe (FIFO): the grader uses only regular files")
 
 
+def test_a_pipe_beside_the_code_is_left_out_of_the_workers_copy(classmates):
+    """It used to make copying the folder fail: an internal error instead of a grade."""
+    (classmates / "mallory" / "mlp.py").write_bytes(CODE)
+    os.mkfifo(classmates / "mallory" / "junk")
+    mallory = graded_alone(classmates / "mallory", ["structure.imports"])
+    assert [(o.score, o.status) for o in mallory.outcomes] == [(spec.rubric()["structure.imports"].points, "passed")]
+
+
 def test_a_submission_folder_that_is_a_link_is_refused(classmates):
     (classmates / "mallory").rmdir()
     (classmates / "mallory").symlink_to(classmates / "alice")

@@ -96,10 +96,10 @@ def _gradescope(entries: list[Entry], metadata: Entry) -> Grouped:
         names = {}
         grouped.notes.append(f"{metadata.path}: {exc}; students are named by their submission folders")
     for entry in entries:
-        folder, _, rest = entry.path[len(base):].partition("/")
-        match = GRADESCOPE_FOLDER.match(folder)
         if entry is metadata:
             continue
+        folder, _, rest = entry.path[len(base):].partition("/")
+        match = GRADESCOPE_FOLDER.match(folder)
         if not entry.path.startswith(base) or not match or not rest:
             grouped.unplaced.append((entry.path, "not inside a Gradescope submission_<id>/ folder"))
             continue

@@ -25,7 +25,7 @@ import pytest
 
 from grader import engine, spec
 from grader.cli import main
-from tests.test_intake import CODE, MODEL, landed, log_of, make_folders
+from tests.test_intake import CODE, MODEL, landed, log_of, make_folders, make_zip
 
 ROOT = Path(__file__).parents[1]
 FORGE = '''
@@ -322,3 +322,27 @@ def test_links_and_pipes_in_a_folder_download_are_dropped_unread(tmp_path):
         f"dropped mlp.py: a symbolic link (to {source}/alice/mlp.py): only regular files are taken",
         "dropped model.pth: a symbolic link (to ../alice/model.pth): only regular files are taken",
         f"dropped work: a symbolic link (to {source}/alice): only regular files are taken"]
+
+
+def test_one_students_file_names_cannot_change_how_the_class_download_is_read(tmp_path):
+    folders = make_folders(tmp_path / "download", {
+        "alice/mlp.py": CODE, "bob/mlp.py": CODE, "eve/mlp.py": CODE, "eve/submission_metadata.yml": b"submission_1:\n",
+        "eve/x_1_assignsubmission_file_y.py": b"x", "eve/doe_1_2_z.py": b"x"})
+    into = tmp_path / "a" / "submissions"
+    assert main(["intake", str(folders), "--into", str(into), "--assignment", "mlp-regression"]) == 0
+    assert landed(into) == {"alice": {"mlp.py": CODE}, "bob": {"mlp.py": CODE}, "eve": {"mlp.py": CODE}}
+    canvas = make_zip(tmp_path / "canvas.zip", {"doejane_1_2_mlp.py": CODE, "roejohn_3_4_mlp.py": CODE,
+                                                "eveevil_5_6_Foo_9_assignsubmission_file_mlp.py": CODE})
+    into = tmp_path / "b" / "submissions"
+    assert main(["intake", str(canvas), "--into", str(into), "--assignment", "mlp-regression"]) == 0
+    assert sorted(landed(into)) == ["doejane-1", "eveevil-5", "roejohn-3"]
+
+
+def test_a_member_listed_twice_is_taken_from_neither_copy(tmp_path):
+    with pytest.warns(UserWarning, match="Duplicate name"):
+        source = write_zip(tmp_path / "class.zip", [member("eve/mlp.py", CODE), member("eve/mlp.py", b"# other")])
+    into = tmp_path / "submissions"
+    assert main(["intake", str(source), "--into", str(into), "--assignment", "mlp-regression"]) == 0
+    assert landed(into) == {"eve": {}}
+    assert log_of(into, "eve") == ["dropped mlp.py: 2 files would be mlp.py (mlp.py, mlp.py): none is taken, the "
+                                   "intake cannot tell which one is meant"] * 2

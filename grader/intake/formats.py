@@ -51,13 +51,14 @@ def group(entries: list[Entry]) -> Grouped:
     """Recognise the download's format and sort its entries by student."""
     unsafe = [(e.path, unsafe_path(e.path)) for e in entries if unsafe_path(e.path)]
     entries = [e for e in entries if not unsafe_path(e.path)]
-    metadata = [e for e in entries if e.path.split("/")[-1] == GRADESCOPE_METADATA and e.path.count("/") <= 1]
+    metadata = _gradescope_metadata(entries)
+    named = {"moodle": sum(map(bool, map(_moodle, (e.path for e in entries)))),
+             "canvas": sum(map(bool, map(_canvas, (e.path for e in entries))))}
     if metadata:
-        grouped = _gradescope(entries, metadata[0])
-    elif any(MOODLE.match(e.path) for e in entries):
-        grouped = _by_name("moodle", entries, _moodle)
-    elif any(CANVAS.match(e.path) for e in entries):
-        grouped = _by_name("canvas", entries, _canvas)
+        grouped = _gradescope(entries, metadata)
+    elif max(named.values()) * 2 > len(entries):  # most members: one student's file names cannot decide
+        grouped = _by_name("moodle", entries, _moodle) if named["moodle"] >= named["canvas"] else \
+            _by_name("canvas", entries, _canvas)
     else:
         grouped = _folders(entries)
     grouped.unplaced[:0] = [(path, f"{why}: never written") for path, why in unsafe]
@@ -85,6 +86,17 @@ def _moodle(path: str) -> tuple[str, str] | None:
     if not match or not match["rest"].lstrip("/"):
         return None
     return f"{match['name']}-{match['id']}", match["rest"].lstrip("/")
+
+
+def _gradescope_metadata(entries: list[Entry]) -> Entry | None:
+    """Gradescope's metadata file, at the top or inside a top folder that holds everything
+    (so that a student's folder holding a file of that name decides nothing)."""
+    for entry in entries:
+        top, _, name = entry.path.rpartition("/")
+        prefix = f"{top}/" if top else ""
+        if name == GRADESCOPE_METADATA and "/" not in top and all(e.path.startswith(prefix) for e in entries):
+            return entry
+    return None
 
 
 def _gradescope(entries: list[Entry], metadata: Entry) -> Grouped:

@@ -25,7 +25,7 @@ FOREIGN_FILES = ("__init__.py", "sitecustomize.py", "usercustomize.py")
 # intake` never writes one.
 PYTEST_CONFIG_FILES = ("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini",
                        "setup.cfg")
-PYTEST_RUN_PATTERNS = ("conftest.py", "test_*.py", "*_test.py")
+PYTEST_TEST_MODULES = ("test_*.py", "*_test.py")
 
 
 def pytest_role(name: str) -> str | None:
@@ -34,7 +34,7 @@ def pytest_role(name: str) -> str | None:
         return "a pytest configuration file: pytest reads it before any plugin and it can switch the grader off"
     if name == "conftest.py":
         return "a conftest.py: pytest runs it in the grader's process"
-    if any(fnmatch.fnmatchcase(name, pattern) for pattern in PYTEST_RUN_PATTERNS):
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in PYTEST_TEST_MODULES):
         return "a test module: pytest would run it in the grader's process if the grader were switched off"
     return None
 
@@ -144,7 +144,7 @@ class Submission:
         return next(filter(None, map(not_regular, candidates)), None)
 
     def pytest_files(self) -> list[str]:
-        """Files in the folder (at any depth) that pytest would read or run: see PYTEST_RUN_PATTERNS."""
+        """Files in the folder (at any depth) that pytest would read or run (`pytest_role`)."""
         found = []
         for folder, dirs, files in os.walk(self.path):  # never follows a link to a folder
             found += [os.path.relpath(os.path.join(folder, name), self.path)

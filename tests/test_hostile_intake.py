@@ -124,6 +124,16 @@ def test_pytest_on_one_folder_with_a_conftest_and_a_test_module_refuses(tmp_path
     no_forgery(course)
 
 
+def test_pytest_far_above_the_class_stops_at_the_folder_holding_a_test_module(tmp_path):
+    course = make_folders(tmp_path / "course", {"term/submissions/eve/mlp.py": CODE,
+                                               "term/submissions/eve/test_forge.py": FORGE.encode()})
+    result = run(tmp_path, "-m", "pytest", "course", "-p", "no:cacheprovider", "-q")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{course}/term/submissions/eve/test_forge.py: {REASONS['test_forge.py']}" in result.stdout
+    assert "Interrupted: 1 error during collection" in result.stdout
+    assert not (course / "term" / "FORGED").exists()
+
+
 @pytest.mark.xfail(strict=True, reason="pytest reads the student's pytest.ini before any plugin loads, so a raw "
                                        "folder given to pytest alone can switch the grader off: only `grader intake` "
                                        "(and `grader grade`, which passes -c) close this door; docs/INTAKE.md")

@@ -50,9 +50,15 @@ def _assignment_option(parser: argparse.ArgumentParser) -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     import pytest
 
+    from grader import guard
+
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         print(f"grader: no such folder: {', '.join(missing)}", file=sys.stderr)
+        return USAGE_ERROR
+    refused = guard.refusal(args.paths)
+    if refused:
+        print(f"grader: {refused}", file=sys.stderr)
         return USAGE_ERROR
     ini = Path(__file__).with_name("pytest-grading.ini")
     options = [*args.paths, "-c", str(ini), "--rootdir", str(Path.cwd()), "-p", "no:cacheprovider", "-q"]
@@ -65,15 +71,27 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from grader import guard, spec
     from grader.report import write_class_reports
 
     reports_dir = Path(args.reports_dir)
     if not reports_dir.is_dir():
         print(f"grader: no such folder: {reports_dir}", file=sys.stderr)
         return USAGE_ERROR
+    # The submissions beside the reports: a file there that pytest runs could have forged them.
+    refused = guard.refusal([reports_dir.resolve().parent / spec.contract().submission["root_name"]])
+    if refused:
+        print(f"grader: {refused}", file=sys.stderr)
+        return USAGE_ERROR
     for path in write_class_reports(reports_dir):
         print(f"wrote {path}")
     return 0
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    from grader.intake import command
+
+    return command.run(args)
 
 
 def cmd_kit(args: argparse.Namespace) -> int:
@@ -108,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
     grade.epilog = "Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"
     grade.set_defaults(fn=cmd_grade)
+
+    intake = sub.add_parser("intake", help="take submissions in from a download (folders, Canvas, Moodle, "
+                                           "Gradescope, GitHub Classroom): only what the assignment asks for")
+    from grader.intake.command import add_arguments
+    add_arguments(intake)
+    intake.set_defaults(fn=cmd_intake)
 
     kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
     kit.add_argument("--out", default="dist/mlp-grader-kit.zip", help="a .zip file, or a folder")

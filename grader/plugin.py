@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import spec
+from grader import guard, spec
 from grader.outcome import Outcome
 from grader.results import SubmissionResult
 from grader.submission import Submission, is_submission_dir
@@ -118,11 +118,14 @@ def _grading_path(arg: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    refused = guard.refusal(config.args)
+    if refused:
+        raise pytest.UsageError(refused)
     inipath = config.inipath
     if inipath is not None and any(is_submission_dir(p) for p in inipath.parents):
         raise pytest.UsageError(
-            f"{inipath} inside a submission would configure this pytest run; grade it with "
-            f"`grader grade {inipath.parent}`, which ignores configuration files in submissions")
+            f"{inipath} inside a submission would configure this pytest run; take the submission in with "
+            f"`grader intake` (docs/INTAKE.md), which leaves configuration files behind")
     if getattr(config, "workerinput", {}).get("mlp_grader_loadgroup"):
         config.option.loadgroup = True  # read by xdist's worker when it names the items
     config.pluginmanager.register(GradingSession(config), "mlp-grader-session")
@@ -131,6 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_directory(path: Path, parent: pytest.Collector):
     if is_submission_dir(path):
+        refused = guard.refusal([path])  # reached from a folder above submissions/
+        if refused:
+            pytest.exit(refused, returncode=pytest.ExitCode.USAGE_ERROR)
         return SubmissionFolder.from_parent(parent, path=path)
     return None
 

@@ -420,8 +420,9 @@ def test_a_malicious_pickle_runs_no_code(batch):
 
 
 def test_a_conftest_in_the_submission_is_never_loaded(tmp_path):
-    """`pytest submissions/` grades the cheater exactly like the same code without its
-    conftest.py, and the conftest never even runs."""
+    """`pytest submissions/` refuses the class while a folder holds a conftest.py, naming it
+    (`grader intake` leaves it behind: tests/test_hostile_intake.py), and the conftest never
+    even runs."""
     root = tmp_path / "submissions"
     shutil.copytree(HOSTILE / "conftest_cheat", root / "cheater")
     # Stored under another name, or `pytest tests` would load it while collecting tests/.
@@ -434,13 +435,6 @@ def test_a_conftest_in_the_submission_is_never_loaded(tmp_path):
          "-k", "structure.imports or init.zero_biases"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert not (root / "cheater" / "CONFTEST_WAS_LOADED").exists(), result.stdout
-    assert result.returncode == 1, result.stdout + result.stderr  # init.zero_biases fails, for both
-    assert "2 failed, 2 passed" in result.stdout, result.stdout
-
-    def checks(name: str) -> list[tuple]:
-        data = json.loads((tmp_path / "reports" / name / "results.json").read_text())
-        return [(t["extra_data"]["id"], t["score"], t["status"], t["extra_data"]["message"]) for t in data["tests"]]
-
-    assert checks("cheater") == checks("honest")
-    by_id = {c[0]: c for c in checks("cheater")}
-    assert by_id["init.zero_biases"][1] == 0.0 and by_id["structure.imports"][1] == 2.0
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"{root}/cheater/conftest.py: a conftest.py: pytest runs it in the grader's process" in result.stderr
+    assert not (tmp_path / "reports").exists()

@@ -28,14 +28,16 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def course(tmp_path):
-    """A course folder: pytest.ini at the top, two students under submissions/."""
+    """A course folder: pytest.ini at the top, two students under submissions/; bob's
+    __init__.py marks being imported (a conftest.py or test module would be refused:
+    tests/test_hostile_intake.py)."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     for name in ("alice", "bob"):
         folder = tmp_path / "submissions" / name
         folder.mkdir(parents=True)
         shutil.copy(CORRECT, folder / "mlp.py")
-    (tmp_path / "submissions" / "bob" / "conftest.py").write_text(CHEATING_CONFTEST)
-    (tmp_path / "submissions" / "bob" / "test_mine.py").write_text("def test_mine():\n    assert False\n")
+    (tmp_path / "submissions" / "bob" / "__init__.py").write_text(CHEATING_CONFTEST)
+    (tmp_path / "submissions" / "bob" / "helpers.py").write_text("def test_mine():\n    assert False\n")
     return tmp_path
 
 
@@ -53,7 +55,7 @@ def test_ids_name_the_student_and_the_check_and_student_files_are_not_collected(
     assert not (course / "submissions" / "bob" / "CONFTEST_WAS_LOADED").exists()
 
 
-def test_one_submission_is_graded_into_gradescope_results_without_its_conftest(course):
+def test_one_submission_is_graded_into_gradescope_results_without_importing_its_files(course):
     result = run_pytest(course, "submissions/bob", "-k", "structure")
     assert not (course / "submissions" / "bob" / "CONFTEST_WAS_LOADED").exists()
     results = json.loads((course / "reports" / "bob" / "results.json").read_text())
@@ -63,7 +65,7 @@ def test_one_submission_is_graded_into_gradescope_results_without_its_conftest(c
     assert results["score"] == 10 and results["max_score"] == 100
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
     assert all({"name", "score", "max_score", "status", "output", "visibility", "tags"} <= set(t) for t in results["tests"])
-    assert any("conftest.py" in note for note in results["extra_data"]["notes"])
+    assert any("__init__.py" in note for note in results["extra_data"]["notes"])
     assert (course / "reports" / "bob" / "index.html").is_file()
     assert "bob" in result.stdout and "10.00" in result.stdout
 
@@ -72,4 +74,5 @@ def test_a_pytest_ini_inside_a_submission_cannot_configure_the_run(course):
     (course / "submissions" / "alice" / "pytest.ini").write_text("[pytest]\naddopts = --co\n")
     result = run_pytest(course, "submissions/alice")
     assert result.returncode == 4
-    assert "inside a submission would configure this pytest run" in result.stderr
+    assert (f"{course}/submissions/alice/pytest.ini: a pytest configuration file: pytest reads it before any plugin "
+            f"and it can switch the grader off") in result.stderr

@@ -75,6 +75,7 @@ class Context:
 
     def __post_init__(self) -> None:
         self.assignment, self.problem = self.submission.assignment()
+        self.problem = self.submission.unusable_file() or self.problem
         # The worker's operations read the student's class, parameter, gradient and
         # function names from every request instead of assuming the default homework's.
         self.names = spec.assignment(self.assignment).contract.wire()

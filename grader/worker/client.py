@@ -312,6 +312,8 @@ def _copy_submission(source: Path, target: Path) -> None:
             path = Path(directory) / name
             if path.is_symlink() or name.endswith((".pth", ".pt")) or name == "__pycache__":
                 skipped.append(name)
+            elif not (path.is_file() or path.is_dir()):  # a pipe or device: copying would block or fail
+                skipped.append(name)
             elif path.is_file() and path.stat().st_size > 16 * 1024 * 1024:
                 skipped.append(name)
         return skipped

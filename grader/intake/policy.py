@@ -1,0 +1,149 @@
+"""What a submission may hold, from the assignment spec's `[submission]` (its code file and
+checkpoint) plus `assignment.toml`, and why everything else is left behind.
+
+`choose()` decides from names and kinds alone (nothing is read); `take()` then reads the
+chosen files under their caps. Every decision is a line of the student's intake log.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from grader import spec
+from grader.intake.entries import TOOL_FOLDERS, Entry, ReadProblem
+from grader.submission import ASSIGNMENT_FILE, pytest_role
+
+# Canvas renames a file a student uploads again: mlp.py becomes mlp-1.py.
+COPY_SUFFIX = re.compile(r"^(?P<stem>.+)-\d+(?P<suffix>\.[^.]+)$")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The files of one assignment's submissions, each with its size cap."""
+
+    caps: dict[str, int]  # file name -> largest size taken
+    checkpoint: str
+
+    @classmethod
+    def of(cls, assignment: str) -> "Rules":
+        contract = spec.assignment(assignment).contract.submission
+        sizes = spec.limits()
+        caps = {contract["code"]: int(sizes["intake"]["max_code_bytes"]),
+                contract["checkpoint"]: int(sizes["size"]["max_checkpoint_bytes"]),
+                ASSIGNMENT_FILE: int(sizes["intake"]["max_small_file_bytes"])}
+        return cls(caps, contract["checkpoint"])
+
+    def described(self) -> str:
+        names = list(self.caps)
+        return ", ".join(names[:-1]) + " and " + names[-1]
+
+    def cap(self, name: str) -> int:
+        return self.caps.get(name, self.caps[self.checkpoint])
+
+
+@dataclass
+class Choice:
+    """One student's files: what to take and the log so far."""
+
+    chosen: dict[str, tuple[str, Entry]] = field(default_factory=dict)  # name -> (path in the download, entry)
+    log: list[str] = field(default_factory=list)
+
+    def drop(self, path: str, why: str) -> None:
+        self.log.append(f"dropped {path}: {why}")
+
+
+def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
+    choice = Choice()
+    named: dict[str, list[tuple[str, Entry]]] = {}
+    tool_folders = set()
+    for path, entry in sorted(files, key=lambda f: f[0]):
+        top = path.split("/")[0]
+        if top in TOOL_FOLDERS:
+            if top not in tool_folders:
+                choice.drop(top + "/", TOOL_FOLDERS[top])
+            tool_folders.add(top)
+            continue
+        why = _refused(path, entry, rules)
+        if why:
+            choice.drop(path, why)
+        else:
+            named.setdefault(_target(path, rules), []).append((path, entry))
+    lone = [name for name in named if name.endswith(".pth") and name not in rules.caps]
+    lone_taken = len(lone) == 1 and rules.checkpoint not in named  # the grader takes a lone .pth
+    for name, found in sorted(named.items()):
+        path, entry = found[0]
+        if len(found) > 1:
+            for other, _ in found:
+                choice.drop(other, f"{len(found)} files would be {name} ({', '.join(p for p, _ in found)}): "
+                                   f"none is taken, the intake cannot tell which one is meant")
+        elif name in rules.caps or (name in lone and lone_taken):
+            choice.chosen[name] = (path, entry)
+            if path != name:
+                choice.log.append(f"renamed {path} to {name} (the platform's copy of a re-uploaded file)")
+        elif name in lone and rules.checkpoint not in named:
+            choice.drop(path, f"one of several .pth files ({', '.join(sorted(lone))}) and none is named "
+                              f"{rules.checkpoint}")
+        else:
+            choice.drop(path, f"not part of the submission, which holds {rules.described()}")
+    choice.log.sort()
+    return choice
+
+
+def _refused(path: str, entry: Entry, rules: Rules) -> str | None:
+    name = path.split("/")[-1]
+    if entry.kind:
+        return f"{entry.kind}: only regular files are taken"
+    if pytest_role(name):
+        return pytest_role(name)
+    if "/" in path:
+        return f"inside a folder: the submission holds {rules.described()} at its top"
+    return None
+
+
+def _target(name: str, rules: Rules) -> str:
+    """The name a file is taken under: its own, or the name it had before the platform
+    added a copy suffix."""
+    copy = COPY_SUFFIX.match(name)
+    if name not in rules.caps and copy and copy["stem"] + copy["suffix"] in rules.caps:
+        return copy["stem"] + copy["suffix"]
+    return name
+
+
+def take(choice: Choice, rules: Rules, pinned: str) -> dict[str, bytes]:
+    """Read the chosen files, each under its cap; the log says what was kept and what not."""
+    taken = {}
+    for name, (path, entry) in sorted(choice.chosen.items()):
+        cap = rules.cap(name)
+        if entry.size > cap:
+            choice.drop(path, f"{entry.size} bytes, more than the {cap} allowed for {name}")
+            continue
+        try:
+            data = entry.read(cap)
+        except ReadProblem as exc:
+            choice.drop(path, str(exc))
+            continue
+        if len(data) > entry.size:
+            choice.drop(path, f"holds more than the {entry.size} bytes it was listed with (an archive "
+                                    f"member inflating beyond its header, or a file that grew)")
+            continue
+        taken[name] = data
+        choice.log.append(f"kept {name} ({len(data)} bytes)")
+        if name == ASSIGNMENT_FILE:
+            note = assignment_note(data, pinned)
+            if note:
+                choice.log.append(note)
+    return taken
+
+
+def assignment_note(data: bytes, pinned: str) -> str | None:
+    """A warning for the log when the student's assignment.toml names another assignment."""
+    try:
+        named = tomllib.loads(data.decode("utf-8")).get("assignment")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        named = "(unreadable)"
+    if named == pinned:
+        return None
+    return (f"warning: {ASSIGNMENT_FILE} names the assignment {named!r}, but the class is pinned to {pinned!r}: "
+            f"the grader will refuse this submission")

@@ -25,6 +25,7 @@ from typing import Any
 from grader import spec
 from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
+from grader.python2 import of_worker_error as python2_code
 from grader.worker.host import descendants, kill_all, process_table, remove_tree
 
 START_TIMEOUT = 120.0
@@ -56,6 +57,9 @@ class CallResult:
         where = self.stage or "starting the worker"
         hints = "".join(f"\n{h}" for h in (self.hint, _import_hint(self)) if h)
         if self.status == "error":
+            python2 = python2_code(self.error) if self.stage == "import mlp.py" else None
+            if python2:  # one sentence, not a traceback
+                return python2
             text = f"{self.error.get('type')} during {where}: {self.error.get('message')}"
             if self.error.get("traceback"):
                 text += "\n" + self.error["traceback"].rstrip()

@@ -14,6 +14,10 @@ from grader import course, spec
 # The file in a submission folder that names the assignment it answers.
 ASSIGNMENT_FILE = "assignment.toml"
 
+# The first lines of a code file that grader intake made from a notebook or a script doing
+# work at import (grader/intake/convert.py) start so: what was graded and what was left out.
+CONVERSION_MARK = "# grader intake: "
+
 # Files that Python would act on if they were loaded from a submission. The grader never
 # loads them; it reports that they are there. (What pytest would act on is refused: below.)
 FOREIGN_FILES = ("__init__.py", "sitecustomize.py", "usercustomize.py")
@@ -92,6 +96,19 @@ class Submission:
             raise CheckpointProblem(f"several .pth files ({names}) and none is named {preferred.name}: "
                                     f"rename the one to grade to {preferred.name}")
         return found[0]
+
+    def conversion(self) -> list[str]:
+        """What intake said when it made the code file from a notebook or a script doing work
+        at import (its CONVERSION_MARK lines); empty for a file handed in as it is graded."""
+        if not_regular(self.code) or not self.code.is_file():
+            return []
+        marks = []
+        with open(self.code, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith(CONVERSION_MARK):
+                    break
+                marks.append(line[len(CONVERSION_MARK):].rstrip("\n"))
+        return marks
 
     def assignment(self) -> tuple[str, str | None]:
         """(the assignment this submission answers, a problem or None).

@@ -58,8 +58,8 @@ def test_a_folder_of_folders_lands_as_the_assignment_files_only(tmp_path):
     assert landed(into) == {"alice": {"mlp.py": CODE, "model.pth": MODEL}, "bob": {"mlp.py": CODE}}
     assert sorted(p.name for p in into.iterdir()) == ["_intake", "alice", "bob", "course.toml"]
     assert log_of(into, "alice") == [
-        "dropped README.md: not part of the submission, which holds mlp.py, model.pth and assignment.toml",
-        "dropped work/mlp.py: inside a folder: the submission holds mlp.py, model.pth and assignment.toml at its top",
+        "dropped README.md: not part of the submission, which holds mlp.py (or mlp.ipynb), model.pth and assignment.toml",
+        "dropped work/mlp.py: inside a folder: the submission holds mlp.py (or mlp.ipynb), model.pth and assignment.toml at its top",
         f"kept mlp.py ({len(CODE)} bytes)", f"kept model.pth ({len(MODEL)} bytes)"]
     assert class_log(into) == [f"{source}: read as folders",
                                f"{source}: dropped loose.txt: not inside a student's folder"]
@@ -76,7 +76,7 @@ def test_a_canvas_download_is_sorted_by_student_late_and_renamed_copies_included
     assert landed(into) == {"doejane-12345": {"mlp.py": CODE, "model.pth": MODEL},
                             "roejohn-222": {"mlp.py": CODE, "model.pth": MODEL}}
     assert log_of(into, "roejohn-222") == [
-        "dropped notes.txt: not part of the submission, which holds mlp.py, model.pth and assignment.toml",
+        "dropped notes.txt: not part of the submission, which holds mlp.py (or mlp.ipynb), model.pth and assignment.toml",
         "renamed mlp-1.py to mlp.py (the platform's copy of a re-uploaded file)",
         f"kept mlp.py ({len(CODE)} bytes)", f"kept model.pth ({len(MODEL)} bytes)"]
     assert class_log(into) == [f"{source}: read as canvas",
@@ -93,7 +93,7 @@ def test_a_moodle_download_in_folders_or_flat(tmp_path):
     assert intake(source, "--into", into, "--assignment", "mlp-regression") == 0
     assert landed(into) == {"jane-doe-1001": {"mlp.py": CODE, "model.pth": MODEL}, "zoe-smith-1002": {"mlp.py": CODE}}
     assert log_of(into, "jane-doe-1001")[0] == (
-        "dropped onlinetext.html: not part of the submission, which holds mlp.py, model.pth and assignment.toml")
+        "dropped onlinetext.html: not part of the submission, which holds mlp.py (or mlp.ipynb), model.pth and assignment.toml")
 
 
 GRADESCOPE_METADATA = b"""---

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grader import course, spec
 from grader.intake import formats, policy, write
+from grader.intake.convert import convert
 from grader.intake.entries import Entry, SourceProblem, folder_entries, open_zip, zip_entries
 
 TAKEN_IN = 0
@@ -109,7 +110,7 @@ def take_in(into: Path, pinned: str, arrivals: list[Arrival], class_log: list[st
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     for name, arrival in students.items():
         choice = choices[name]
-        files = policy.take(choice, rules, pinned)
+        files = convert(policy.take(choice, rules, pinned), rules.code, choice.log)
         header = f"# grader intake {stamp}: {arrival.key!r} from {arrival.source} ({arrival.format}), assignment {pinned}"
         problem = write.write_student(into, name, files, [header, *choice.log], force)
         if problem:

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from grader import spec
+from grader.intake.convert import notebook_name
 from grader.intake.entries import TOOL_FOLDERS, Entry, ReadProblem
 from grader.submission import ASSIGNMENT_FILE, pytest_role
 
@@ -25,19 +26,23 @@ class Rules:
 
     caps: dict[str, int]  # file name -> largest size taken
     checkpoint: str
+    code: str
+    notebook: str  # taken instead of the code file when there is none; intake converts it
+
 
     @classmethod
     def of(cls, assignment: str) -> "Rules":
         contract = spec.assignment(assignment).contract.submission
         sizes = spec.limits()
+        notebook = notebook_name(contract["code"])
         caps = {contract["code"]: int(sizes["intake"]["max_code_bytes"]),
                 contract["checkpoint"]: int(sizes["size"]["max_checkpoint_bytes"]),
-                ASSIGNMENT_FILE: int(sizes["intake"]["max_small_file_bytes"])}
-        return cls(caps, contract["checkpoint"])
+                ASSIGNMENT_FILE: int(sizes["intake"]["max_small_file_bytes"]),
+                notebook: int(sizes["intake"]["max_notebook_bytes"])}
+        return cls(caps, contract["checkpoint"], contract["code"], notebook)
 
     def described(self) -> str:
-        names = list(self.caps)
-        return ", ".join(names[:-1]) + " and " + names[-1]
+        return f"{self.code} (or {self.notebook}), {self.checkpoint} and {ASSIGNMENT_FILE}"
 
     def cap(self, name: str) -> int:
         return self.caps.get(name, self.caps[self.checkpoint])
@@ -78,6 +83,8 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
             for other, _ in found:
                 choice.drop(other, f"{len(found)} files would be {name} ({', '.join(p for p, _ in found)}): "
                                    f"none is taken, the intake cannot tell which one is meant")
+        elif name == rules.notebook and rules.code in named:
+            choice.drop(path, f"{rules.code} is graded: a notebook is taken only instead of it")
         elif name in rules.caps or (name in lone and lone_taken):
             choice.chosen[name] = (path, entry)
             if path != name:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from grader import spec
+from grader.python2 import of_worker_error as python2_code
 from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
-from grader.python2 import of_worker_error as python2_code
 from grader.worker.host import descendants, kill_all, process_table, remove_tree
 
 START_TIMEOUT = 120.0

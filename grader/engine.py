@@ -31,6 +31,7 @@ def _notes(submission: Submission, problem: str | None, launcher: Launcher | Non
     notes = [problem] if problem else []
     if not submission.code.is_file():
         notes.append(f"{submission.code.name} is missing: every check that runs code fails")
+    notes += submission.conversion()
     foreign = submission.foreign_files()
     if foreign:
         notes.append("ignored (never loaded by the grader): " + ", ".join(foreign))

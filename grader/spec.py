@@ -31,6 +31,8 @@ LOSSES = ("mse", "cross_entropy")
 LAYOUTS = ("out_in", "in_out")
 INIT_SCHEMES = ("xavier_uniform", "xavier_normal", "he_normal", "normal")
 METRICS = ("test_mse_ratio", "test_accuracy", "grid_rmse")
+TOP_LEVEL_WORK = ("accept", "penalise")  # [submission] top_level_work: what converting a submission costs
+PENALISED_CHECK = "structure.imports"  # the check a "penalise" spec zeroes
 
 
 class UnknownAssignment(ValueError):
@@ -192,6 +194,12 @@ class Contract:
     def submission(self) -> dict[str, Any]:
         return dict(self.raw["submission"])
 
+    @property
+    def top_level_work(self) -> str:
+        """What it costs that intake graded only the definitions of a notebook or of a script
+        doing work at import: "accept" (nothing) or "penalise" (PENALISED_CHECK scores 0)."""
+        return self.raw["submission"]["top_level_work"]
+
 
 @dataclass(frozen=True)
 class CheckSpec:
@@ -272,6 +280,11 @@ def _validate(raw: dict[str, Any], name: str, where: str) -> None:
         problems.append(f"init.scheme must be one of {INIT_SCHEMES}")
     if raw["init"].get("scheme") == "normal" and "std" not in raw["init"]:
         problems.append("init.scheme = 'normal' needs init.std")
+    work = raw["submission"].get("top_level_work")
+    if work not in TOP_LEVEL_WORK:
+        problems.append(f"submission.top_level_work must be one of {TOP_LEVEL_WORK}, not {work!r}")
+    elif work == "penalise" and PENALISED_CHECK not in {c.get("id") for c in raw.get("check", [])}:
+        problems.append(f"submission.top_level_work = 'penalise' needs the check {PENALISED_CHECK} in the rubric")
     if raw["checkpoint"].get("metric") not in METRICS:
         problems.append(f"checkpoint.metric must be one of {METRICS}")
     expected = {"W1": ["hidden_dim", "in_dim"], "W2": ["out_dim", "hidden_dim"]}

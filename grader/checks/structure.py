@@ -19,6 +19,10 @@ def api(ctx: Context) -> dict:
 @check("structure.imports")
 def imports(ctx: Context) -> None:
     api(ctx)
+    converted = ctx.submission.conversion()
+    if converted and spec.contract().top_level_work == "penalise":
+        raise Failed(f"importing the code you handed in does more than define things, so only its definitions "
+                     f"were graded ({converted[0]}); put that work under `if __name__ == \"__main__\":`")
 
 
 @check("structure.api")

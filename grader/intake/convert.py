@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 
-import nbformat
-
 from grader import python2
 from grader.intake.definitions import Extraction, Piece, extract
 from grader.submission import CONVERSION_MARK as MARK
@@ -48,6 +46,8 @@ def convert(files: dict[str, bytes], code: str, log: list[str]) -> dict[str, byt
 
 
 def from_notebook(data: bytes, name: str, log: list[str]) -> bytes | None:
+    import nbformat  # only when a notebook is handed in
+
     try:
         book = nbformat.reads(data.decode("utf-8"), as_version=4)
         cells = [(number, cell.get("source", "")) for number, cell in enumerate(book.cells, 1)

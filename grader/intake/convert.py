@@ -55,20 +55,25 @@ def from_notebook(data: bytes, name: str, log: list[str]) -> bytes | None:
     except Exception as exc:  # noqa: BLE001 - any failure of a third-party parser on untrusted bytes
         log.append(f"dropped {name}: not a notebook nbformat can read ({type(exc).__name__}: {str(exc)[:200]})")
         return None
-    pieces, magics = [], []
+    pieces, magics = [], {}
     for number, source in cells:
+        label = f"cell {number}"
         if source.lstrip().startswith("%%"):
-            magics.append(f"cell {number}: left out whole: a cell magic ({source.lstrip().split()[0]}), not Python")
+            magics[label] = [f"{label}: left out whole: a cell magic ({source.lstrip().split()[0]}), not Python"]
+            pieces.append((label, None))
             continue
         lines = source.splitlines()
         for index, line in enumerate(lines):
             if MAGIC.match(line):
-                magics.append(f"cell {number}: left out line {index + 1} ({line.strip()[:80]}): an IPython magic "
-                              f"or shell command, not Python")
+                magics.setdefault(label, []).append(f"{label}: left out line {index + 1} ({line.strip()[:80]}): an "
+                                                    f"IPython magic or shell command, not Python")
                 lines[index] = ""
-        pieces.append((f"cell {number}", "\n".join(lines)))
+        pieces.append((label, "\n".join(lines)))
     extraction = extract(pieces, cells=True)
-    log += [*magics, *(_piece_lines(p) for p in extraction.pieces if p.statements or p.error)]
+    for piece in extraction.pieces:
+        log += magics.get(piece.label, [])
+        if not piece.skipped and (piece.statements or piece.error):
+            log.append(_piece_lines(piece))
     return _written(extraction, name, log)
 
 
@@ -98,17 +103,17 @@ def _written(extraction: Extraction, name: str, log: list[str]) -> bytes:
 
 def summary(extraction: Extraction, name: str) -> str:
     """`graded the definitions of mlp.ipynb: cells 2-4 kept; 5 (training), 6 (plotting) left out`."""
-    pieces = [p for p in extraction.pieces if p.statements or p.error]
+    pieces = [p for p in extraction.pieces if p.counted]
     if not extraction.pieces[0].cell:
         piece = pieces[0]
         gone = ", ".join(f"{_span(s.first, s.last)} ({s.what})" for s in piece.left_out)
         return f"graded the definitions of {name}: left out {gone}"
     kept = [int(p.label.split()[1]) for p in pieces if p.kept]
     gone = [f"{p.label.split()[1]} ({p.work() or 'not Python 3'})" for p in pieces if not p.kept]
-    part = [f"{p.label.split()[1]}" for p in pieces if p.kept and p.left_out]
+    part = [p.label.split()[1] for p in pieces if p.kept and p.left_out]
     text = f"graded the definitions of {name}: cells {_ranges(kept) or 'none'} kept"
-    text += f"; {', '.join(gone)} left out" if gone else ""
-    return text + (f"; cells {', '.join(part)} in part" if part else "")
+    text += f" ({', '.join(part)} in part)" if part else ""
+    return text + (f"; {', '.join(gone)} left out" if gone else "")
 
 
 def _piece_lines(piece: Piece) -> str:

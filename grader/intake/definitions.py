@@ -62,6 +62,12 @@ class Piece:
     cell: bool
     statements: list[Statement] = field(default_factory=list)
     error: SyntaxError | None = None
+    skipped: str = ""  # why the whole piece is not Python (a cell magic), when it is not
+
+    @property
+    def counted(self) -> bool:
+        """Whether the piece held anything (an empty cell is not worth a word)."""
+        return bool(self.statements or self.error or self.skipped)
 
     def place(self, statement: Statement) -> str:
         return self.label if self.cell else f"line {statement.first}"
@@ -76,7 +82,7 @@ class Piece:
 
     def work(self) -> str:
         """The kinds of work left out of this piece, as the log names them."""
-        kinds = list(dict.fromkeys(s.what for s in self.left_out))
+        kinds = [self.skipped] if self.skipped else list(dict.fromkeys(s.what for s in self.left_out))
         named = [k for k in kinds if k != "top-level work"]
         return ", ".join(named or kinds)
 
@@ -118,11 +124,15 @@ class Extraction:
         return list(dict.fromkeys(messages))
 
 
-def extract(pieces: list[tuple[str, str]], cells: bool) -> Extraction:
-    """Sort every top-level statement of `pieces` ((label, Python source) each) into kept and left out."""
-    parsed = [Piece(label, source, cells) for label, source in pieces]
+def extract(pieces: list[tuple[str, str | None]], cells: bool) -> Extraction:
+    """Sort every top-level statement of `pieces` ((label, Python source) each; a source of
+    None is a cell magic) into kept and left out."""
+    parsed = [Piece(label, source or "", cells, skipped="" if source is not None else "a cell magic")
+              for label, source in pieces]
     known: set[str] = set()
     for piece in parsed:
+        if piece.skipped:
+            continue
         try:
             tree = ast.parse(piece.source, filename=piece.label)
         except SyntaxError as exc:

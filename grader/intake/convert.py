@@ -109,9 +109,9 @@ def summary(extraction: Extraction, name: str) -> str:
         gone = ", ".join(f"{_span(s.first, s.last)} ({s.what})" for s in piece.left_out)
         return f"graded the definitions of {name}: left out {gone}"
     kept = [int(p.label.split()[1]) for p in pieces if p.kept]
-    gone = [f"{p.label.split()[1]} ({p.work() or 'not Python 3'})" for p in pieces if not p.kept]
+    gone = [f"{p.label.split()[1]} ({_not_python(p.error) if p.error else p.work()})" for p in pieces if not p.kept]
     part = [p.label.split()[1] for p in pieces if p.kept and p.left_out]
-    text = f"graded the definitions of {name}: cells {_ranges(kept) or 'none'} kept"
+    text = f"graded the definitions of {name}: {'cell' if len(kept) == 1 else 'cells'} {_ranges(kept) or 'none'} kept"
     text += f" ({', '.join(part)} in part)" if part else ""
     return text + (f"; {', '.join(gone)} left out" if gone else "")
 
@@ -129,6 +129,10 @@ def _unparsable(where: str, error: SyntaxError) -> str:
     if python2_text:
         return f"{where}: {python2_text}"
     return f"{where}: not Python 3 ({error.msg} at line {error.lineno})"
+
+
+def _not_python(error: SyntaxError) -> str:
+    return "Python 2" if python2.of_syntax_error(error) else "not Python 3"
 
 
 def _span(first: int, last: int) -> str:

@@ -118,9 +118,12 @@ class Extraction:
                 for name, user in statement.uses.items():
                     if name in bound or name not in binders:
                         continue
-                    where, binder = binders[name][0].place(binders[name][1]), binders[name][1]
-                    messages.append(f"{where} defines `{name}`, which `{user}` uses, but {where} is {binder.what} "
-                                    f"and was left out: `{name}` is undefined in the graded code")
+                    binder_piece, binder = binders[name]
+                    where = binder_piece.place(binder)
+                    what = binder_piece.work() if binder_piece.cell else binder.what
+                    messages.append(f"{where} defines `{name}`, which `{user}` uses, but {where} was left out "
+                                    f"({what}): `{name}` is undefined in the graded code; define it without "
+                                    f"running anything (a constant) or compute it inside the function")
         return list(dict.fromkeys(messages))
 
 

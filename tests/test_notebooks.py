@@ -231,3 +231,12 @@ def test_a_notebook_beside_mlp_py_is_left_behind(tmp_path):
     folder = take_in(tmp_path, {"mlp.py": CORRECT.encode(), "mlp.ipynb": CLASS_NOTEBOOK})
     assert sorted(p.name for p in folder.iterdir()) == ["mlp.py"]
     assert log_of(folder)[0] == "dropped mlp.ipynb: mlp.py is graded: a notebook is taken only instead of it"
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_each_handout_states_what_top_level_work_costs(name):
+    assignment = spec.assignment(name)
+    points = assignment.rubric[spec.PENALISED_CHECK].points
+    says = {"accept": "In this course that costs no points.",
+            "penalise": f"In this course that costs the {points:g} points of {spec.PENALISED_CHECK}."}
+    assert says[assignment.contract.top_level_work] in (ROOT / assignment.contract.handout).read_text()

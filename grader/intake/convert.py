@@ -128,7 +128,7 @@ def _unparsable(where: str, error: SyntaxError) -> str:
     python2_text = python2.of_syntax_error(error)
     if python2_text:
         return f"{where}: {python2_text}"
-    return f"{where}: not Python 3 ({error.msg} at line {error.lineno})"
+    return f"{where}: not Python 3 ({error.msg}{f' at line {error.lineno}' if error.lineno else ''})"
 
 
 def _not_python(error: SyntaxError) -> str:

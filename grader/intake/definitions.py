@@ -144,11 +144,14 @@ def extract(pieces: list[tuple[str, str | None]], cells: bool) -> Extraction:
         except (ValueError, RecursionError, MemoryError) as exc:
             piece.error = SyntaxError(str(exc) or type(exc).__name__)
             continue
-        for node in tree.body:
-            statement = _statement(piece.source, node, known)
-            if statement.kept:
-                known |= statement.binds
-            piece.statements.append(statement)
+        try:
+            for node in tree.body:
+                statement = _statement(piece.source, node, known)
+                if statement.kept:
+                    known |= statement.binds
+                piece.statements.append(statement)
+        except RecursionError:  # an expression nested deeper than the walk goes
+            piece.statements, piece.error = [], SyntaxError("nested too deeply to be read")
     used = {n for p in parsed for s in p.kept if s.what != "import" for n in s.uses}
     for piece in parsed:
         for statement in piece.statements:

@@ -143,7 +143,7 @@ def test_a_definition_needing_a_left_out_cell_is_told_which_cell(tmp_path):
                     new_code_cell('data = torch.load("data/train.pt")\nIN_DIM = data["X"].shape[1]'),
                     new_code_cell(CLASS.replace("in_dim=256", "in_dim=IN_DIM")), new_code_cell(FUNCTIONS))
     folder = take_in(tmp_path, {"mlp.ipynb": book})
-    message = ("cell 2 defines `IN_DIM`, which `TwoLayerMLP` uses, but cell 2 was left out (loading): `IN_DIM` is "
+    message = ("cell 2 defines `IN_DIM`, which `TwoLayerMLP.__init__` uses, but cell 2 was left out (loading): `IN_DIM` is "
                "undefined in the graded code; define it without running anything (a constant) or compute it inside "
                "the function")
     assert f"warning: {message}" in log_of(folder)
@@ -240,3 +240,14 @@ def test_each_handout_states_what_top_level_work_costs(name):
     says = {"accept": "In this course that costs no points.",
             "penalise": f"In this course that costs the {points:g} points of {spec.PENALISED_CHECK}."}
     assert says[assignment.contract.top_level_work] in (ROOT / assignment.contract.handout).read_text()
+
+
+def test_the_only_notebook_is_taken_whatever_its_name_and_several_are_refused(tmp_path):
+    folder = take_in(tmp_path, {"HW2 MLP.ipynb": CLASS_NOTEBOOK})
+    assert sorted(p.name for p in folder.iterdir()) == ["mlp.py"]
+    assert log_of(folder)[:2] == ["renamed HW2 MLP.ipynb to mlp.ipynb (the only notebook, and no mlp.py)",
+                                  f"read mlp.ipynb ({len(CLASS_NOTEBOOK)} bytes)"]
+    other = take_in(tmp_path / "two", {"a.ipynb": CLASS_NOTEBOOK, "b.ipynb": CLASS_NOTEBOOK})
+    assert list(other.iterdir()) == []
+    assert log_of(other) == ["dropped a.ipynb: one of several notebooks (a.ipynb, b.ipynb) and none is named mlp.ipynb",
+                             "dropped b.ipynb: one of several notebooks (a.ipynb, b.ipynb) and none is named mlp.ipynb"]

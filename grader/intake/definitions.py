@@ -274,7 +274,27 @@ def _names(node: ast.stmt) -> tuple[frozenset[str], dict[str, str]]:
     uses = {s.get_name(): owner for s in top if s.is_referenced() and s.get_name() not in binds}
     for child in table.get_children():
         _free(child, _within(owner, child, node), uses, binds)
+    for name, user in _default_users(node, owner).items():
+        if uses.get(name) == owner:  # evaluated in the enclosing scope, but the method's own
+            uses[name] = user
     return binds, {n: u for n, u in uses.items() if not n.startswith("__")}
+
+
+def _default_users(node: ast.AST, qualified: str) -> dict[str, str]:
+    """Names in the default values of the functions inside a def or class -> the function
+    (`TwoLayerMLP.__init__` for `def __init__(self, in_dim=IN_DIM)`)."""
+    users: dict[str, str] = {}
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            name = f"{qualified}.{child.name}"
+            for default in [*child.args.defaults, *filter(None, child.args.kw_defaults)]:
+                for found in ast.walk(default):
+                    if isinstance(found, ast.Name):
+                        users.setdefault(found.id, name)
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for found, user in _default_users(child, f"{qualified}.{child.name}").items():
+                users.setdefault(found, user)
+    return users
 
 
 def _within(owner: str, table: symtable.SymbolTable, node: ast.stmt | None = None) -> str:

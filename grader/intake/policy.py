@@ -75,6 +75,9 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
             choice.drop(path, why)
         else:
             named.setdefault(_target(path, rules), []).append((path, entry))
+    notebooks = sorted(name for name in named if name.endswith(".ipynb") and name != rules.notebook)
+    if len(notebooks) == 1 and rules.notebook not in named and rules.code not in named:
+        named[rules.notebook] = named.pop(notebooks[0])  # the only notebook, whatever its name
     lone = [name for name in named if name.endswith(".pth") and name not in rules.caps]
     lone_taken = len(lone) == 1 and rules.checkpoint not in named  # the grader takes a lone .pth
     for name, found in sorted(named.items()):
@@ -88,7 +91,11 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
         elif name in rules.caps or (name in lone and lone_taken):
             choice.chosen[name] = (path, entry)
             if path != name:
-                choice.log.append(f"renamed {path} to {name} (the platform's copy of a re-uploaded file)")
+                why = "the platform's copy of a re-uploaded file" if _target(path, rules) == name else \
+                    f"the only notebook, and no {rules.code}"
+                choice.log.append(f"renamed {path} to {name} ({why})")
+        elif name in notebooks and rules.code not in named and rules.notebook not in named:
+            choice.drop(path, f"one of several notebooks ({', '.join(notebooks)}) and none is named {rules.notebook}")
         elif name in lone and rules.checkpoint not in named:
             choice.drop(path, f"one of several .pth files ({', '.join(sorted(lone))}) and none is named "
                               f"{rules.checkpoint}")

@@ -251,3 +251,13 @@ def test_the_only_notebook_is_taken_whatever_its_name_and_several_are_refused(tm
     assert list(other.iterdir()) == []
     assert log_of(other) == ["dropped a.ipynb: one of several notebooks (a.ipynb, b.ipynb) and none is named mlp.ipynb",
                              "dropped b.ipynb: one of several notebooks (a.ipynb, b.ipynb) and none is named mlp.ipynb"]
+
+
+def test_a_notebook_without_definitions_gives_an_empty_module_that_says_so():
+    log = []
+    empty = from_notebook(notebook(), "mlp.ipynb", log)
+    assert empty == b"# grader intake: graded the definitions of mlp.ipynb: no cell kept\n\n\n"
+    log = []
+    work = from_notebook(notebook(new_markdown_cell("x"), new_code_cell("print(1)")), "mlp.ipynb", log)
+    assert work.decode().splitlines()[0] == (
+        "# grader intake: graded the definitions of mlp.ipynb: no cell kept; 2 (printing) left out")

@@ -104,14 +104,14 @@ def _written(extraction: Extraction, name: str, log: list[str]) -> bytes:
 def summary(extraction: Extraction, name: str) -> str:
     """`graded the definitions of mlp.ipynb: cells 2-4 kept; 5 (training), 6 (plotting) left out`."""
     pieces = [p for p in extraction.pieces if p.counted]
-    if not extraction.pieces[0].cell:
-        piece = pieces[0]
-        gone = ", ".join(f"{_span(s.first, s.last)} ({s.what})" for s in piece.left_out)
+    if not extraction.cells:
+        gone = ", ".join(f"{_span(s.first, s.last)} ({s.what})" for p in pieces for s in p.left_out)
         return f"graded the definitions of {name}: left out {gone}"
     kept = [int(p.label.split()[1]) for p in pieces if p.kept]
     gone = [f"{p.label.split()[1]} ({_not_python(p.error) if p.error else p.work()})" for p in pieces if not p.kept]
     part = [p.label.split()[1] for p in pieces if p.kept and p.left_out]
-    text = f"graded the definitions of {name}: {'cell' if len(kept) == 1 else 'cells'} {_ranges(kept) or 'none'} kept"
+    text = f"graded the definitions of {name}: " + (
+        f"{'cell' if len(kept) == 1 else 'cells'} {_ranges(kept)} kept" if kept else "no cell kept")
     text += f" ({', '.join(part)} in part)" if part else ""
     return text + (f"; {', '.join(gone)} left out" if gone else "")
 

@@ -90,6 +90,7 @@ class Piece:
 @dataclass
 class Extraction:
     pieces: list[Piece]
+    cells: bool  # the pieces are a notebook's cells (else one script)
 
     def needed(self) -> bool:
         """Whether importing the source would do work: something other than a `__main__` block
@@ -157,7 +158,7 @@ def extract(pieces: list[tuple[str, str | None]], cells: bool) -> Extraction:
         for statement in piece.statements:
             if statement.what == "import" and not (statement.binds & used or _always_kept(statement.code)):
                 statement.kept, statement.what = False, UNUSED_IMPORT
-    return Extraction(parsed)
+    return Extraction(parsed, cells)
 
 
 def _statement(source: str, node: ast.stmt, known: set[str]) -> Statement:

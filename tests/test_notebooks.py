@@ -87,9 +87,10 @@ def test_a_notebook_with_training_and_plotting_cells_gets_every_point(tmp_path):
     assert NOTEBOOK_SUMMARY in result.notes
 
 
-def test_a_script_that_trains_at_import_gets_every_point_after_intake(tmp_path):
+def test_a_script_that_trains_at_import_gets_every_point_after_intake(tmp_path, capsys):
     script = (EXAMPLES / "example-trains-on-import" / "mlp.py").read_bytes()
     folder = take_in(tmp_path, {"mlp.py": script, "model.pth": MODEL})
+    assert "alice: kept mlp.py, model.pth; converted mlp.py (only its definitions are graded)" in capsys.readouterr().out
     summary = ("graded the definitions of mlp.py: left out line 7 (an import used only by code left out), "
                "lines 77-83 (training)")
     code = (folder / "mlp.py").read_text()

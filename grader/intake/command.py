@@ -118,7 +118,9 @@ def take_in(into: Path, pinned: str, arrivals: list[Arrival], class_log: list[st
             continue
         written += 1
         dropped = sum(line.startswith("dropped ") for line in choice.log)
+        converted = [line.split(":")[0] for line in choice.log if line.startswith("converted ")]
         print(f"{name}: kept {', '.join(files) or 'nothing'}" + (f"; dropped {dropped}" if dropped else "") +
+              "".join(f"; {c} (only its definitions are graded)" for c in converted) +
               f" (log: {write.log_path(into, name)})")
     log = write.append_class_log(into, [f"# grader intake {stamp} into {into}, assignment {pinned}", *class_log, *refused])
     for line in refused:

@@ -180,11 +180,12 @@ def test_what_is_kept_and_what_is_left_out():
               'BOUND = math.sqrt(6 / HIDDEN)\ntry:\n    import numpy as np\nexcept ImportError:\n    np = None\n'
               'X = torch.randn(3)\nfor i in range(3):\n    pass\nwith open("f") as fh:\n    pass\n'
               'torch.manual_seed(0)\nif __name__ == "__main__":\n    print(HIDDEN)\n'
-              'def f(x=SIZES):\n    return np, DTYPE, DEVICE, BOUND, [tqdm for _ in x]\n')
+              'def f(x=SIZES):\n    return np, DTYPE, DEVICE, BOUND, [tqdm for _ in x]\n'
+              'CUDA = "cuda" if torch.cuda.is_available() else "cpu"\n')
     piece = extract([("mlp.py", source)], cells=False).pieces[0]
     assert [(s.first, s.what) for s in piece.kept] == [
         (1, "docstring"), (2, "import"), (3, "import"), (4, "import"), (5, "constant"), (6, "constant"),
-        (7, "constant"), (8, "constant"), (9, "constant"), (10, "definitions"), (22, "definition")]
+        (7, "constant"), (8, "constant"), (9, "constant"), (10, "definitions"), (22, "definition"), (24, "constant")]
     assert [(s.first, s.what) for s in piece.left_out] == [
         (14, "top-level work"), (15, "top-level work"), (17, "loading"), (19, "top-level work"),
         (20, 'the `if __name__ == "__main__":` block')]

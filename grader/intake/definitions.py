@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 # Calls a constant expression may make: constructors of plain values, no I/O.
 PURE_CALLS = {"dict", "list", "tuple", "set", "frozenset", "float", "int", "str", "bool", "complex", "range",
-              "torch.device", "torch.finfo", "torch.iinfo", "namedtuple", "collections.namedtuple", "TypeVar",
-              "typing.TypeVar"}
+              "torch.device", "torch.finfo", "torch.iinfo", "torch.cuda.is_available", "namedtuple",
+              "collections.namedtuple", "TypeVar", "typing.TypeVar"}
 PURE_MODULES = ("math.",)  # math.sqrt(6), math.pi ...
 # What left-out work looks like, by the names it uses; the first match names it in the log.
 WORK = (("input()", {"input"}), ("download", {"urlretrieve", "urlopen", "requests", "wget", "gdown", "download"}),
@@ -226,6 +226,8 @@ def _constant(node: ast.expr, known: set[str]) -> bool:
         return all(_constant(v, known) for v in node.values)
     if isinstance(node, ast.Compare):
         return all(_constant(v, known) for v in [node.left, *node.comparators])
+    if isinstance(node, ast.IfExp):  # "cuda" if torch.cuda.is_available() else "cpu"
+        return all(_constant(n, known) for n in (node.test, node.body, node.orelse))
     if isinstance(node, ast.Subscript):
         return _constant(node.value, known) and _constant(node.slice, known)
     if isinstance(node, ast.Call):

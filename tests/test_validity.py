@@ -29,6 +29,7 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
     # ReLU'(0) = 1, written two ways: the "zeros" layout puts every row on the kink.
     "ok-relu-one-at-zero-inplace": {},
     "ok-relu-one-at-zero-mask": {},
+    "ok-relu-one-at-zero-digits": {},
     # log-softmax as logits - logsumexp in float32: rounding at logits near 2000.
     "ok-logsumexp-float32": {},
     # forward halves its own X in place: finite differences and the recorded loop used to

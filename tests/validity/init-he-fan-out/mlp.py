@@ -1,5 +1,5 @@
-"""One mistake: He normal with fan_out instead of fan_in, N(0, 2 / fan_out) (indistinguishable on
-the handout's 64 x 64 W1)."""
+"""One mistake: W1 is drawn with fan_out instead of fan_in, N(0, 2 / hidden_dim) (the same
+on the handout's square 64 x 64 W1; W2 is right)."""
 
 import math
 import sys
@@ -12,7 +12,7 @@ class TwoLayerMLP:
         self.weight_decay = weight_decay
         self.W1 = torch.randn(hidden_dim, in_dim) * math.sqrt(2 / hidden_dim)
         self.b1 = torch.zeros(hidden_dim)
-        self.W2 = torch.randn(out_dim, hidden_dim) * math.sqrt(2 / out_dim)
+        self.W2 = torch.randn(out_dim, hidden_dim) * math.sqrt(2 / hidden_dim)
         self.b2 = torch.zeros(out_dim)
 
     def forward(self, X):

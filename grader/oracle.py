@@ -73,13 +73,10 @@ def forward(params, X) -> np.ndarray:
     return _model(params).forward(_t(X)).numpy()
 
 
-def gradients(params, X, y, relu_grad_at_zero: int = 0, pred=None, weight_decay: float | None = None
-              ) -> dict[str, np.ndarray]:
-    """The reference gradients (see `_model` for the options). With `pred`, backward gets
-    those outputs instead of its own forward's (the maths applied to given logits)."""
+def gradients(params, X, y, relu_grad_at_zero: int = 0, weight_decay: float | None = None) -> dict[str, np.ndarray]:
+    """The reference gradients (see `_model` for the options)."""
     model = _model(params, relu_grad_at_zero, weight_decay)
-    out = model.forward(_t(X))
-    model.backward(out if pred is None else _t(pred), _t(y))
+    model.backward(model.forward(_t(X)), _t(y))
     return {name: getattr(model, f"grad_{name}").numpy() for name in spec.contract().param_names}
 
 

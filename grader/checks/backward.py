@@ -232,9 +232,9 @@ def large_logits(ctx: Context) -> None:
 
     The tolerance adds to backward's the float32 resolution at the logits' size:
     `logit_ulps` ulps of max|logit| as a relative error of every probability (rounding of the
-    logits in forward, of the row shift, of a float32 log-sum-exp), times how far each
-    gradient moves per unit of such an error (`logit_sensitivity`). Overflow gives inf or
-    NaN, a wrong shift O(1) errors."""
+    shifted logits, of a float32 log-sum-exp), times how far each gradient moves per unit of
+    such an error (`logit_sensitivity`). Overflow gives inf or NaN, a wrong shift O(1)
+    errors."""
     tol = spec.tolerances()["backward"]
     ulps = spec.tolerances()["large_logits"]["logit_ulps"]
     c = spec.contract()

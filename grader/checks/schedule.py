@@ -206,15 +206,15 @@ def schedule(ctx: Context) -> float | None:
         for part, messages in found.items():
             if messages and not problems[part]:
                 problems[part] = [where + m for m in messages]
-    if not any(run[3] for run in runs):
-        losses = [run[4].tolist() for run in runs]
+    if not any(run[3] for run in runs):  # nothing recorded earns nothing
+        returned = runs[0][4].tolist()
         problems = dict.fromkeys(parts, [f"train() made no forward, backward or step call on the model it was given "
                                          f"in any of {len(runs)} runs: there is no batch, learning rate or epoch loss "
-                                         f"to grade (it returned the losses {losses[0]}, ...)"])
+                                         f"to grade (it returned the losses {returned}, ...)"])
     failed = {part: msgs for part, msgs in problems.items() if msgs}
     if failed:
         earned = sum(points for part, points in parts.items() if part not in failed)
-        raise with_diagnosis(Failed("; ".join(dict.fromkeys(m for msgs in failed.values() for m in msgs)), earned=earned,
-                                    details={"failed_parts": sorted(failed)}),
+        messages = dict.fromkeys(m for msgs in failed.values() for m in msgs)  # each once, in order
+        raise with_diagnosis(Failed("; ".join(messages), earned=earned, details={"failed_parts": sorted(failed)}),
                              lambda: diagnosis.diagnose_schedule(runs))
     return None

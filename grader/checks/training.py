@@ -97,7 +97,6 @@ def losses_of(value, epochs: int) -> np.ndarray:
 
 @check("training.trajectory", needs_reference=True)
 def trajectory(ctx: Context) -> float | None:
-
     @st.composite
     def example(draw):
         dims = draw(dims_for(ctx.fixed_dims()))

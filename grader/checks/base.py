@@ -109,8 +109,11 @@ class Context:
 
     def send(self, op: str, timeout: float | None, args: dict) -> CallResult:
         """One request to the worker, in the running check's child; its time in student
-        code and its output are the check's."""
-        result = self.worker.call(op, timeout=timeout, session=self.session, model=self.names, **args)
+        code and its output are the check's. An argument `model` replaces the assignment's
+        names for this call (a check that builds the model with other constructor_kwargs)."""
+        args = dict(args)
+        model = args.pop("model", self.names)
+        result = self.worker.call(op, timeout=timeout, session=self.session, model=model, **args)
         self.student_seconds += result.student_seconds
         if result.output or result.output_dropped:
             text = result.output

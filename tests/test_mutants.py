@@ -1,7 +1,9 @@
 """Mutation testing (tests/mutants/rules.py): every one-bug mutant of a correct example
 loses points in its declared categories and nowhere else (but for the checks it declares
-as consequences); every correct rewrite keeps all its points. The confusion table of
-mutation kind x category (points lost) is printed at the end of the session.
+as consequences), and its failed checks carry the hint that names it where a signature
+exists, never another; every correct rewrite keeps all its points and gets no hint. The
+confusion table of mutation kind x category (points lost) and the hint diagnosed is
+printed at the end of the session.
 
 Slow (every code check of some forty mutants): `pytest -m slow tests/test_mutants.py`.
 """
@@ -46,14 +48,15 @@ class ConfusionTable:
     def pytest_terminal_summary(self, terminalreporter) -> None:
         terminalreporter.write_sep("=", "mutants: points lost per category ('!' not allowed)")
         width = max(map(len, self.results))
-        terminalreporter.write_line(" " * width + "".join(f"{c:>12}" for c in CATEGORIES))
+        terminalreporter.write_line(" " * width + "".join(f"{c:>12}" for c in CATEGORIES) + "  hint")
         for name, result in self.results.items():
             lost, mutant = points_lost(result), MUTANTS[name]
             cells = []
             for category in CATEGORIES:
                 allowed = not unexpected_losses(mutant, result, category)
                 cells.append(f"{lost[category]:g}{'' if allowed else '!'}" if category in lost else "-")
-            terminalreporter.write_line(name.ljust(width) + "".join(f"{c:>12}" for c in cells))
+            hint = ", ".join(sorted(result.diagnosed)) or "-"
+            terminalreporter.write_line(name.ljust(width) + "".join(f"{c:>12}" for c in cells) + f"  {hint}")
 
 
 def unexpected_losses(mutant: Mutant, result: Result, category: str | None = None) -> dict[str, str]:
@@ -87,3 +90,10 @@ def test_mutant_loses_points_in_its_own_categories_only(graded, name):
     for category in mutant.rule.lose:
         assert category in lost, f"{name}: lost no points in {category}"
     assert not unexpected_losses(mutant, result), f"{name}: {unexpected_losses(mutant, result)}"
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_is_named_by_its_own_hint_and_no_other(graded, name):
+    mutant, result = MUTANTS[name], graded[name]
+    expected = {mutant.rule.hint} if mutant.rule.hint else set()
+    assert result.diagnosed == expected, f"{name}: diagnosed {sorted(result.diagnosed)}, expected {sorted(expected)}"

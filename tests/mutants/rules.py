@@ -28,6 +28,7 @@ class Rule:
     new: str
     lose: tuple[str, ...] = ()
     may_lose: tuple[str, ...] = ()
+    hint: str | None = None  # the diagnosis that must name the mistake; None: no signature exists
 
     @property
     def correct(self) -> bool:
@@ -64,33 +65,33 @@ RULES = (
          "probs = torch.exp(logits - torch.logsumexp(logits, dim=1, keepdim=True))"),
     Rule("rewrite.sech_squared", "(1 - self.h ** 2)", "(1 / torch.cosh(self.x @ self.W1) ** 2)"),
     # -- backward ----------------------------------------------------------------------------
-    Rule("backward.sign_flipped", "2 * (pred - y)", "2 * (y - pred)", ("backward",), THROUGH_TRAINING),
+    Rule("backward.sign_flipped", "2 * (pred - y)", "2 * (y - pred)", ("backward",), THROUGH_TRAINING, hint="backward.sign_flipped"),
     Rule("backward.bias_averaged", "self.grad_b2 = dout.sum(0)", "self.grad_b2 = dout.mean(0)",
-         ("backward",), THROUGH_TRAINING),
-    Rule("backward.relu_derivative_missing", "da1 * (self.z1 > 0).float()", "da1", ("backward",), THROUGH_TRAINING),
-    Rule("backward.tanh_derivative", "(1 - self.h ** 2)", "(1 - self.h)", ("backward",), THROUGH_TRAINING),
+         ("backward",), THROUGH_TRAINING, hint="backward.bias_averaged"),
+    Rule("backward.relu_derivative_missing", "da1 * (self.z1 > 0).float()", "da1", ("backward",), THROUGH_TRAINING, hint="backward.relu_derivative_missing"),
+    Rule("backward.tanh_derivative", "(1 - self.h ** 2)", "(1 - self.h)", ("backward",), THROUGH_TRAINING, hint="backward.tanh_derivative_wrong"),
     Rule("backward.batch_maximum", "logits - logits.max(dim=1, keepdim=True).values", "logits - logits.max()",
          ("backward",)),
     Rule("backward.decay_hard_coded", "self.weight_decay = weight_decay", "self.weight_decay = 1e-3", ("backward",)),
     Rule("backward.decay_missing_on_W2", " + self.weight_decay * self.W2", "", ("backward",)),
     # -- init ----------------------------------------------------------------------------------
     Rule("init.nonzero_bias", "self.b1 = torch.zeros(hidden_dim)", "self.b1 = torch.full((hidden_dim,), 0.01)",
-         ("init",)),
+         ("init",), hint="init.nonzero_biases"),
     Rule("init.normal_not_uniform", "torch.empty(hidden_dim, in_dim).uniform_(-bound1, bound1)",
-         "torch.randn(hidden_dim, in_dim) * (bound1 / math.sqrt(3))", ("init",)),
+         "torch.randn(hidden_dim, in_dim) * (bound1 / math.sqrt(3))", ("init",), hint="init.normal_not_uniform"),
     Rule("init.fan_out_not_in", "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / in_dim)",
-         "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / hidden_dim)", ("init",)),
+         "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / hidden_dim)", ("init",), hint="init.fans_swapped"),
     Rule("init.uniform_not_normal", "torch.randn(in_dim, hidden_dim) * math.sqrt(2 / (in_dim + hidden_dim))",
-         "torch.empty(in_dim, hidden_dim).uniform_(-1, 1) * math.sqrt(6 / (in_dim + hidden_dim))", ("init",)),
+         "torch.empty(in_dim, hidden_dim).uniform_(-1, 1) * math.sqrt(6 / (in_dim + hidden_dim))", ("init",), hint="init.uniform_not_normal"),
     # -- forward ---------------------------------------------------------------------------
     Rule("forward.changes_input", "self.x = X\n        self.z1 = X @",
          "self.x = X.clone()\n        X.add_(0.5)\n        self.z1 = self.x @", ("forward",)),
     # -- training --------------------------------------------------------------------------
-    Rule("training.step_adds", "self.W1 = self.W1 - lr", "self.W1 = self.W1 + lr", ("training",)),
-    Rule("training.no_lr_decay", "lr * decay_factor ** (epoch // decay_every)", "lr", ("training",)),
+    Rule("training.step_adds", "self.W1 = self.W1 - lr", "self.W1 = self.W1 + lr", ("training",), hint="training.step_adds"),
+    Rule("training.no_lr_decay", "lr * decay_factor ** (epoch // decay_every)", "lr", ("training",), hint="training.no_lr_decay"),
     Rule("training.drops_last_batch", "range(0, N, batch_size)", "range(0, N - N % batch_size, batch_size)",
-         ("training",)),
-    Rule("training.loss_not_weighted", "* len(idx)", "", ("training",)),
+         ("training",), hint="training.last_batch_dropped"),
+    Rule("training.loss_not_weighted", "* len(idx)", "", ("training",), hint="training.loss_not_weighted"),
 )
 
 

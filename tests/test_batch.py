@@ -80,7 +80,7 @@ def normalized(value):
 
 
 def results_of(reports: Path) -> dict[str, dict]:
-    return {p.parent.name: normalized(json.loads(p.read_text())) for p in sorted(reports.glob("*/results.json"))}
+    return {p.parent.name: normalized(json.loads(p.read_text())) for p in sorted(reports.glob("students/*/results.json"))}
 
 
 def checks_of(results: dict) -> dict[str, tuple]:
@@ -167,7 +167,7 @@ def baseline(gradings) -> Path:
     result = gradings.result("baseline")
     course = gradings.course("baseline")
     assert result.returncode == 1, result.log  # some checks fail: pytest's 1
-    assert len(list((course / "reports").glob("*/results.json"))) == len(KINDS), result.log
+    assert len(list((course / "reports").glob("students/*/results.json"))) == len(KINDS), result.log
     return course
 
 
@@ -203,7 +203,7 @@ def test_regrading_one_student_updates_the_summary_without_regrading_the_others(
     target, others = "student-000", [n for n in names(work) if n != "student-000"]
 
     def state(name: str):
-        path = reports / name / "results.json"
+        path = reports / "students" / name / "results.json"
         return path.stat().st_mtime_ns, path.read_bytes()
 
     before = {n: state(n) for n in others}
@@ -224,7 +224,7 @@ def test_regrading_one_student_updates_the_summary_without_regrading_the_others(
     assert {n: book[n] for n in others} == {n: book_before[n] for n in others}
     page = (reports / "index.html").read_text()
     assert all(n in page for n in names(work))
-    assert checks_of(json.loads((reports / target / "results.json").read_text()))["structure.imports"][0] != "passed"
+    assert checks_of(json.loads((reports / "students" / target / "results.json").read_text()))["structure.imports"][0] != "passed"
 
 
 # ------------------------------------------------------------------ shards
@@ -236,7 +236,7 @@ def test_shards_are_disjoint_stable_and_merge_into_the_unsharded_gradebook(gradi
     for index in (1, 2):
         result = gradings.result(f"shard-{index}")
         assert result.returncode in (0, 1), result.log
-        shards[index] = {p.parent.name for p in (work / f"shard-{index}").glob("*/results.json")}
+        shards[index] = {p.parent.name for p in (work / f"shard-{index}").glob("students/*/results.json")}
         assert shards[index] == {n for n in class_names if expected_shard(n, 2) == index}, result.log
     assert shards[1] and shards[2], "this class is chosen so that both shards hold students"
     assert not shards[1] & shards[2]
@@ -283,7 +283,7 @@ def test_xdist_keeps_each_student_on_one_worker(gradings):
 def test_grader_grade_exits_0_when_grading_completed_even_with_zero_scores(gradings):
     result, work = gradings.result("crashers"), gradings.course("crashers")
     assert result.returncode == 0, result.log
-    scores = {n: json.loads((work / "reports" / n / "results.json").read_text())["score"] for n in names(work)}
+    scores = {n: json.loads((work / "reports" / "students" / n / "results.json").read_text())["score"] for n in names(work)}
     assert scores["student-000"] == 0, scores  # the syntax error
 
 
@@ -293,11 +293,11 @@ def test_progress_lines_and_the_table_list_every_student_under_xdist(gradings):
     for name in names(work):
         assert re.search(rf"^graded {name}: [\d.]+ points in [\d.]+ s", result.stdout, re.M), result.log
         assert re.search(rf"^{name}\s+\d", table, re.M), result.log
-    exits = json.loads((work / "reports" / "student-001" / "results.json").read_text())
+    exits = json.loads((work / "reports" / "students" / "student-001" / "results.json").read_text())
     assert "sys.exit" in checks_of(exits)["structure.imports"][2]
     assert re.search(r"graded student-001: .* check\(s\) crashed or timed out", result.stdout), result.log
     for name in names(work):
-        tests = json.loads((work / "reports" / name / "results.json").read_text())["tests"]
+        tests = json.loads((work / "reports" / "students" / name / "results.json").read_text())["tests"]
         assert len(tests) == len(spec.rubric().checks)
 
 

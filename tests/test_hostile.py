@@ -146,8 +146,8 @@ def grade_hostile(name: str, tmp: Path) -> Graded:
     folder = tmp / "submissions" / f"{name}-{uuid.uuid4().hex[:8]}"
     shutil.copytree(HOSTILE / name, folder)
     shutil.copytree(CORRECT, tmp / "submissions" / "classmate")
-    (tmp / "reports" / "classmate").mkdir(parents=True)
-    (tmp / "reports" / "classmate" / "results.json").write_text('{"score": 41.0}')
+    (tmp / "reports" / "students" / "classmate").mkdir(parents=True)
+    (tmp / "reports" / "students" / "classmate" / "results.json").write_text('{"score": 41.0}')
     watched = [REPO / "reference", REPO / "reports", CORRECT, tmp / "submissions" / "classmate", tmp / "reports"]
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -438,7 +438,7 @@ def test_a_conftest_in_the_submission_is_never_loaded(tmp_path):
     assert "2 failed, 2 passed" in result.stdout, result.stdout
 
     def checks(name: str) -> list[tuple]:
-        data = json.loads((tmp_path / "reports" / name / "results.json").read_text())
+        data = json.loads((tmp_path / "reports" / "students" / name / "results.json").read_text())
         return [(t["extra_data"]["id"], t["score"], t["status"], t["extra_data"]["message"]) for t in data["tests"]]
 
     assert checks("cheater") == checks("honest")

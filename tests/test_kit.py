@@ -75,7 +75,7 @@ def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
     c = spec.contract()
     torch.save({k: torch.zeros(s) for k, s in c.param_shapes(c.dims).items()}, folder / "model.pth")
     kit_run(python, ["-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"], kit_dir)
-    return json.loads((kit_dir / "reports" / name / "results.json").read_text())
+    return json.loads((kit_dir / "reports" / "students" / name / "results.json").read_text())
 
 
 def statuses(results: dict) -> dict[str, str]:

@@ -56,7 +56,7 @@ def test_ids_name_the_student_and_the_check_and_student_files_are_not_collected(
 def test_one_submission_is_graded_into_gradescope_results_without_its_conftest(course):
     result = run_pytest(course, "submissions/bob", "-k", "structure")
     assert not (course / "submissions" / "bob" / "CONFTEST_WAS_LOADED").exists()
-    results = json.loads((course / "reports" / "bob" / "results.json").read_text())
+    results = json.loads((course / "reports" / "students" / "bob" / "results.json").read_text())
     ran = [t for t in results["tests"] if t["extra_data"]["status"] != "skipped"]
     assert [t["tags"] for t in ran] == [["structure"]] * 5
     assert all(t["status"] == "passed" for t in ran)
@@ -64,7 +64,7 @@ def test_one_submission_is_graded_into_gradescope_results_without_its_conftest(c
     assert set(results) >= {"score", "max_score", "execution_time", "tests"}
     assert all({"name", "score", "max_score", "status", "output", "visibility", "tags"} <= set(t) for t in results["tests"])
     assert any("conftest.py" in note for note in results["extra_data"]["notes"])
-    assert (course / "reports" / "bob" / "index.html").is_file()
+    assert (course / "reports" / "students" / "bob" / "index.html").is_file()
     assert "bob" in result.stdout and "10.00" in result.stdout
 
 

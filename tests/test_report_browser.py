@@ -66,14 +66,14 @@ def opened(browser):
 
 
 def test_every_page_loads_without_errors(reports, opened):
-    for path in [reports / "index.html", *sorted(reports.glob("*/index.html"))]:
+    for path in [reports / "index.html", *sorted(reports.glob("students/*/index.html"))]:
         page = opened(path)
         assert page.page.locator("h1").count() == 1, path
         assert (page.errors, page.dialogs) == ([], []), path
 
 
 def test_printed_script_is_shown_as_text_and_never_runs(reports, opened):
-    page = opened(reports / "mallory" / "index.html")
+    page = opened(reports / "students" / "mallory" / "index.html")
     page.page.wait_for_load_state("load")
     assert page.page.locator("pre.output").inner_text() == fx.SCRIPT
     assert fx.HTML_MESSAGE in page.page.locator("body").inner_text()
@@ -84,7 +84,7 @@ def test_printed_script_is_shown_as_text_and_never_runs(reports, opened):
 
 
 def test_student_page_content(reports, opened):
-    page = opened(reports / "Grace" / "index.html")
+    page = opened(reports / "students" / "Grace" / "index.html")
     assert page.page.title() == "Grace: 72 / 100"
     assert page.page.locator("#total").inner_text() == "72 / 100 points"
     assert page.page.locator("#training-curve + .card svg polyline").count() == 2

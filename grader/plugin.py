@@ -230,8 +230,10 @@ class CheckItem(pytest.Item):
         return printable(super().repr_failure(excinfo, style))
 
     def reportinfo(self):
-        # The failure's headline shows the node id: the one spelling pytest accepts to re-run it.
-        return self.path, None, self.nodeid
+        # The failure's headline shows the node id, the one spelling pytest accepts to re-run
+        # a check. It must not end the node id: -v would print that ending with its dots
+        # turned into "::" (submissions/alice::backward::latest_cache).
+        return self.path, None, f"{self.nodeid} ({self.check_id.split('.')[0]})"
 
 
 @functools.cache

@@ -80,7 +80,11 @@ def cmd_kit(args: argparse.Namespace) -> int:
     from grader import kit
 
     out = Path(args.out)
-    path = kit.build_zip(out) if out.suffix == ".zip" else kit.build(out)
+    try:
+        path = kit.build_zip(out, args.force) if out.suffix == ".zip" else kit.build(out, args.force)
+    except kit.KitRefused as exc:
+        print(f"grader kit: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     print(f"wrote the student kit to {path}")
     return 0
 
@@ -110,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.set_defaults(fn=cmd_grade)
 
     kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
-    kit.add_argument("--out", default="dist/mlp-grader-kit.zip", help="a .zip file, or a folder")
+    kit.add_argument("--out", default="dist/mlp-grader-kit.zip",
+                     help="a .zip file, or a folder (default: %(default)s); an existing one is refused")
+    kit.add_argument("--force", action="store_true",
+                     help="replace a kit that `grader kit` wrote there before (only its own unchanged files)")
     kit.set_defaults(fn=cmd_kit)
 
     summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from grader import kit, spec, ta_config
+from grader import cli, kit, spec, ta_config
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "submissions"
@@ -105,3 +106,69 @@ def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_pytho
     hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
     note = f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time"
     assert note in results["extra_data"]["notes"]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_kit_zip_leaves_the_folder_of_the_same_name_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "notes.txt").write_text("mine")
+    assert cli.main(["kit", "--out", "X.zip"]) == 0
+    assert tree(tmp_path / "X") == {"notes.txt": b"mine"}
+    with zipfile.ZipFile(tmp_path / "X.zip") as archive:
+        assert "X/submissions/your-name/mlp.py" in archive.namelist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X", "X.zip"]
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_kit_refuses_a_folder_it_did_not_write_even_with_force(tmp_path, monkeypatch, capsys, force):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "thesis.tex").write_text("years of work")
+    before = tree(tmp_path)
+    assert cli.main(["kit", "--out", ".", *force]) == 4
+    assert tree(tmp_path) == before
+    assert "nothing was changed" in capsys.readouterr().err
+
+
+def test_kit_refuses_the_repository_itself(capsys):
+    before = sorted(p.name for p in ROOT.iterdir())
+    assert cli.main(["kit", "--out", str(ROOT), "--force"]) == 4
+    assert cli.main(["kit", "--out", str(ROOT / "grader" / "kit"), "--force"]) == 4
+    assert sorted(p.name for p in ROOT.iterdir()) == before
+    assert "the grader's own repository" in capsys.readouterr().err
+
+
+def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys):
+    target = tmp_path / "kit.zip"
+    assert cli.main(["kit", "--out", str(target)]) == 0
+    assert cli.main(["kit", "--out", str(target)]) == 4
+    assert "exists: pass --force" in capsys.readouterr().err
+    assert cli.main(["kit", "--out", str(target), "--force"]) == 0
+    other = tmp_path / "photos.zip"
+    other.write_bytes(b"PK not a kit")
+    assert cli.main(["kit", "--out", str(other), "--force"]) == 4
+    assert other.read_bytes() == b"PK not a kit"
+
+
+def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
+    out = tmp_path / "kit"
+    kit.build(out)
+    (out / "submissions" / "alice").mkdir()
+    (out / "submissions" / "alice" / "mlp.py").write_text("alice's work")
+    (out / "reports").mkdir()
+    (out / "reports" / "index.html").write_text("a report")
+    stale = out / "grader" / "stale_module.py"  # as if an older kit had it: listed in the manifest
+    stale.write_text("old")
+    manifest = json.loads((out / kit.MANIFEST).read_text())
+    (out / kit.MANIFEST).write_text(json.dumps({**manifest, "grader/stale_module.py": kit._digest(stale)}))
+    assert kit.build(out, force=True) == out
+    assert (out / "submissions" / "alice" / "mlp.py").read_text() == "alice's work"
+    assert (out / "reports" / "index.html").read_text() == "a report"
+    assert not stale.exists() and (out / "grader" / "plugin.py").is_file()
+    (out / "submissions" / "your-name" / "mlp.py").write_text("my solution")  # the template, edited
+    assert cli.main(["kit", "--out", str(out), "--force"]) == 4
+    assert "submissions/your-name/mlp.py" in capsys.readouterr().err
+    assert (out / "submissions" / "your-name" / "mlp.py").read_text() == "my solution"

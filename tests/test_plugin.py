@@ -6,8 +6,10 @@ import json
 import re
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,75 @@ def test_a_pytest_ini_inside_a_submission_cannot_configure_the_run(course):
     result = run_pytest(course, "submissions/alice")
     assert result.returncode == 4
     assert "inside a submission would configure this pytest run" in result.stderr
+
+
+STUB = '''import torch
+
+
+class TwoLayerMLP:
+    def forward(self, X):
+        return X
+'''
+# A clear-screen, an OSC 52 clipboard write ("hi"), a C1 control and a carriage return.
+CONTROLS = "\x1b[2J\x1b]52;c;aGk=\x07\x9b31m\rboom"
+LOUD = f'''import torch
+
+
+class TwoLayerMLP:
+    def __init__(self, *args, **kwargs):
+        print({CONTROLS!r})
+        raise RuntimeError({CONTROLS!r})
+'''
+
+
+def student(course: Path, name: str, code: str) -> Path:
+    folder = course / "submissions" / name
+    folder.mkdir(parents=True)
+    (folder / "mlp.py").write_text(code)
+    return folder
+
+
+def test_control_sequences_a_submission_prints_reach_the_terminal_as_text(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    student(tmp_path, "eve", LOUD)
+    result = run_pytest(tmp_path, "submissions/", "-k", "structure.constructor_dims")
+    assert "RuntimeError" in result.stdout and "Your code printed" in result.stdout
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stdout)
+    assert "\\x1b[2J\\x1b]52;c;aGk=\\x07\\x9b31m\\x0dboom" in result.stdout
+
+
+def test_student_folders_named_like_class_files_do_not_collide_with_them(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    for name in ("grades.csv", "index.html", "students"):
+        student(tmp_path, name, STUB)
+    result = run_pytest(tmp_path, "submissions/", "-k", "no_autograd.source")
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+    reports = tmp_path / "reports"
+    assert (reports / "grades.csv").is_file() and (reports / "index.html").is_file()
+    for name in ("grades.csv", "index.html", "students"):
+        assert json.loads((reports / "students" / name / "results.json").read_text())["score"] == 4
+        assert f'href="students/{name}/index.html"' in (reports / "index.html").read_text()
+
+
+def test_a_student_is_written_when_its_checks_are_done_not_when_the_run_ends(tmp_path):
+    """alice is graded, then zed's code hangs the run: alice's results are on disk already."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    student(tmp_path, "alice", STUB)
+    student(tmp_path, "zed", STUB.replace("import torch", "import time, torch\ntime.sleep(600)"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["MLP_GRADER_CALL_TIMEOUT"] = "5"  # zed's 22 code checks: about 2 minutes
+    alice = tmp_path / "reports" / "students" / "alice" / "results.json"
+    with subprocess.Popen([sys.executable, "-m", "pytest", "submissions/", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True) as run:
+        try:
+            deadline = time.monotonic() + 120
+            while not alice.is_file() and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert run.poll() is None, "the run ended before alice's results were written"
+            time.sleep(1)  # written whole, not being written
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+    results = json.loads(alice.read_text())
+    assert results["score"] == 6 and results["extra_data"]["complete"] is True
+    assert not (tmp_path / "reports" / "students" / "zed").exists()

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import grader
+
 GRADED = 0
 GRADER_FAILED = 3
 USAGE_ERROR = 4
@@ -50,7 +52,7 @@ def _assignment_option(parser: argparse.ArgumentParser) -> None:
 def cmd_grade(args: argparse.Namespace) -> int:
     import pytest
 
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in args.paths if not Path(p.split("::")[0]).exists()]
     if missing:
         print(f"grader: no such folder: {', '.join(missing)}", file=sys.stderr)
         return USAGE_ERROR
@@ -89,8 +91,18 @@ def cmd_kit(args: argparse.Namespace) -> int:
     return 0
 
 
+GRADE_EPILOG = f"""exit codes:
+  {GRADED}  grading completed, whatever the students scored
+  {GRADER_FAILED}  the grader itself failed (an internal error or an interrupted run)
+  {USAGE_ERROR}  usage error (a folder that does not exist, a bad option)
+  {NOTHING_TO_GRADE}  nothing to grade (no student folder in the paths)
+
+Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {grader.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="write the students' public training set")
@@ -102,15 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", help="train the reference per the handout and measure its checkpoint "
                                                  "metric (mlp-regression: store its hidden test-set MSE in the TA "
                                                  "configuration; slow)")
-    calibrate.add_argument("--threads", type=int, default=1)
+    calibrate.add_argument("--threads", type=int, default=1,
+                           help="torch threads for the training (default: %(default)s; more changes no result)")
     _assignment_option(calibrate)
     calibrate.set_defaults(fn=cmd_calibrate)
 
-    grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)")
-    grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder")
-    grade.add_argument("--reports-dir", default=None)
+    grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=GRADE_EPILOG)
+    grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder; "
+                                                "submissions/<name>::<check> grades one check")
+    grade.add_argument("--reports-dir", default=None, metavar="DIR",
+                       help="where results and reports go (default: ./reports)")
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
-    grade.epilog = "Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"
     grade.set_defaults(fn=cmd_grade)
 
     kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
@@ -122,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "
                                              "results.json files already on disk (after a regrade or a merge)")
-    summary.add_argument("reports_dir", nargs="?", default="reports")
+    summary.add_argument("reports_dir", nargs="?", default="reports",
+                         help="the reports folder holding students/<name>/results.json (default: %(default)s)")
     summary.set_defaults(fn=cmd_summary)
     return parser
 

@@ -93,8 +93,16 @@ def test_the_installed_kit_is_the_one_running(venv_python, built):
 
 
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
-    results = statuses(self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py"))
+    graded = self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py")
+    results = statuses(graded)
     visible = {c.id for c in spec.rubric().checks if c.visibility == "visible"}
+    visible_points = sum(c.points for c in spec.rubric().checks if c.visibility == "visible")
+    # out of the visible points, the hidden ones announced, none of them "lost"
+    assert graded["score"] == graded["max_score"] == visible_points
+    assert graded["extra_data"]["pending_points"] == spec.rubric().total - visible_points
+    page = (built / "reports" / "students" / "good" / "index.html").read_text()
+    assert "Where points were lost" not in page and 'class="bar low"' not in page
+    assert f"and {spec.rubric().total - visible_points:g} points of hidden checks, checked at grading time" in page
     assert {k: v for k, v in results.items() if k in visible} == {k: "passed" for k in visible}
     assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
 
@@ -172,3 +180,23 @@ def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     assert cli.main(["kit", "--out", str(out), "--force"]) == 4
     assert "submissions/your-name/mlp.py" in capsys.readouterr().err
     assert (out / "submissions" / "your-name" / "mlp.py").read_text() == "my solution"
+
+
+def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path):
+    kit_dir = tmp_path / "kit"
+    shutil.copytree(built, kit_dir)
+    (kit_dir / "data").mkdir()
+    torch.save({"X": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, kit_dir / "data" / "train.pt")
+    main = kit.TEMPLATE[kit.TEMPLATE.index('if __name__ == "__main__":'):]
+    student = kit_dir / "submissions" / "me"
+    student.mkdir()
+    (student / "mlp.py").write_text(
+        "import torch\n\nclass TwoLayerMLP:\n    def state_dict(self):\n        return {'epochs': self.epochs}\n\n"
+        "def train(model, X, y, epochs=150):\n    model.epochs = torch.tensor(epochs)\n\n" + main)
+    run = subprocess.run([sys.executable, "submissions/me/mlp.py", "3"], cwd=kit_dir, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert torch.load(student / "model.pth")["epochs"] == 3
+    assert not (kit_dir / "model.pth").exists()
+    readme = (built / "README.md").read_text()
+    assert "python submissions/<your-name>/mlp.py 3" in readme and "minutes" in readme

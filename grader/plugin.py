@@ -213,6 +213,7 @@ class CheckItem(pytest.Item):
         from grader.checks import run_check
 
         outcome = run_check(self.check_id, session.context(self.path))
+        session.explain(outcome, self.path, self.nodeid)
         self.user_properties.append((SUBMISSION_KEY, str(self.path)))
         self.user_properties.append((NODE_KEY, self.nodeid.split("::")[0]))
         self.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
@@ -262,6 +263,7 @@ class GradingSession:
         self.outcomes: dict[Path, list[dict]] = {}
         self.node_paths: dict[Path, str] = {}
         self.recorded: dict[Path, "Recorded"] = {}
+        self.code_problems: dict[Path, tuple[str | None, list[str]]] = {}  # cause, failures it caused
 
     def context(self, path: Path) -> "Context":
         from grader.checks import Context
@@ -272,6 +274,20 @@ class GradingSession:
             self.close_all()  # one worker at a time per process: memory stays flat for a class
             self.contexts[path] = Context(Submission(path), Worker(path))
         return self.contexts[path]
+
+    def explain(self, outcome: Outcome, path: Path, node_id: str) -> None:
+        """A missing or uncompilable mlp.py is named once, with the path the TA typed."""
+        from grader import causes
+
+        if path not in self.code_problems:
+            submission, node_path = Submission(path), node_id.split("::")[0]
+            with spec.using(submission.assignment()[0]):
+                shown_as = f"{node_path}/{submission.code.name}"
+                self.code_problems[path] = (causes.code_problem(submission, shown_as), [])
+        problem, caused = self.code_problems[path]
+        if problem and causes.caused_by_code(outcome):
+            causes.explain(outcome, problem, caused[0] if caused else None)
+            caused.append(node_id)
 
     def close_all(self) -> None:
         for ctx in self.contexts.values():
@@ -355,7 +371,7 @@ class GradingSession:
                 continue
             path = path.resolve()
             if path.name == root_name and not any(is_submission_dir(p) for p in path.iterdir()):
-                why = f"{arg} holds no student folder (one folder per student, e.g. {arg}/alice/mlp.py)"
+                why = f"{arg} holds no student folder (one folder per student, e.g. {arg.rstrip('/')}/alice/mlp.py)"
             elif is_submission_dir(path) or root_name in path.parent.parts:
                 continue
             else:

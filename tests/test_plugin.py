@@ -150,3 +150,36 @@ def test_a_student_is_written_when_its_checks_are_done_not_when_the_run_ends(tmp
     results = json.loads(alice.read_text())
     assert results["score"] == 6 and results["extra_data"]["complete"] is True
     assert not (tmp_path / "reports" / "students" / "zed").exists()
+
+
+def test_a_missing_or_uncompilable_mlp_py_is_named_once_with_the_typed_path(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "submissions" / "nofile").mkdir(parents=True)
+    student(tmp_path, "syn", "import torch\n\nclass TwoLayerMLP:\n    def forward(self, X)\n        return X\n")
+    result = run_pytest(tmp_path, "submissions/", "-k", "structure.imports or structure.api or source")
+    failures = re.findall(r"^0/\d points: (.*)$", result.stdout, re.M)
+    assert failures == [
+        "submissions/nofile/mlp.py is missing: every check that runs the code fails",
+        "submissions/nofile/mlp.py is missing (see submissions/nofile::structure.imports)",
+        "submissions/nofile/mlp.py is missing (see submissions/nofile::structure.imports)",
+        "SyntaxError at line 4 of submissions/syn/mlp.py: expected ':': every check that runs the code fails",
+        "SyntaxError at line 4 of submissions/syn/mlp.py: expected ':' (see submissions/syn::structure.imports)",
+        "SyntaxError at line 4 of submissions/syn/mlp.py: expected ':' (see submissions/syn::structure.imports)"]
+    failures_section = result.stdout.split("FAILURES")[1].split("mlp-grader scores")[0]
+    assert "must only define things" not in failures_section and str(tmp_path) not in failures_section
+    assert "/submissions/syn-" not in result.stdout  # the sandbox's copy
+
+
+def test_nothing_graded_says_why(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "submissions").mkdir()
+    (tmp_path / "homework" / "bob").mkdir(parents=True)
+    (tmp_path / "homework" / "bob" / "mlp.py").write_text(STUB)
+    empty = run_pytest(tmp_path, "submissions/")
+    assert empty.returncode == 5
+    assert ("nothing graded: submissions/ holds no student folder (one folder per student, e.g. "
+            "submissions/alice/mlp.py)") in empty.stdout
+    stray = run_pytest(tmp_path, "homework/bob")
+    assert stray.returncode == 5
+    assert ("nothing graded: homework/bob is not inside a folder named submissions/: the grader grades the "
+            "folders directly inside submissions/ (e.g. submissions/alice)") in stray.stdout

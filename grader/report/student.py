@@ -68,7 +68,9 @@ def check_view(test: dict[str, Any]) -> dict[str, Any]:
         "curve": curve,
         "curve_above": check_id == CURVE_CHECK and any(k in details for k in parts.LOSS_KEYS),
         "traceback": parts.clip(str(details["traceback"])) if details.get("traceback") else None,
-        "other": parts.other(details, ("example", "traceback", *parts.COMPARISON_KEYS, *parts.LOSS_KEYS)),
+        # "diagnosis" is the TA's evidence (results.json keeps it); the page says it in words, the hint
+        "other": parts.other(details, ("example", "traceback", "diagnosis", *parts.COMPARISON_KEYS,
+                                       *parts.LOSS_KEYS)),
         "output": capped_output(extra.get("output")),
         "seconds": fmt.number(extra.get("seconds") or 0, 3),
         "student_seconds": fmt.number(extra.get("student_seconds") or 0, 3),

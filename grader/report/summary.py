@@ -66,6 +66,16 @@ def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
     return rows
 
 
+def check_tables(rows: list[dict[str, Any]], mixed: bool) -> list[dict[str, Any]]:
+    """One table of checks per assignment (most failed first in each): a check of one
+    assignment is never compared with another's in the same table."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["assignment"], []).append(row)
+    return [{"assignment": name, "id": f"pass-rates-{name}" if mixed else "pass-rates", "rows": groups[name]}
+            for name in sorted(groups)]
+
+
 def class_rubrics(students: list[Student]) -> dict[str, spec.Rubric]:
     """The rubric of every assignment the class answered (an unknown name: the default's)."""
     names = sorted({assignment_of(s) for s in students}) or [spec.DEFAULT]
@@ -104,7 +114,7 @@ def summary_view(reports_dir: Path) -> dict[str, Any]:
         "histogram": svg.histogram([s.score for s in students], max_score,
                                    title=f"how many students scored how many of the {fmt.points(max_score)} points",
                                    width=980),
-        "checks": pass_rates(students),
+        "check_tables": check_tables(pass_rates(students), len(rubrics) > 1),
         "attention": [r for r in rows if r["flag"] or r["notes"]],
         "unreadable": unreadable,
         "gradebook": (reports_dir / FILENAME).is_file() and FILENAME,

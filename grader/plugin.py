@@ -40,6 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="grade only shard I of N (1-based); a student's shard depends on the name only")
 
 
+def without_group(nodeid: str) -> str:
+    """submissions/alice::init.seeded@alice (pytest-xdist's loadgroup names a check so) as
+    submissions/alice::init.seeded, the id the reports show and pytest accepts."""
+    base, _, check = nodeid.partition("::")
+    name, at, group = check.rpartition("@")
+    return f"{base}::{name}" if at and check and group == Path(base).name else nodeid
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     try:
         index, count = (int(part) for part in text.split("/"))
@@ -93,7 +101,8 @@ def _take_check_selections(config: pytest.Config) -> None:
             args.append(arg)
             continue
         if checks:
-            selections.setdefault(path, set()).add(checks)
+            # pytest-xdist's --dist loadgroup shows ids with "@<group>" appended: accept them too
+            selections.setdefault(path, set()).add(checks.split("@")[0])
         else:
             whole.add(path)
         if base not in args:
@@ -213,9 +222,9 @@ class CheckItem(pytest.Item):
         from grader.checks import run_check
 
         outcome = run_check(self.check_id, session.context(self.path))
-        session.explain(outcome, self.path, self.nodeid)
+        session.explain(outcome, self.path, self.check_node_id)
         self.user_properties.append((SUBMISSION_KEY, str(self.path)))
-        self.user_properties.append((NODE_KEY, self.nodeid.split("::")[0]))
+        self.user_properties.append((NODE_KEY, self.parent.nodeid))
         self.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
         if outcome.status == "skipped":
             from grader.terminal import printable
@@ -230,11 +239,17 @@ class CheckItem(pytest.Item):
             return format_failure(excinfo.value.outcome)
         return printable(super().repr_failure(excinfo, style))
 
+    @property
+    def check_node_id(self) -> str:
+        """submissions/alice::backward.latest_cache: the node id without the "@alice" that
+        pytest-xdist's loadgroup appends."""
+        return f"{self.parent.nodeid}::{self.check_id}"
+
     def reportinfo(self):
         # The failure's headline shows the node id, the one spelling pytest accepts to re-run
         # a check. It must not end the node id: -v would print that ending with its dots
         # turned into "::" (submissions/alice::backward::latest_cache).
-        return self.path, None, f"{self.nodeid} ({self.check_id.split('.')[0]})"
+        return self.path, None, f"{self.check_node_id} ({self.check_id.split('.')[0]})"
 
 
 @functools.cache
@@ -298,7 +313,10 @@ class GradingSession:
     def writes_results(self) -> bool:
         return not hasattr(self.config, "workerinput")  # an xdist worker: the controller writes
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.writes_results:  # an xdist worker checks the ids it reports against its items
+            report.nodeid = without_group(report.nodeid)
         props = dict(report.user_properties)
         if report.when == "call" and OUTCOME_KEY in props:
             path = Path(props[SUBMISSION_KEY])

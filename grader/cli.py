@@ -73,6 +73,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if not reports_dir.is_dir():
         print(f"grader: no such folder: {reports_dir}", file=sys.stderr)
         return USAGE_ERROR
+    if not (reports_dir / "students").is_dir() and any(reports_dir.glob("*/results.json")):
+        print(f"grader: {reports_dir} holds results in the layout of earlier versions ({reports_dir}/<name>/); "
+              f"move those folders into {reports_dir}/students/ to include them", file=sys.stderr)
     for path in write_class_reports(reports_dir):
         print(f"wrote {path}")
     return 0

@@ -140,3 +140,12 @@ def test_junitxml_has_one_testcase_per_selected_check(junit_xml):
     assert (case.get("classname"), case.get("name")) == ("submissions.tiny", CHEAP)
     outcome = {p.get("name"): p.get("value") for p in case.iter("property")}["mlp_grader_outcome"]
     assert json.loads(outcome)["status"] == "passed"
+
+
+def test_cli_summary_points_to_results_in_the_old_layout(tmp_path, capsys):
+    results.write(fx.full_marks(), tmp_path)
+    (tmp_path / "students" / "ada").rename(tmp_path / "ada")  # reports/<name>/, as earlier versions wrote
+    (tmp_path / "students").rmdir()
+    assert cli.main(["summary", str(tmp_path)]) == 0
+    assert f"move those folders into {tmp_path}/students/" in capsys.readouterr().err
+    assert (tmp_path / "ada" / "results.json").is_file()  # left where it was

@@ -119,6 +119,8 @@ def test_failures_name_the_id_that_reruns_them(course):
     assert "submissions/alice::structure.api FAILED" in result.stdout
     assert "_ submissions/alice::structure.api (structure) _" in result.stdout
     assert "FAILED submissions/alice::structure.api - 0/2 points: " in result.stdout
+    # the score table is the last thing on screen, after pytest's FAILED lines and its final line
+    assert result.stdout.index("mlp-grader scores") > result.stdout.index("1 failed, 23 deselected")
     test = next(t for t in results_of(course)["tests"] if t["extra_data"]["id"] == "structure.api")
     assert test["extra_data"]["node_id"] == "submissions/alice::structure.api"
     html = (course / "reports" / "students" / "alice" / "index.html").read_text()

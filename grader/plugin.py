@@ -356,14 +356,16 @@ class GradingSession:
         name = printable(result.name)
         reporter.write_line(f"graded {name}: {result.score:g} points in {result.execution_time:.1f} s{extra}")
         total = len(result.outcomes)
+        out_of_gradebook = f"{name} stays out of grades.csv until every check has run"
         if recorded.kept:
-            reporter.write_line(f"partial run: {recorded.ran} of {total} checks of {name} ran; the other "
-                                f"{recorded.kept} were kept from the results of {recorded.previous_started}: "
-                                f"{result.score:g} points", yellow=True)
+            line = (f"partial run: {recorded.ran} of {total} checks of {name} ran; the other {recorded.kept} were "
+                    f"kept from the results of {recorded.previous_started}: {result.score:g} points")
+            if not result.complete:
+                line += f"; {len(result.not_run)} have never run: {out_of_gradebook}"
+            reporter.write_line(line, yellow=True)
         elif not result.complete:
             reporter.write_line(f"partial run: {recorded.ran} of {total} checks of {name} ran and there are no "
-                                f"earlier results; {name} stays out of grades.csv until every check has run",
-                                yellow=True)
+                                f"earlier results; {out_of_gradebook}", yellow=True)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

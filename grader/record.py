@@ -29,10 +29,6 @@ class Recorded:
     kept: int  # checks taken from the previous results.json
     previous_started: str | None  # when those previous results were graded
 
-    @property
-    def partial_run(self) -> bool:
-        return self.ran < len(self.result.outcomes)
-
 
 def previous_outcomes(reports_dir: Path, name: str, assignment: str) -> tuple[dict[str, dict], str | None]:
     """The outcomes of the student's last results.json (graded as the same assignment), by
@@ -43,7 +39,8 @@ def previous_outcomes(reports_dir: Path, name: str, assignment: str) -> tuple[di
         extra = data.get("extra_data") or {}
         if extra.get("assignment", spec.DEFAULT) != assignment:
             return {}, None
-        outcomes = {t["extra_data"]["id"]: t["extra_data"] for t in data["tests"]}
+        outcomes = {t["extra_data"]["id"]: t["extra_data"] for t in data["tests"]
+                    if t["extra_data"]["status"] != NOT_RUN}
         return outcomes, str(extra.get("started", ""))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}, None

@@ -125,3 +125,16 @@ def test_failures_name_the_id_that_reruns_them(course):
     assert test["extra_data"]["node_id"] == "submissions/alice::structure.api"
     html = (course / "reports" / "students" / "alice" / "index.html").read_text()
     assert '<span class="muted mono small">submissions/alice::structure.api</span>' in html
+
+
+def test_two_partial_runs_without_a_full_one_are_still_incomplete(tmp_path):
+    course = make_course(tmp_path, "alice")
+    run_pytest(course, "submissions/", "-k", CHEAP)
+    result = run_pytest(course, "submissions/alice::structure.imports")
+    results = results_of(course)
+    assert statuses(results) == {k: ("passed", 4.0 if k == CHEAP else 2.0) if k in (CHEAP, "structure.imports")
+                                 else ("not_run", 0.0) for k in ALL}
+    assert results["extra_data"]["complete"] is False and gradebook(course) == {}
+    assert "partial run: 1 of 24 checks of alice ran; the other 1 were kept" in result.stdout
+    assert "; 22 have never run: alice stays out of grades.csv until every check has run" in result.stdout
+    assert "incomplete: 22 of 24 checks have not run" in results["output"]

@@ -79,9 +79,24 @@ def pytest_configure_node(node) -> None:
     node.workerinput["mlp_grader_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     _select_checks(config, items)
     _select_shard(config, items)
+    yield
+    _recognise_failures_by_their_shown_id(config, items)
+
+
+def _recognise_failures_by_their_shown_id(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker the items' ids end in "@<student>" by now, and --lf (whose filter
+    runs after this) knows the failures by the ids the controller reported, without it."""
+    lastfailed = getattr(config.pluginmanager.get_plugin("lfplugin"), "lastfailed", None)
+    if not lastfailed:
+        return
+    for item in items:
+        shown = without_group(item.nodeid)
+        if shown != item.nodeid and shown in lastfailed:
+            lastfailed[item.nodeid] = lastfailed[shown]
 
 
 CHECK_SELECTIONS = pytest.StashKey[dict[Path, set[str]]]()

@@ -85,8 +85,9 @@ def test_the_full_run_is_the_baseline(graded):
     (["--deselect", "submissions/alice::checkpoint.test_mse"], len(ALL) - 1),
     (["-x"], 2),  # structure.imports passes, structure.api fails and stops the run
     (["--lf"], len(ALL) - 2),
+    (["--lf", "-n", "2"], len(ALL) - 2),  # pytest-xdist's workers know the failures by the same ids
     ([], 1),  # the check's own id, as every report spells it: submissions/alice::no_autograd.source
-], ids=["-k", "--deselect", "-x", "--lf", "node-id"])
+], ids=["-k", "--deselect", "-x", "--lf", "--lf-xdist", "node-id"])
 def test_a_partial_run_merges_into_the_previous_results(graded, course, selection, ran):
     args = selection or [f"submissions/alice::{CHEAP}"]
     result = run_pytest(course, *(["submissions/"] if selection else []), *args)

@@ -1,8 +1,9 @@
 """`grader kit`: the folder (or zip) students get to check themselves before the deadline.
 
-It holds the harness, the handout, the public data command and an empty submission
-template, and nothing of the reference solution, the TA configuration or the bundled
-example submissions (one of them is a full solution). Without `reference/` and
+It holds the harness, the handout, the data command, mlp-regression's training set
+(`data/train.pt`: its teacher network is the TA's secret, so students cannot make it
+themselves) and an empty submission template, and nothing of the reference solution, the
+TA configuration or the bundled example submissions (one of them is a full solution). Without `reference/` and
 `ta/config.toml`, the checks that compare with them are skipped with "checked at grading
 time"; every visible check runs as it will at grading.
 """
@@ -64,7 +65,7 @@ README = '''# Checking your homework yourself
 This kit runs the same visible checks the course grader runs. It contains no solution.
 
     bash scripts/install.sh            # once: installs the checker (Python 3.11)
-    python -m grader data              # writes data/train.pt, the training set
+    # data/train.pt, the training set, comes with this kit
     cp -r submissions/your-name submissions/<your-name>
     # write submissions/<your-name>/mlp.py, train, save model.pth next to it
     pytest submissions/<your-name>     # run the checks
@@ -104,8 +105,18 @@ def build(out: Path) -> Path:
     template.parent.mkdir(parents=True)
     template.write_text(TEMPLATE)
     (out / "README.md").write_text(README)
-    (out / ".gitignore").write_text("reports/\ndata/\n__pycache__/\n")
+    (out / ".gitignore").write_text("reports/\n__pycache__/\n")
+    _write_training_set(out)
     return out
+
+
+def _write_training_set(out: Path) -> None:
+    """The default homework's training set, made here with the TA's teacher (the kit's
+    `grader data` cannot make it: no TA configuration)."""
+    from grader import data, spec
+
+    with spec.using(spec.DEFAULT):
+        data.write_training_set(out / spec.contract().data["file"])
 
 
 def build_zip(out_zip: Path) -> Path:

@@ -66,6 +66,7 @@ class Context:
     output: list[str] = field(default_factory=list)
     student_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
+    reviews: list[str] = field(default_factory=list)  # the running check's notes for the TA
     timed_out: bool = False  # a call of this submission has hit its timeout
     session: str | None = None  # the running check's id: its calls share one child
     assignment: str = spec.DEFAULT
@@ -82,6 +83,11 @@ class Context:
     def note(self, **details: Any) -> None:
         """Details for the report, kept whether the check passes or fails."""
         self.notes.update(details)
+
+    def review(self, reason: str) -> None:
+        """Flag the running check's result for the TA to review, without changing its
+        score: the outcome's message starts with "for review:" and the reason."""
+        self.reviews.append(reason)
 
     def call(self, op: str, timeout: float | None = None, **args):
         """Run an operation in the worker; a crash, exit or hang becomes a failure.
@@ -169,26 +175,36 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
     ctx.output = []
     ctx.student_seconds = 0.0
     ctx.notes = {}
+    ctx.reviews = []
     ctx.session = check_id
     if fn.needs_reference and not oracle.available():
         return Outcome(check_spec, 0.0, "skipped", "compared with the reference solution at grading time")
     try:
         fraction = fn(ctx)
-        score = check_spec.points if fraction is None else round(check_spec.points * float(fraction), 2)
+        score = check_spec.points if fraction is None else round(check_spec.points * clipped(fraction, 1.0), 2)
         status = "passed" if score >= check_spec.points else "partial"
         outcome = Outcome(check_spec, score, status)
     except Failed as failure:
-        earned = round(min(max(failure.earned, 0.0), check_spec.points), 2)
+        earned = round(clipped(failure.earned, check_spec.points), 2)
         status = "error" if failure.crashed else ("partial" if earned > 0 else "failed")
         outcome = Outcome(check_spec, earned, status, failure.message, failure.details, failure.hint)
     except Exception:  # noqa: BLE001 - a grader bug must not lose the student's other checks
         outcome = Outcome(check_spec, 0.0, "error", "internal error in the grader (not your fault; tell the TA)",
                           {"traceback": traceback.format_exc()[-4000:]})
     outcome.details = {**ctx.notes, **outcome.details}
+    if ctx.reviews:
+        outcome.details["review"] = list(ctx.reviews)
+        outcome.message = "; ".join(["for review: " + "; ".join(ctx.reviews), *filter(None, [outcome.message])])
     outcome.output = "\n".join(ctx.output)
     outcome.seconds = time.perf_counter() - started
     outcome.student_seconds = ctx.student_seconds
     return outcome
+
+
+def clipped(value: float, high: float) -> float:
+    """`value` within [0, high]; NaN earns nothing rather than a NaN score."""
+    value = float(value)
+    return min(max(value, 0.0), high) if value == value else 0.0
 
 
 # Examples per check when the constructor ignores its dims and every network is the

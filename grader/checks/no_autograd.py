@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from grader.checks.backward import run_backward
 from grader.checks.base import Context, check, for_all, grads_of
-from grader.checks.source_scan import scan
+from grader.checks.source_scan import Unreadable, scan_submission
 from grader.compare import assert_close
 from grader.outcome import Failed
 from grader.strategies import cases, dims_for
@@ -36,16 +36,18 @@ def grad_disabled(ctx: Context) -> None:
 
 @check("no_autograd.source")
 def source(ctx: Context) -> None:
+    """No autograd in the graded code of mlp.py or of any module of the submission it
+    imports (source_scan.py says what counts)."""
+    code = spec.contract().submission["code"]
     try:
-        text = ctx.submission.code.read_text(encoding="utf-8", errors="replace")
-        findings = scan(text)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise Failed(f"mlp.py could not be read as Python: {exc}") from None
+        findings = scan_submission(ctx.submission.path, code)
+    except Unreadable as exc:
+        raise Failed(f"the source could not be read: {exc}") from None
+    except SyntaxError as exc:
+        raise Failed(f"{exc.filename or code} could not be read as Python: {exc.msg} (line {exc.lineno})") from None
     graded = [f for f in findings if f.graded]
     elsewhere = [str(f) for f in findings if not f.graded]
     details = {"outside_graded_code": elsewhere} if elsewhere else {}
     if graded:
         raise Failed("autograd in the graded code: " + "; ".join(map(str, graded)) +
                      ". Compute every gradient by hand in backward()", details=details)
-
-

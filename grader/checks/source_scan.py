@@ -30,6 +30,10 @@ NN_LAYERS = {"Linear", "Sequential", "Module", "MSELoss", "ReLU", "Parameter", "
 # Names whose only use is autograd, when they are reached with getattr("...") (a string).
 AUTOGRAD_NAMES = {"autograd", "func", "functorch", "backward", "grad", "vjp", "jvp", "jacrev", "jacfwd", "hessian",
                   "enable_grad", "requires_grad_", "requires_grad", "set_grad_enabled", "forward_ad"}
+# Ways to reach the grader's runtime guard or torch's machinery under it: never needed by
+# an honest submission.
+INTERNALS = ("ctypes", "gc", "grader", "torch._C", "torch.utils._python_dispatch", "torch.overrides", "sys.modules",
+             "sys._getframe")
 # Calls that run code the scan cannot read.
 DYNAMIC_CODE = {"exec", "eval", "compile", "__import__"}
 MAX_MODULES = 50
@@ -96,14 +100,23 @@ def scan_submission(folder: Path, code: str = "mlp.py") -> list[Finding]:
             modules.append(module)
             todo += module.imports
     own = _OwnNames.of(modules)
-    findings = [f for m in modules for f in m.findings(own)]
+    findings = _distinct([f for m in modules for f in m.findings(own)])
     return sorted(findings, key=lambda f: (f.file != code, f.file, f.line))
 
 
 def scan(source: str, filename: str = "mlp.py") -> list[Finding]:
     """Findings in one file's source, as `mlp.py` (its imports are not followed)."""
     module = _Module(filename, ast.parse(source, filename=filename), helper=False)
-    return sorted(module.findings(_OwnNames.of([module])), key=lambda f: f.line)
+    return sorted(_distinct(module.findings(_OwnNames.of([module]))), key=lambda f: f.line)
+
+
+def _distinct(findings: list[Finding]) -> list[Finding]:
+    """Without the findings that a longer one on the same line contains (`torch.autograd`
+    inside `torch.autograd.grad`)."""
+    def inside(f: Finding, g: Finding) -> bool:
+        return f is not g and (f.file, f.line) == (g.file, g.line) and f.what != g.what and \
+            g.what.startswith(f.what.split(" ")[0] + ".")
+    return [f for f in findings if not any(inside(f, g) for g in findings)]
 
 
 def _module_files(folder: Path, name: str) -> list[str]:
@@ -249,6 +262,8 @@ def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
         name = _dotted(node)
         if _in_modules(name):
             return name
+        if _in_modules(name, INTERNALS):
+            return f"{name} (reaches into the grader's or torch's internals)"
         if node.attr in NN_LAYERS and name.endswith(f"nn.{node.attr}"):
             return f"{name} (an nn layer computes its gradients with autograd)"
         if node.attr in ("requires_grad_", "enable_grad"):
@@ -264,6 +279,8 @@ def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
             name = f"{module}.{alias.name}" if module else alias.name
             if _in_modules(name) or (module == "torch" and alias.name in ("func", "autograd", "enable_grad")):
                 return f"import of {name}"
+            if _in_modules(name, INTERNALS) or (module == "torch" and alias.name == "_C"):
+                return f"import of {name} (reaches into the grader's or torch's internals)"
     return None
 
 
@@ -282,5 +299,5 @@ def _call_use(node: ast.Call, own: _OwnNames) -> str | None:
     return None
 
 
-def _in_modules(name: str) -> bool:
-    return any(name == m or name.startswith(m + ".") for m in AUTOGRAD_MODULES)
+def _in_modules(name: str, modules: tuple[str, ...] = AUTOGRAD_MODULES) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in modules)

@@ -121,14 +121,14 @@ def _distinct(findings: list[Finding]) -> list[Finding]:
 
 def _module_files(folder: Path, name: str) -> list[str]:
     """The submission's own files a module name may refer to (`a.b`: a.py, a/__init__.py,
-    a/b.py, a/b/__init__.py), inside the folder; nothing for torch, numpy and the like."""
+    a/b.py, a/b/__init__.py); nothing for torch, numpy and the like. Whatever exists under
+    such a name is listed, links and FIFOs too: reading refuses them by name."""
     parts = name.split(".")
     found = []
     for depth in range(1, len(parts) + 1):
         base = Path(*parts[:depth])
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            path = folder / candidate
-            if path.is_file() and path.resolve().is_relative_to(folder.resolve()):
+            if os.path.lexists(folder / candidate):
                 found.append(str(candidate))
     return found
 

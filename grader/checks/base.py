@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from grader import oracle, spec, validate
+from grader import oracle, spec, ta_config, validate
 from grader.checks import batching
 from grader.outcome import Failed, Outcome
 from grader.spec import Dims
@@ -255,7 +255,7 @@ CACHED_VALUES = 200_000  # examples holding more numbers (full-size networks) ar
 
 def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     probes = tuple((name, repr(ctx._probes.get(name))) for name in STRATEGY_PROBES)
-    key = (ctx.assignment, check_id, max_examples, probes)
+    key = (ctx.assignment, check_id, max_examples, probes, example_salt())
     if key in _DRAWN:
         return _DRAWN[key]
     examples = smallest_first(draw_examples(check_id, strategy, max_examples))
@@ -264,12 +264,29 @@ def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     return examples
 
 
+def example_salt() -> int | None:
+    """The TA configuration's secret `example_seed`, or None where there is none (the
+    student kit, whose checks then draw from public seeds)."""
+    config = ta_config.load()
+    return None if config is None else config.example_seed
+
+
+def example_seed(check_id: str) -> int:
+    """The check's Hypothesis seed: from its id, salted with the TA's secret when there is
+    one. Anyone can read the public seeds and record the examples' answers; the salted ones
+    are known only at grading time, and the same on every regrade with the same secret."""
+    salt = example_salt()
+    text = check_id if salt is None else f"{salt}:{check_id}"
+    return zlib.crc32(text.encode())
+
+
 def draw_examples(check_id: str, strategy, max_examples: int) -> list:
-    """The examples Hypothesis generates for the check (the same on every run)."""
+    """The examples Hypothesis generates for the check (the same on every run with the same
+    TA configuration)."""
     examples: list = []
 
     @settings(settings.get_profile(PROFILE), max_examples=max_examples)
-    @seed(zlib.crc32(check_id.encode()))
+    @seed(example_seed(check_id))
     @given(strategy)
     def collect(case):
         examples.append(case)

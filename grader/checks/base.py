@@ -255,7 +255,7 @@ CACHED_VALUES = 200_000  # examples holding more numbers (full-size networks) ar
 
 def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     probes = tuple((name, repr(ctx._probes.get(name))) for name in STRATEGY_PROBES)
-    key = (ctx.assignment, check_id, max_examples, probes, example_salt())
+    key = (ctx.assignment, check_id, max_examples, example_salt(), probes)
     if key in _DRAWN:
         return _DRAWN[key]
     examples = smallest_first(draw_examples(check_id, strategy, max_examples))

@@ -80,3 +80,21 @@ def test_the_kit_ships_the_training_set_and_not_the_teacher(tmp_path):
     assert "teacher_seed =" not in specs and f"= {ta_config.load().teacher_seed}" not in specs and not (built / "ta").exists()
     with spec.using(spec.DEFAULT):
         assert spec.contract().data["file"] == "data/train.pt"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "backward.large_logits is seed-fragile for float32-only code (a validity check, reported, not changed here): "
+    "it compares each gradient with a tolerance scaled by that gradient's own largest expected value, and where "
+    "the reference's grad_b1 is ~1e-18 the float32 rounding of logits in the hundreds (2.6e-6) exceeds atol 1e-6. "
+    "With example_seed = 123456789 the correct tests/specs_ok/digits-ok loses the check; with the public seeds "
+    "and the committed salt it passes. When the check is fixed this test passes and the marker must go."))
+def test_a_correct_float32_digits_solution_passes_large_logits_with_another_salt(monkeypatch, tmp_path):
+    config = tmp_path / "config.toml"
+    text = ta_config.path().read_text()
+    config.write_text("\n".join(line for line in text.splitlines() if not line.startswith("example_seed")) +
+                      "\nexample_seed = 123456789\n")
+    monkeypatch.setenv("MLP_GRADER_TA_CONFIG", str(config))
+    from grader import engine
+
+    outcome = engine.grade(ROOT / "tests" / "specs_ok" / "digits-ok", only=["backward.large_logits"]).outcomes[0]
+    assert outcome.status == "passed", outcome.message

@@ -65,8 +65,8 @@ PRODUCTS = ("aten.mm", "aten.addmm", "aten.bmm", "aten.baddbmm", "aten.mv", "ate
 
 
 def backward_passes() -> int:
-    """The id the engine gives its next backward pass, minus one: runs one pass of its own
-    (on a one-element graph) and reads the id inside it."""
+    """The id of the engine's latest backward pass: runs one of its own (on a one-element
+    graph) and reads its id inside it. Ids count up by one per pass, process-wide."""
     seen: list[int] = []
     with _inference_mode(False):
         previous = _is_grad_enabled()

@@ -78,6 +78,10 @@ default homework's).
 Then open `reports/<your-name>/index.html`: every check with its points, what failed, the
 smallest failing example and the numbers compared.
 
+The checks here draw their random examples (networks, batches) from public seeds; at
+grading time the same checks draw them from a secret seed. Code that is right for every
+input gets the same score either way; code tuned to the examples it saw here does not.
+
 Checks marked "checked at grading time" compare your code with the course's reference
 solution or score your model.pth on the hidden test set; they run only when the TAs grade.
 Everything else (structure, initialisation, finite-difference gradients, no autograd, the

@@ -119,3 +119,18 @@ class TwoLayerMLP:
         self.loss.backward()
 '''
     assert [(f.line, f.graded) for f in source_scan.scan(source)] == [(8, True), (9, True)]
+
+
+def test_an_import_is_graded_where_the_graded_code_uses_it():
+    source = '''import torch
+from torch.autograd import gradcheck
+from torch.autograd import grad as g
+class TwoLayerMLP:
+    def backward(self, pred, y):
+        return g(pred, y)
+if __name__ == "__main__":
+    gradcheck(None)
+'''
+    found = [(f.line, f.what, f.graded) for f in source_scan.scan(source)]
+    assert found == [(2, "import of torch.autograd.gradcheck", False),  # only the script uses it
+                     (3, "import of torch.autograd.grad", True)]  # backward calls it as g

@@ -181,7 +181,8 @@ class _Module:
         body = [node for node in tree.body if not _is_main_guard(node)]
         graded_nodes = body if helper else _reachable(body)
         self.graded = [(n.lineno, n.end_lineno or n.lineno) for n in graded_nodes]
-        self.imports = sorted({name for node in graded_nodes for name in _imported(node)})
+        # every module imported outside the script runs at import: its code is graded
+        self.imports = sorted({name for node in body for name in _imported(node)})
 
     def is_graded(self, line: int) -> bool:
         return any(start <= line <= end for start, end in self.graded)
@@ -206,11 +207,15 @@ def _is_main_guard(node: ast.AST) -> bool:
 
 def _reachable(body: list[ast.stmt]) -> list[ast.stmt]:
     """The statements of mlp.py the grader runs: every statement that runs at import, the
-    contract's class and functions, and every definition they name, transitively."""
+    contract's class and functions, and every definition they name, transitively. An
+    import counts where a name it binds is used there (an autograd import that only the
+    `__main__` script uses is that script's)."""
     c = spec.contract()
-    definitions = {node.name: node for node in body
-                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
-    reached = [node for node in body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    definitions: dict[str, list[ast.stmt]] = {}
+    for node in body:
+        for name in _bound(node):
+            definitions.setdefault(name, []).append(node)
+    reached = [node for node in body if not _bound(node)]
     todo = [name for name in (c.class_name, *c.functions) if name in definitions]
     todo += [name for node in reached for name in _names(node)]
     done: set[str] = set()
@@ -219,9 +224,20 @@ def _reachable(body: list[ast.stmt]) -> list[ast.stmt]:
         if name in done or name not in definitions:
             continue
         done.add(name)
-        reached.append(definitions[name])
-        todo += _names(definitions[name])
+        for node in definitions[name]:
+            if node not in reached:
+                reached.append(node)
+                todo += _names(node)
     return reached
+
+
+def _bound(node: ast.stmt) -> list[str]:
+    """The names a definition or an import binds (nothing for other statements)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [a.asname or a.name.split(".")[0] for a in node.names]
+    return []
 
 
 def _names(node: ast.AST) -> list[str]:

@@ -23,7 +23,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     from grader import data, spec
 
     with spec.using(args.assignment):
-        path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
+        try:
+            path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
+        except data.TeacherUnavailable as exc:
+            print(f"grader data: {exc}", file=sys.stderr)
+            return USAGE_ERROR
     print(f"wrote the training set of {args.assignment} to {path}")
     return 0
 

@@ -1,8 +1,9 @@
 """`grader kit`: the folder (or zip) students get to check themselves before the deadline.
 
-It holds the harness, the handout, the public data command and an empty submission
-template, and nothing of the reference solution, the TA configuration or the bundled
-example submissions (one of them is a full solution). Without `reference/` and
+It holds the harness, the handout, the data command, mlp-regression's training set
+(`data/train.pt`: its teacher network is the TA's secret, so students cannot make it
+themselves) and an empty submission template, and nothing of the reference solution, the
+TA configuration or the bundled example submissions (one of them is a full solution). Without `reference/` and
 `ta/config.toml`, the checks that compare with them are skipped with "checked at grading
 time"; every visible check runs as it will at grading.
 """
@@ -78,7 +79,7 @@ This kit runs the same visible checks the course grader runs. It contains no sol
 Every command runs from this folder (the one holding this README):
 
     bash scripts/install.sh                  # once: installs the checker (Python 3.11)
-    python -m grader data                    # once: writes data/train.pt, the training set
+    # data/train.pt, the training set, comes with this kit
     cp -r submissions/your-name submissions/<your-name>
     # write your code in submissions/<your-name>/mlp.py, then:
     python submissions/<your-name>/mlp.py 3  # train 3 epochs (seconds): writes submissions/<your-name>/model.pth
@@ -104,8 +105,13 @@ The score here is out of the visible checks' points. The hidden checks ("checked
 time", in grey) compare your code with the course's reference solution or score your
 model.pth on the hidden test set; they run only when the TAs grade, and the report says how
 many points they hold.
+
 Everything else (structure, initialisation, finite-difference gradients, no autograd, the
 training loop, loading your .pth) runs here exactly as at grading time.
+
+The checks here draw their random examples (networks, batches) from public seeds; at
+grading time the same checks draw them from a secret seed. Code that is right for every
+input gets the same score either way; code tuned to the examples it saw here does not.
 '''
 
 
@@ -203,8 +209,19 @@ def _write_kit(out: Path) -> Path:
     template.parent.mkdir(parents=True)
     template.write_text(TEMPLATE)
     (out / "README.md").write_text(README)
-    (out / ".gitignore").write_text("reports/\ndata/\n__pycache__/\n")
+    (out / ".gitignore").write_text("reports/\n__pycache__/\n")
+    _write_training_set(out)
     return out
+
+
+def _write_training_set(out: Path) -> None:
+    """The default homework's training set, made here with the TA's teacher (the kit's
+    `grader data` cannot make it: no TA configuration)."""
+    from grader import data, spec
+
+    with spec.using(spec.DEFAULT):
+        data.write_training_set(out / spec.contract().data["file"])
+
 
 
 def _is_kit_zip(path: Path) -> bool:

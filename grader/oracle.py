@@ -97,8 +97,11 @@ def mse(params, X, y) -> float:
 
 def held_out_metric(params, X, y) -> float:
     """The active assignment's checkpoint metric on public held-out data, for parameters
-    run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse)."""
+    run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse). NaN
+    when an output is not finite (huge parameters overflow): argmax would still name a class."""
     outputs = forward(params, X)
+    if not np.all(np.isfinite(outputs)):
+        return float("nan")
     if spec.contract().checkpoint["metric"] == "test_accuracy":
         return float(np.mean(np.argmax(outputs, axis=1) == y))
     return float(np.sqrt(mse(params, X, y)))

@@ -150,7 +150,7 @@ def finite_differences(ctx: Context) -> None:
         labels = [label for _, _, label in directions]
         scale = max(float(np.max(np.abs(numeric))), 1e-12)
         error = np.abs(analytic - numeric)
-        bad = np.nonzero(error > tol["atol"] + tol["rtol"] * scale)[0]
+        bad = np.nonzero(~(error <= tol["atol"] + tol["rtol"] * scale))[0]  # NaN (inf - inf) is bad
         if bad.size:
             worst = [{"entry": labels[i], "backward": float(analytic[i]), "finite_difference": float(numeric[i])}
                      for i in bad[np.argsort(error[bad])[::-1]][:6]]

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from grader.worker import protocol
+from grader.worker import guard, protocol
 
 OPERATIONS: dict[str, Callable[..., dict]] = {}
 
@@ -288,19 +288,28 @@ def forward_perturbed(module, dims, params, X, perturbations: list[dict]) -> dic
 
 @operation
 def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, pred_shift=None) -> dict:
-    """forward each earlier input, then forward X and backward(pred, y); return the grads.
-    With `pred_shift`, backward gets pred + pred_shift instead (large logits)."""
+    """forward each earlier input, then forward X and backward(pred, y); return the grads,
+    and what forward(X) and backward did with autograd (guard.py). With `pred_shift`,
+    backward gets pred + pred_shift instead (large logits)."""
     model = new_model(module, dims)
     set_params(model, params)
+    watch = guard.Watch()
     with torch.set_grad_enabled(grad_enabled):
         for x in earlier_inputs:
             CHILD.call("forward() of an earlier batch", model.forward, torch.from_numpy(np.array(x, copy=True)))
-        pred = CHILD.call("forward()", model.forward, torch.from_numpy(np.array(X, copy=True)))
+        with watch.part("forward"):
+            pred = CHILD.call("forward()", model.forward, torch.from_numpy(np.array(X, copy=True)))
         if not isinstance(pred, torch.Tensor):
             raise ContractError(f"forward() returned {type(pred).__name__}, not a torch.Tensor")
         given = pred if pred_shift is None else pred + torch.from_numpy(np.array(pred_shift, copy=True))
-        CHILD.call("backward()", model.backward, given, torch.from_numpy(np.array(y, copy=True)))
-    return {"pred": describe(pred), "backward_pred": describe(given), "grads": get_grads(model)}
+        uncount = watch.count_forward_calls(model)
+        try:
+            with watch.part("backward"):
+                CHILD.call("backward()", model.backward, given, torch.from_numpy(np.array(y, copy=True)))
+        finally:
+            uncount()
+    return {"pred": describe(pred), "backward_pred": describe(given), "grads": get_grads(model),
+            "autograd": watch.report()}
 
 
 @operation
@@ -309,8 +318,10 @@ def step(module, dims, params, grads, lr: float) -> dict:
     set_params(model, params)
     for name, tensor in tensors(grads).items():
         setattr(model, MODEL["grads"][name], tensor)
-    CHILD.call("step()", model.step, lr)
-    return {"params": get_params(model)}
+    watch = guard.Watch()
+    with watch.part("step"):
+        CHILD.call("step()", model.step, lr)
+    return {"params": get_params(model), "autograd": watch.report()}
 
 
 @operation

@@ -82,13 +82,11 @@ def test_the_kit_ships_the_training_set_and_not_the_teacher(tmp_path):
         assert spec.contract().data["file"] == "data/train.pt"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "backward.large_logits is seed-fragile for float32-only code (a validity check, reported, not changed here): "
-    "it compares each gradient with a tolerance scaled by that gradient's own largest expected value, and where "
-    "the reference's grad_b1 is ~1e-18 the float32 rounding of logits in the hundreds (2.6e-6) exceeds atol 1e-6. "
-    "With example_seed = 123456789 the correct tests/specs_ok/digits-ok loses the check; with the public seeds "
-    "and the committed salt it passes. When the check is fixed this test passes and the marker must go."))
 def test_a_correct_float32_digits_solution_passes_large_logits_with_another_salt(monkeypatch, tmp_path):
+    """Grades must not depend on the secret: the old large_logits scaled each gradient's
+    float32 allowance by that gradient's own size, so with this salt the correct float32
+    digits-ok lost it (grad_b1 near 1e-18 against rounding of 2.6e-6); the check now allows
+    the float32 resolution at the logits' size (tolerances.toml [large_logits])."""
     config = tmp_path / "config.toml"
     text = ta_config.path().read_text()
     config.write_text("\n".join(line for line in text.splitlines() if not line.startswith("example_seed")) +

@@ -8,6 +8,7 @@ path; the others point to it. Scores and statuses are the checks' own: only word
 from __future__ import annotations
 
 from grader.outcome import Outcome
+from grader.sources import Unreadable, read_source
 from grader.submission import Submission
 
 IMPORT_STAGE = "import mlp.py"
@@ -17,10 +18,12 @@ UNREADABLE = "could not be read as Python"
 def code_problem(submission: Submission, shown_as: str) -> str | None:
     """Why the student's code cannot even be imported, found without running it."""
     code = submission.code
-    if not code.is_file():
+    if not code.exists() and not code.is_symlink():
         return f"{shown_as} is missing"
     try:
-        compile(code.read_bytes(), shown_as, "exec", dont_inherit=True)
+        compile(read_source(code), shown_as, "exec", dont_inherit=True)
+    except Unreadable as exc:
+        return f"{shown_as}: {exc}"
     except SyntaxError as exc:
         return f"{type(exc).__name__} at line {exc.lineno} of {shown_as}: {exc.msg}"
     except (ValueError, MemoryError, RecursionError, OverflowError) as exc:

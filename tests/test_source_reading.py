@@ -53,14 +53,23 @@ def folder(tmp_path) -> Path:
 def test_a_fifo_named_mlp_py_fails_the_scan_without_hanging(folder):
     os.mkfifo(folder / "mlp.py")
     assert finishes(lambda: source_outcome(folder)) == (
-        0.0, "failed", "the source could not be read: mlp.py is not a regular file")
+        0.0, "failed", "mlp.py is a named pipe (FIFO): the grader uses only regular files inside the submission "
+                       "folder, so this submission is not graded; hand in the file itself")
+
+    def scan() -> None:  # the scan itself, for a folder the grader did not refuse first
+        with pytest.raises(source_scan.Unreadable, match="mlp.py is not a regular file"):
+            source_scan.scan_submission(folder, "mlp.py")
+
+    finishes(scan)
 
 
 def test_a_link_to_dev_zero_is_not_followed(folder):
     (folder / "mlp.py").symlink_to("/dev/zero")
     assert finishes(lambda: source_outcome(folder)) == (
-        0.0, "failed", "the source could not be read: mlp.py cannot be opened (Too many levels of symbolic links; "
-        "a symbolic link is not followed)")
+        0.0, "failed", "mlp.py is a symbolic link (to /dev/zero): the grader uses only regular files inside the "
+                       "submission folder, so this submission is not graded; hand in the file itself")
+    with pytest.raises(source_scan.Unreadable, match="a symbolic link is not followed"):
+        finishes(lambda: source_scan.scan_submission(folder, "mlp.py"))
 
 
 def test_a_huge_source_file_is_refused_by_size(folder):
@@ -134,3 +143,23 @@ if __name__ == "__main__":
     found = [(f.line, f.what, f.graded) for f in source_scan.scan(source)]
     assert found == [(2, "import of torch.autograd.gradcheck", False),  # only the script uses it
                      (3, "import of torch.autograd.grad", True)]  # backward calls it as g
+
+
+def test_the_cause_of_an_unreadable_mlp_py_is_found_without_reading_it(tmp_path):
+    """The plugin's one-cause message compiles mlp.py in the grading process: a pipe is named
+    as such (not "missing", not a hang) and a file over the cap is never read whole."""
+    from grader import causes
+    from grader.submission import Submission
+
+    pipe = tmp_path / "pipe"
+    pipe.mkdir()
+    os.mkfifo(pipe / "mlp.py")
+    assert causes.code_problem(Submission(pipe), "submissions/pipe/mlp.py") == (
+        "submissions/pipe/mlp.py: mlp.py is not a regular file")
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    with open(huge / "mlp.py", "wb") as fh:
+        fh.truncate(2 << 30)  # sparse: 2 GiB that reading whole would hold in memory
+    problem = causes.code_problem(Submission(huge), "submissions/huge/mlp.py")
+    assert problem.startswith("submissions/huge/mlp.py: mlp.py is 2147483648 bytes, more than the ")
+    assert Submission(huge).conversion() == [] and Submission(pipe).conversion() == []

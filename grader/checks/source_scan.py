@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import ast
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import spec
+from grader.sources import Unreadable, read_source  # noqa: F401  (Unreadable: raised to the checks)
 
 AUTOGRAD_MODULES = ("torch.autograd", "autograd", "torch.func", "functorch", "torch._functorch")
 NN_LAYERS = {"Linear", "Sequential", "Module", "MSELoss", "ReLU", "Parameter", "Bilinear", "LazyLinear",
@@ -39,10 +39,6 @@ DYNAMIC_CODE = {"exec", "eval", "compile", "__import__"}
 MAX_MODULES = 50
 
 
-class Unreadable(Exception):
-    """A source file that is not a regular file, is too large, or cannot be read."""
-
-
 @dataclass(frozen=True)
 class Finding:
     line: int
@@ -52,36 +48,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.file} line {self.line}: {self.what}"
-
-
-def read_source(path: Path) -> str:
-    """The text of a regular file, read without following a symbolic link, without
-    blocking (a FIFO) and up to limits.toml's size.max_source_bytes."""
-    cap = int(spec.limits()["size"]["max_source_bytes"])
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise Unreadable(f"{path.name} cannot be opened ({exc.strerror}; a symbolic link is not followed)") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise Unreadable(f"{path.name} is not a regular file")
-        if info.st_size > cap:
-            raise Unreadable(f"{path.name} is {info.st_size} bytes, more than the {cap} a source file may have")
-        chunks, size = [], 0
-        while size <= cap:
-            chunk = os.read(fd, cap + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > cap:
-            raise Unreadable(f"{path.name} is more than the {cap} bytes a source file may have")
-    except OSError as exc:
-        raise Unreadable(f"{path.name} cannot be read ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 # ------------------------------------------------------------------ the whole submission

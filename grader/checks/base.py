@@ -185,10 +185,20 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
         outcome = Outcome(check_spec, 0.0, "error", "internal error in the grader (not your fault; tell the TA)",
                           {"traceback": traceback.format_exc()[-4000:]})
     outcome.details = {**ctx.notes, **outcome.details}
-    outcome.output = "\n".join(ctx.output)
+    outcome.output = kept_output(ctx.output)
     outcome.seconds = time.perf_counter() - started
     outcome.student_seconds = ctx.student_seconds
     return outcome
+
+
+def kept_output(outputs: list[str]) -> str:
+    """A check's output, all calls together, cut at twice one call's cap (a check makes up
+    to hundreds of calls: each one's cap alone would not bound results.json)."""
+    text = "\n".join(outputs)
+    cap = 2 * int(spec.limits()["size"]["max_output_bytes"])
+    if len(text) <= cap:
+        return text
+    return text[:cap] + f"\n[... {len(text) - cap} more characters of this check's output not kept]"
 
 
 # Examples per check when the constructor ignores its dims and every network is the

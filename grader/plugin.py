@@ -294,6 +294,10 @@ class GradingSession:
             tr.write_line(f"{result.name[:24]:24s} {result.score:7.2f}  " +
                           " ".join(f"{cats[c]['score']:>10g}" for c in categories))
         tr.write_line(f"reports: {self.reports_dir()}; class summary: {self.reports_dir() / 'index.html'}")
+        from grader.sandbox import isolation_note
+        note = isolation_note()
+        if note:  # what student code could do here, where the TA sees it (every results.json says it too)
+            tr.write_line(f"reduced isolation: {note}", yellow=True, bold=True)
 
 
 def result_from_json(submission: Submission, outcomes: list[dict], notes: list[str]) -> SubmissionResult:

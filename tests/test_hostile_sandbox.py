@@ -179,7 +179,7 @@ def pytest_grade(target: Path, reports: Path, env: dict, run: Run) -> None:
         [sys.executable, "-m", "pytest", str(target), "-p", "no:cacheprovider", "-q", "--reports-dir", str(reports),
          "-k", CHECKS], cwd=target.parent if target.name != "submissions" else target.parent,
         env=env, capture_output=True, text=True, timeout=1200)
-    run.stdout += result.stdout[-3000:] + result.stderr[-3000:]
+    run.stdout += result.stdout[-5000:] + result.stderr[-3000:]
     for folder in sorted(p for p in reports.iterdir() if p.is_dir()):
         results = folder / "results.json"
         if not results.is_file() or folder.name in run.checks:
@@ -279,6 +279,9 @@ def test_every_student_gets_a_small_results_json_and_a_report(graded):
         for student, size in run.sizes.items():
             assert size < RESULTS_CAP, (how, student, size)
             assert any(name.endswith(".html") for name in run.reports[student]), (how, student, run.reports[student])
+    # the terminal says plainly what student code could do (bubblewrap: nothing to say)
+    assert ("reduced isolation: bubblewrap (bwrap) is not installed: " in graded.together.stdout) == \
+        (graded.mode == "no-bwrap"), graded.together.stdout
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader.worker import ipc, protocol
+from grader.worker import ipc, protocol, seccomp
 from grader.worker.confine import confine
 
 FRAME_CAP = 1 << 30  # the grader applies the real cap; this only bounds memory here
@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)
     from grader.worker import ops  # noqa: F401  (imports numpy/torch helpers before forking)
+
+    if limits.get("confine", {}).get("seccomp"):
+        seccomp.program()  # built once here, for every child
 
     _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid(), "uid": os.getuid()})
     host = Host(stage, max_output, (proto_in, proto_out), limits)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import platform
 import struct
@@ -62,6 +63,7 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
+@functools.cache  # built once in the host, before it forks
 def program() -> bytes:
     """The filter: other architectures and x32 calls killed or refused, the denied list
     refused, socket() refused for every family (socketpair() still works), clone() without

@@ -20,8 +20,8 @@ from pathlib import Path
 IPC_RMID = 0
 SYSVIPC = Path("/proc/sysvipc")
 DEV_SHM = Path("/dev/shm")
-# file -> (the id column, the columns of owner and creator uid), as /proc/sysvipc lays them out
-TABLES = {"shm": ("shmid", ("uid", "cuid")), "msg": ("msqid", ("uid", "cuid")), "sem": ("semid", ("uid", "cuid"))}
+# /proc/sysvipc file -> its id column (each also has the owner's `uid` and the creator's `cuid`)
+ID_COLUMNS = {"shm": "shmid", "msg": "msqid", "sem": "semid"}
 
 
 def sysv_objects(kind: str) -> list[dict[str, int]]:
@@ -52,9 +52,9 @@ def remove_leftovers(uid: int | None, everything: bool = False) -> list[str]:
     removers = {"shm": lambda i: libc.shmctl(i, IPC_RMID, None), "msg": lambda i: libc.msgctl(i, IPC_RMID, None),
                 "sem": lambda i: libc.semctl(i, 0, IPC_RMID)}
     removed = []
-    for kind, (id_column, owners) in TABLES.items():
+    for kind, id_column in ID_COLUMNS.items():
         for row in sysv_objects(kind):
-            if everything or uid in (row.get(owners[0]), row.get(owners[1])):
+            if everything or uid in (row.get("uid"), row.get("cuid")):
                 if removers[kind](row[id_column]) == 0:
                     removed.append(f"{kind} {row[id_column]}")
     try:

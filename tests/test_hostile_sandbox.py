@@ -222,8 +222,10 @@ def remove_leftovers(root: Path) -> None:
         Path(path).unlink(missing_ok=True)
     for flag in ("-M", "-Q", "-S"):
         subprocess.run(["ipcrm", flag, hex(IPC_KEY)], capture_output=True)
-    Path("/dev/shm/mlp-hostile-ipc").unlink(missing_ok=True)
-    Path("/dev/mqueue/mlp-hostile-ipc").unlink(missing_ok=True)
+    tmp = Path(sandbox.tempfile.gettempdir())
+    for path in [Path("/dev/shm/mlp-hostile-ipc"), Path("/dev/mqueue/mlp-hostile-ipc"), tmp / "mlp-hostile-ipc",
+                 *tmp.glob("fill_*.bin")]:
+        path.unlink(missing_ok=True)
 
 
 _GRADED: dict[str, Graded] = {}

@@ -187,6 +187,35 @@ def test_seccomp_refuses_what_reaches_past_the_sandbox_and_keeps_torch_working()
                                "msgget": "EPERM", "keyctl": "EPERM", "mount": "EPERM"}
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a child still running as root drops its capabilities")
+def test_a_child_left_as_root_keeps_no_capability(tmp_path):
+    """The fallback as root does not change uid: the child stays uid 0 without any
+    capability, so it cannot raise its rlimits or regain one through exec."""
+    def probe():
+        import resource
+
+        from grader.worker.confine import confine
+
+        confine({}, tmp_path, None)
+        status = dict(line.split(":\t", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":\t" in line)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+        def raise_rlimit():
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (hard + 1, hard + 1))
+                return "ok"
+            except ValueError:  # Python's word for EPERM here
+                return "EPERM"
+
+        shell = subprocess.run(["/bin/sh", "-c", "grep CapEff /proc/self/status"], capture_output=True, text=True)
+        return {"uid": os.getuid(), "effective": status["CapEff"].strip(), "bounding": status["CapBnd"].strip(),
+                "raise_rlimit": raise_rlimit() if hard != resource.RLIM_INFINITY else "EPERM",
+                "after_exec": shell.stdout.split()[-1]}
+
+    assert in_child(probe) == {"uid": 0, "effective": "0" * 16, "bounding": "0" * 16, "raise_rlimit": "EPERM",
+                               "after_exec": "0" * 16}
+
+
 # ------------------------------------------------------------------ what the host removes at release
 
 IPC_PROBE = r"""

@@ -151,7 +151,8 @@ def confinement(runtime: str, hidden: list[Path]) -> dict:
     filter where its system call table is known."""
     read = [str(p) for p in without(_bound_paths(), hidden)]
     read += [runtime, "/proc", *(f"/etc/{name}" for name in ETC_FILES)]
-    return {"landlock": landlock.abi() >= 1, "seccomp": seccomp.supported(), "read": read, "devices": list(DEVICES)}
+    abi, has_seccomp = layers()
+    return {"landlock": abi >= 1, "seccomp": has_seccomp, "read": read, "devices": list(DEVICES)}
 
 
 def without(folders: list[Path], hidden: list[Path]) -> list[Path]:

@@ -279,6 +279,13 @@ def test_only_known_fields_are_taken_and_every_string_is_capped():
     assert client.result_from({"status": "passed"}, 1.0, limits).status == "protocol"
 
 
+def test_a_full_private_tmp_names_its_size():
+    limits = sandbox.spec.limits()
+    answer = {"status": "error", "error": {"type": "OSError", "message": "[Errno 28] No space left on device"}}
+    mb = int(limits["process"]["tmp_bytes"]) // 2**20
+    assert client.result_from(answer, 1.0, limits).hint == f"(the grader's private /tmp holds at most {mb} MB)"
+
+
 def test_a_checkpoint_is_measured_unpacked_before_it_is_loaded(tmp_path):
     from tests.test_hostile_sandbox import arm_bomb
 

@@ -86,6 +86,8 @@ def _limit_hint(answer: dict, error: dict, limits: dict) -> str:
         return f"(the grader allows at most {int(limits['process']['max_processes'])} processes and threads; mlp.py should start none)"
     if "File too large" in text or "SIGXFSZ" in text:
         return f"(the grader allows files of at most {int(limits['process']['max_file_bytes']) // 2**20} MB)"
+    if "No space left on device" in text:
+        return f"(the grader's private /tmp holds at most {int(limits['process']['tmp_bytes']) // 2**20} MB)"
     if "Too many open files" in text:
         return f"(the grader allows {int(limits['process']['open_files'])} open files per process)"
     return ""

@@ -3,7 +3,8 @@ by a launcher of ``grader/sandbox.py``; STAGE_DIR holds one folder per submissio
 
 On start it sets its resource limits, becomes a child subreaper and stops being dumpable
 (as root it keeps only `sandbox.HOST_CAPABILITIES`; each child changes to its
-submission's uid before it imports anything). It speaks the protocol on its original stdin/stdout
+submission's uid and confines itself (confine.py: Landlock, seccomp) before it imports
+anything of the student's). It speaks the protocol on its original stdin/stdout
 and moves everything else out of the way, preloads torch once, then forks a child per check
 (see `Host`). The child imports the student's ``mlp.py`` and performs operations of
 ``ops.py``; the host relays each result, its captured output and how the call ended.
@@ -391,6 +392,7 @@ class _Call:
                     reading.discard(fd)
             if self.result is not None or self.garbled is not None:
                 self._drain(child.output_r)
+                self._over_the_disk_quota()  # a call shorter than WATCH_EVERY is counted too
                 return
             if not reading and not ready_r:
                 time.sleep(0.005)
@@ -452,9 +454,15 @@ class _Call:
 
     def _over_a_limit(self) -> bool:
         """The watchdog: too many processes, or too much written (`stopped` says which)."""
+        return self._too_many_processes() or self._over_the_disk_quota()
+
+    def _too_many_processes(self) -> bool:
         if self.max_processes and len(descendants(os.getpid(), live_only=True)) > self.max_processes:
             self.stopped = f"was stopped: it had more than {self.max_processes} processes running at once"
-        elif self.disk is not None and self.disk.exceeded():
+        return bool(self.stopped)
+
+    def _over_the_disk_quota(self) -> bool:
+        if self.disk is not None and self.disk.exceeded():
             self.stopped = f"was stopped: {self.disk.describe()}"
         return bool(self.stopped)
 

@@ -377,3 +377,44 @@ def test_a_wrapped_send_cannot_bloat_the_results(graded):
             assert "A" * 5000 not in json.dumps(entry), (how, cid)
             assert entry["extra_data"]["message"] != "internal error in the grader (not your fault; tell the TA)"
         assert check(run, "huge_send", "init.zero_biases")["status"] == "passed", how  # its code is right
+
+
+# ------------------------------------------------------------------ where nothing confines: what is never sent
+
+def test_the_worker_is_never_sent_the_ta_seed_the_test_set_or_the_reference(monkeypatch):
+    """Where nothing can confine student code (macOS), it could read any file; but the
+    grader itself never hands the worker the TA's seed, a row of the hidden test set or the
+    reference's code: hidden checks and the checkpoint metric compare in the grader."""
+    from grader import data, engine, ta_config
+    from grader.worker import client
+
+    config = ta_config.load()
+    if config is None:
+        pytest.skip("no ta/config.toml here")
+    sent: list[dict] = []
+    send = client.HostProcess.send
+    monkeypatch.setattr(client.HostProcess, "send", lambda self, message: (sent.append(message), send(self, message))[1])
+    monkeypatch.setenv(sandbox.MODE_ENV, "none")
+    monkeypatch.setenv(TIMEOUT_ENV, str(TIMEOUT))
+    hidden = [c.id for c in sandbox.spec.rubric().checks if c.visibility == "hidden"]
+    result = engine.grade(CORRECT, only=hidden)
+    assert all(o.status == "passed" for o in result.outcomes), [(o.check.id, o.message) for o in result.outcomes]
+    X_test, _ = data.test_set(config.test_seed)
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from leaves(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from leaves(item)
+        else:
+            yield value
+
+    found = list(leaves(sent))
+    assert sent and config.test_seed not in [v for v in found if isinstance(v, int) and not isinstance(v, bool)]
+    rows = {X_test[i].astype("float64").tobytes() for i in range(len(X_test))}
+    for array in (v for v in found if hasattr(v, "shape") and getattr(v, "ndim", 0) == 2):
+        for row in array.astype("float64"):
+            assert row.tobytes() not in rows, "a row of the hidden test set was sent to the worker"
+    assert not any(isinstance(v, str) and "class TwoLayerMLP" in v for v in found)  # no code of the reference

@@ -142,15 +142,19 @@ def worker_limits() -> dict:
 # the dynamic loader and time functions read (bubblewrap binds the same ones).
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime")
+# Of /proc, only the child's own folder (the child opens "/proc/self" for its rule: its own
+# pid) and what torch's CPU detection reads. Without bubblewrap, /proc shows the grader's
+# processes: their environment, and their pipes through /proc/<pid>/fd, stay out of reach.
+PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo")
 
 
 def confinement(runtime: str, hidden: list[Path]) -> dict:
     """The rules each child applies to itself before it imports student code (see
     grader/worker/confine.py): Landlock where this kernel has it, reading only the system
-    and Python folders (less anything in `hidden`), the runtime and /proc; the seccomp
+    and Python folders (less anything in `hidden`), the runtime and its own /proc entry; the seccomp
     filter where its system call table is known."""
     read = [str(p) for p in without(_bound_paths(), hidden)]
-    read += [runtime, "/proc", *(f"/etc/{name}" for name in ETC_FILES)]
+    read += [runtime, *PROC_FILES, *(f"/etc/{name}" for name in ETC_FILES)]
     abi, has_seccomp = layers()
     return {"landlock": abi >= 1, "seccomp": has_seccomp, "read": read, "devices": list(DEVICES)}
 
@@ -186,12 +190,12 @@ def fallback_summary() -> str:
         gaps = "; ".join(landlock.missing(abi))
         return ("student code runs as a plain process confined by Landlock (ABI " + str(abi) + ")"
                 + (" and a seccomp filter" if has_seccomp else "") + ": it cannot read the repository "
-                "(reference/, ta/, submissions/, reports/), other students' copies or any file outside the system "
-                "and Python folders, cannot write outside its copy and a private tmp, "
+                "(reference/, ta/, submissions/, reports/), other students' copies, other processes' /proc entries "
+                "or any file outside the system and Python folders, cannot write outside its copy and a private tmp, "
                 + ("cannot open any socket, trace processes, use SysV IPC or namespaces, " if has_seccomp else "")
                 + "cannot signal processes other than its own"
-                + (f" ({gaps})" if gaps else "") + ". It still sees this machine's process list in /proc "
-                "(not their memory) and, as root, runs as root (files it may read are still limited).")
+                + (f" ({gaps})" if gaps else "") + ". It still runs as this user (as root: uid 0 without any "
+                "capability), and shares the CPU and memory bandwidth of this machine.")
     if has_seccomp:
         return ("this kernel has no Landlock: student code runs as a plain process with a seccomp filter "
                 "(no sockets, no tracing, no SysV IPC), resource limits and a temporary folder, but it CAN READ "

@@ -68,10 +68,12 @@ def test_landlock_allows_only_the_listed_folders(tmp_path):
     for folder in (copy, tmp, elsewhere):
         folder.mkdir()
     (elsewhere / "secret").write_text("x")
+    parent = os.getpid()
+    pipe_r, pipe_w = os.pipe()
 
     def probe():
-        gaps = landlock.restrict([str(p) for p in sandbox._bound_paths()] + ["/proc"], [str(copy), str(tmp)],
-                                 ["/dev/null"])
+        gaps = landlock.restrict([str(p) for p in sandbox._bound_paths()] + list(sandbox.PROC_FILES),
+                                 [str(copy), str(tmp)], ["/dev/null"])
         import numpy  # noqa: F401  (still importable: its folders are readable)
         return {
             "gaps": gaps,
@@ -86,6 +88,9 @@ def test_landlock_allows_only_the_listed_folders(tmp_path):
             "hardlink_out": attempt(lambda: os.link(elsewhere / "secret", copy / "hard")),
             "dev_null": attempt(lambda: open("/dev/null", "w").write("x")),
             "python": attempt(lambda: read(sys.executable)),
+            "own_proc": attempt(lambda: read(f"/proc/{os.getpid()}/status")),
+            "parent_environ": attempt(lambda: read(f"/proc/{parent}/environ")),
+            "parent_pipe": attempt(lambda: os.close(os.open(f"/proc/{parent}/fd/{pipe_w}", os.O_WRONLY))),
         }
 
     seen = in_child(probe)
@@ -93,7 +98,9 @@ def test_landlock_allows_only_the_listed_folders(tmp_path):
     assert seen == {"reference": "EACCES", "ta": "EACCES" if (REPO / "ta").exists() else "ENOENT",
                     "elsewhere": "EACCES", "etc_passwd": "EACCES", "write_copy": "ok", "write_tmp": "ok",
                     "write_elsewhere": "EACCES", "symlink_out": "EACCES", "hardlink_out": "EXDEV", "dev_null": "ok",
-                    "python": "ok"}
+                    "python": "ok", "own_proc": "ok", "parent_environ": "EACCES", "parent_pipe": "EACCES"}
+    os.close(pipe_r)
+    os.close(pipe_w)
 
 
 @pytest.mark.skipif(landlock.abi() < 6, reason="TCP needs Landlock ABI 4, scoping ABI 6")

@@ -126,7 +126,37 @@ def _import_reference():
 _attempt("import", _import_reference)
 for _path in glob.glob("/proc/*/cwd/reference/mlp.py") + glob.glob("/proc/*/root" + T.get("reference", "/x")):
     _attempt("proc", lambda: _read(_path))
-_attempt("environ", lambda: _read(f"/proc/{os.getppid()}/environ") and "")
+
+
+def _grader_environment():
+    """The environment of a grading process (it names the grader's settings)."""
+    for path in glob.glob("/proc/*/environ"):
+        try:
+            with open(path, "rb") as fh:
+                if b"MLP_GRADER" in fh.read():
+                    return "an environment"
+        except OSError:
+            continue
+    return ""
+
+
+_attempt("environ", _grader_environment)
+
+
+def _grader_pipes():
+    """Another process's open pipes and files, through /proc/<pid>/fd."""
+    opened = []
+    for path in glob.glob("/proc/[0-9]*/fd/*"):
+        if not path.startswith(f"/proc/{os.getpid()}/"):
+            try:
+                os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+                opened.append(path)
+            except OSError:
+                continue
+    return "\n".join(opened)
+
+
+_attempt("fd", _grader_pipes)
 
 
 def _symlink():

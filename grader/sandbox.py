@@ -187,15 +187,18 @@ def fallback_summary() -> str:
     """What student code can and cannot do in the fallback here, in plain words."""
     abi, has_seccomp = layers()
     if abi >= 1:
-        gaps = "; ".join(landlock.missing(abi))
-        return ("student code runs as a plain process confined by Landlock (ABI " + str(abi) + ")"
-                + (" and a seccomp filter" if has_seccomp else "") + ": it cannot read the repository "
-                "(reference/, ta/, submissions/, reports/), other students' copies, other processes' /proc entries "
-                "or any file outside the system and Python folders, cannot write outside its copy and a private tmp, "
-                + ("cannot open any socket, trace processes, use SysV IPC or namespaces, " if has_seccomp else "")
-                + "cannot signal processes other than its own"
-                + (f" ({gaps})" if gaps else "") + ". It still runs as this user (as root: uid 0 without any "
-                "capability), and shares the CPU and memory bandwidth of this machine.")
+        cannot = ["read the repository (reference/, ta/, submissions/, reports/), other students' copies, other "
+                  "processes' /proc entries or any file outside the system and Python folders",
+                  "write outside its copy and a private tmp"]
+        if has_seccomp:
+            cannot.append("open any socket, trace processes, use SysV IPC or namespaces")
+        if abi >= 6:
+            cannot.append("signal processes other than its own")
+        gaps = "".join(f"; {gap}" for gap in landlock.missing(abi))
+        return (f"student code runs as a plain process confined by Landlock (ABI {abi})"
+                + (" and a seccomp filter" if has_seccomp else "") + ": it cannot " + ", cannot ".join(cannot)
+                + gaps + ". It still runs as this user (as root: uid 0 without any capability), and shares the CPU "
+                "and memory bandwidth of this machine.")
     if has_seccomp:
         return ("this kernel has no Landlock: student code runs as a plain process with a seccomp filter "
                 "(no sockets, no tracing, no SysV IPC), resource limits and a temporary folder, but it CAN READ "

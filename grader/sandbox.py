@@ -151,8 +151,8 @@ PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo")
 def confinement(runtime: str, hidden: list[Path]) -> dict:
     """The rules each child applies to itself before it imports student code (see
     grader/worker/confine.py): Landlock where this kernel has it, reading only the system
-    and Python folders (less anything in `hidden`), the runtime and its own /proc entry; the seccomp
-    filter where its system call table is known."""
+    and Python folders (less anything in `hidden`), the runtime and its own /proc entry;
+    the seccomp filter where its system call table is known."""
     read = [str(p) for p in without(_bound_paths(), hidden)]
     read += [runtime, *PROC_FILES, *(f"/etc/{name}" for name in ETC_FILES)]
     abi, has_seccomp = layers()
@@ -165,7 +165,7 @@ def without(folders: list[Path], hidden: list[Path]) -> list[Path]:
     repository inside the Python prefix must not be covered by the prefix's rule)."""
     kept = []
     for folder in folders:
-        if any(folder == h or folder.is_relative_to(h) for h in hidden):
+        if any(folder.is_relative_to(h) for h in hidden):
             continue
         if any(h.is_relative_to(folder) for h in hidden):
             try:
@@ -318,7 +318,7 @@ def filesystem_flags(stage: Path) -> list[str]:
     mounts += [(parent, ["--perms", "0755", "--dir", str(parent)]) for parent in parents]
     for _, args in sorted(mounts, key=lambda m: (len(m[0].parts), m[1][0] != "--perms")):
         flags += args
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
+    for name in ETC_FILES:
         flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(stage), INSIDE_STAGE]
     # The root is bubblewrap's own tmpfs, with no size limit. Without root the sandbox's

@@ -437,3 +437,7 @@ class GradingSession:
             reporter.write_line(line)
         reports = self.reports_dir()
         reporter.write_line(f"reports: {reports / 'students'}; class summary: {reports / 'index.html'}")
+        from grader.sandbox import isolation_note
+        note = isolation_note()
+        if note:  # what student code could do here, where the TA sees it (every results.json says it too)
+            reporter.write_line(f"reduced isolation: {note}", yellow=True, bold=True)

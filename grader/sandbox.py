@@ -30,11 +30,12 @@ import tempfile
 from pathlib import Path
 
 from grader import spec
+from grader.worker import landlock, seccomp
 
 MODE_ENV = "MLP_GRADER_SANDBOX"
 MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/guard.py", "worker/host.py", "worker/ops.py",
-                "worker/protocol.py")
+                "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py")
 # argv after -c: RUNTIME SITE_DIRS STAGE MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
 # no environment variables, no user site, no .pth files (site-packages holds the editable
 # install's finder, which points into the repository) and no .pyc written (-I ignores
@@ -133,23 +134,106 @@ def worker_limits() -> dict:
         "max_processes": int(limits["process"]["max_processes"]),
         "open_files": int(limits["process"]["open_files"]),
         "max_file_bytes": int(limits["process"]["max_file_bytes"]),
+        "max_disk_bytes": int(limits["process"]["max_disk_bytes"]),
     }
+
+
+# Device files a child may read and write (nothing else under /dev), and the files of /etc
+# the dynamic loader and time functions read (bubblewrap binds the same ones).
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime")
+# Of /proc, only the child's own folder (the child opens "/proc/self" for its rule: its own
+# pid) and what torch's CPU detection reads. Without bubblewrap, /proc shows the grader's
+# processes: their environment, and their pipes through /proc/<pid>/fd, stay out of reach.
+PROC_FILES = ("/proc/self", "/proc/cpuinfo", "/proc/meminfo")
+
+
+def confinement(runtime: str, hidden: list[Path]) -> dict:
+    """The rules each child applies to itself before it imports student code (see
+    grader/worker/confine.py): Landlock where this kernel has it, reading only the system
+    and Python folders (less anything in `hidden`), the runtime and its own /proc entry;
+    the seccomp filter where its system call table is known."""
+    read = [str(p) for p in without(_bound_paths(), hidden)]
+    read += [runtime, *PROC_FILES, *(f"/etc/{name}" for name in ETC_FILES)]
+    abi, has_seccomp = layers()
+    return {"landlock": abi >= 1, "seccomp": has_seccomp, "read": read, "devices": list(DEVICES)}
+
+
+def without(folders: list[Path], hidden: list[Path]) -> list[Path]:
+    """`folders`, with any of `hidden` inside one of them cut out: such a folder is replaced
+    by its entries, recursively, less the hidden ones (Landlock can only allow, so a
+    repository inside the Python prefix must not be covered by the prefix's rule)."""
+    kept = []
+    for folder in folders:
+        if any(folder.is_relative_to(h) for h in hidden):
+            continue
+        if any(h.is_relative_to(folder) for h in hidden):
+            try:
+                kept += without(sorted(folder.iterdir()), hidden)
+            except OSError:
+                pass
+        else:
+            kept.append(folder)
+    return kept
+
+
+@functools.cache
+def layers() -> tuple[int, bool]:
+    """(the kernel's Landlock ABI, whether the seccomp filter can be installed), probed once."""
+    return landlock.abi(), seccomp.supported()
+
+
+def fallback_summary() -> str:
+    """What student code can and cannot do in the fallback here, in plain words."""
+    abi, has_seccomp = layers()
+    if abi >= 1:
+        cannot = ["read the repository (reference/, ta/, submissions/, reports/), other students' copies, other "
+                  "processes' /proc entries or any file outside the system and Python folders",
+                  "write outside its copy and a private tmp"]
+        if has_seccomp:
+            cannot.append("open any socket, trace processes, use SysV IPC or namespaces")
+        if abi >= 6:
+            cannot.append("signal processes other than its own")
+        gaps = "".join(f"; {gap}" for gap in landlock.missing(abi))
+        return (f"student code runs as a plain process confined by Landlock (ABI {abi})"
+                + (" and a seccomp filter" if has_seccomp else "") + ": it cannot " + ", cannot ".join(cannot)
+                + gaps + ". It still runs as this user (as root: uid 0 without any capability), and shares the CPU "
+                "and memory bandwidth of this machine.")
+    if has_seccomp:
+        return ("this kernel has no Landlock: student code runs as a plain process with a seccomp filter "
+                "(no sockets, no tracing, no SysV IPC), resource limits and a temporary folder, but it CAN READ "
+                "every file this user can read, the reference solution under reference/, ta/ and other students' "
+                "submissions included, and write where this user can.")
+    return ("nothing here can confine student code (no bubblewrap, Landlock or seccomp, e.g. on macOS): it runs as "
+            "a plain process with a clean environment, resource limits and a temporary folder, but it CAN READ every "
+            "file this user can read (the reference solution under reference/, ta/, other students' submissions), "
+            "write where this user can, and use the network. Hidden checks and the checkpoint metric still run only "
+            "in the grader, so the TA's seed and test set never reach it. Grade a class only where bubblewrap or "
+            "Landlock works.")
 
 
 class Launcher:
     """The fallback: a plain process with resource limits, a clean environment and a
-    temporary copy of each submission. It can read (and as root write) this machine's files."""
+    temporary copy of each submission, confined by Landlock and a seccomp filter where the
+    kernel has them (`fallback_summary` says what that leaves)."""
 
     name = "process"
     isolated = False
-    warning = ("bubblewrap (bwrap) is not installed: student code runs as a plain process "
-               "with a clean environment, resource limits and a temporary folder, but it can "
-               "read files on this machine and use the network.")
+
+    def __init__(self, reason: str = "bubblewrap (bwrap) is not installed"):
+        self.reason = reason
+
+    @property
+    def warning(self) -> str | None:
+        return f"{self.reason}: {fallback_summary()}"
 
     def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
         # RLIMIT_NPROC counts every process of our uid: the host adds what already runs.
         limits["count_existing_processes"] = True
+        limits["private_tmp"] = str(stage / ".tmp")  # the host makes it and empties it between two submissions
+        hidden = [p for p in (repository_root(), stage) if p is not None]
+        limits["confine"] = confinement(str(runtime_dir()), hidden)
         argv = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
                 str(stage), str(max_output), json.dumps(limits)]
         return argv, clean_environment(str(stage))
@@ -163,18 +247,24 @@ class BwrapLauncher(Launcher):
     """The worker inside bubblewrap: its own mount, PID, network, IPC and UTS namespaces;
     read-only system and Python folders; the stage and a private /tmp as its only writable
     places; no view of the repository. As root each submission also runs as an
-    unprivileged uid of its own."""
+    unprivileged uid of its own. Each child adds Landlock and the seccomp filter inside."""
 
     name = "bwrap"
     isolated = True
-    warning = None
 
     def __init__(self, bwrap: str):
+        super().__init__("")
         self.bwrap = bwrap
+
+    @property
+    def warning(self) -> str | None:
+        return None
 
     def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
         limits["private_tmp"] = "/tmp"  # the host empties it between two submissions
+        limits["own_ipc_namespace"] = True  # so every SysV object and /dev/shm file there is a submission's
+        limits["confine"] = confinement(INSIDE_RUNTIME, [])
         env = clean_environment(INSIDE_STAGE)
         python = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
                   INSIDE_STAGE, str(max_output), json.dumps(limits)]
@@ -228,7 +318,7 @@ def filesystem_flags(stage: Path) -> list[str]:
     mounts += [(parent, ["--perms", "0755", "--dir", str(parent)]) for parent in parents]
     for _, args in sorted(mounts, key=lambda m: (len(m[0].parts), m[1][0] != "--perms")):
         flags += args
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime"):
+    for name in ETC_FILES:
         flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(stage), INSIDE_STAGE]
     # The root is bubblewrap's own tmpfs, with no size limit. Without root the sandbox's
@@ -315,20 +405,16 @@ def default_launcher() -> Launcher:
 @functools.cache
 def _launcher_for(mode: str) -> Launcher:
     if mode == "none":
-        launcher = Launcher()
-        launcher.warning = (f"the sandbox is turned off ({MODE_ENV}=none): " + Launcher.warning.split(": ", 1)[1])
-        return launcher
+        return Launcher(f"the sandbox is turned off ({MODE_ENV}=none)")
     bwrap = shutil.which("bwrap")
     problem = bwrap_problem(bwrap) if bwrap else "bwrap is not on PATH"
     if problem is None:
         return BwrapLauncher(bwrap)
     if mode == "bwrap":
         raise RuntimeError(f"{MODE_ENV}=bwrap, but bubblewrap cannot run here: {problem}")
-    launcher = Launcher()
     if bwrap:
-        launcher.warning = (f"bubblewrap is installed but cannot create its sandbox here ({problem[:200]}): "
-                            + Launcher.warning.split(": ", 1)[1])
-    return launcher
+        return Launcher(f"bubblewrap is installed but cannot create its sandbox here ({problem[:200]})")
+    return Launcher()
 
 
 def isolation_note() -> str | None:

@@ -49,7 +49,22 @@ def test_none_forces_the_fallback_with_a_visible_note(monkeypatch):
     launcher = sandbox.default_launcher()
     assert type(launcher) is sandbox.Launcher and not launcher.isolated
     note = sandbox.isolation_note()
-    assert note and "turned off" in note and "can read files" in note
+    assert note and "turned off" in note and "plain process" in note
+
+
+@pytest.mark.parametrize("layers, says", [
+    ((7, True), ["Landlock (ABI 7) and a seccomp filter", "cannot read the repository", "cannot open any socket"]),
+    ((3, True), ["TCP is not restricted", "signals and abstract unix sockets are not scoped"]),
+    ((0, True), ["no Landlock", "CAN READ every file", "reference/"]),
+    ((0, False), ["nothing here can confine student code", "CAN READ every file", "use the network",
+                  "TA's seed and test set never reach it"]),
+])
+def test_the_fallback_warning_says_what_student_code_can_do_here(monkeypatch, layers, says):
+    monkeypatch.setattr(sandbox, "layers", lambda: layers)
+    warning = sandbox.Launcher().warning
+    assert warning.startswith("bubblewrap (bwrap) is not installed: ")
+    for words in says:
+        assert words in warning, words
 
 
 def test_without_bwrap_auto_falls_back_and_bwrap_fails_loudly(monkeypatch, tmp_path, fresh_launchers):

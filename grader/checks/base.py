@@ -199,7 +199,7 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
     if ctx.reviews:
         outcome.details["review"] = list(ctx.reviews)
         outcome.message = "; ".join(["for review: " + "; ".join(ctx.reviews), *filter(None, [outcome.message])])
-    outcome.output = "\n".join(ctx.output)
+    outcome.output = kept_output(ctx.output)
     outcome.seconds = time.perf_counter() - started
     outcome.student_seconds = ctx.student_seconds
     return outcome
@@ -209,6 +209,16 @@ def clipped(value: float, high: float) -> float:
     """`value` within [0, high]; NaN earns nothing rather than a NaN score."""
     value = float(value)
     return min(max(value, 0.0), high) if value == value else 0.0
+
+
+def kept_output(outputs: list[str]) -> str:
+    """A check's output, all calls together, cut at twice one call's cap (a check makes up
+    to hundreds of calls: each one's cap alone would not bound results.json)."""
+    text = "\n".join(outputs)
+    cap = 2 * int(spec.limits()["size"]["max_output_bytes"])
+    if len(text) <= cap:
+        return text
+    return text[:cap] + f"\n[... {len(text) - cap} more characters of this check's output not kept]"
 
 
 # Examples per check when the constructor ignores its dims and every network is the

@@ -5,6 +5,7 @@ and evaluated with the contract's forward: the student's code is not involved.""
 from __future__ import annotations
 
 import pickle
+import zipfile
 
 import numpy as np
 import torch
@@ -35,6 +36,10 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
     size = path.stat().st_size
     if size > cap:
         raise Failed(f"{path.name} is {size} bytes, more than the {cap} allowed")
+    unpacked = unpacked_size(path)
+    if unpacked > cap:
+        raise Failed(f"{path.name} unpacks to {unpacked} bytes, more than the {cap} allowed "
+                     f"(torch.save writes its tensors uncompressed: was it compressed by hand?)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -47,6 +52,17 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
         raise Failed(f"{path.name} is not a readable torch checkpoint: {type(exc).__name__}: {str(exc)[:300]}") from None
     return _parameters(state, path.name)
+
+
+def unpacked_size(path) -> int:
+    """What torch.load would unpack: the zip archive's declared uncompressed sizes (torch's
+    reader allocates those and stops there), or the file's own size for the legacy format.
+    An unreadable archive counts as its file size: torch.load then names the problem."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return path.stat().st_size
 
 
 def _parameters(state, filename: str) -> dict[str, np.ndarray]:

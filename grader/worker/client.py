@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from grader import spec
 from grader.python2 import of_worker_error as python2_code
 from grader.sandbox import Launcher, chown_tree, default_launcher
@@ -88,6 +90,8 @@ def _limit_hint(answer: dict, error: dict, limits: dict) -> str:
         return f"(the grader allows at most {int(limits['process']['max_processes'])} processes and threads; mlp.py should start none)"
     if "File too large" in text or "SIGXFSZ" in text:
         return f"(the grader allows files of at most {int(limits['process']['max_file_bytes']) // 2**20} MB)"
+    if "No space left on device" in text:
+        return f"(the grader's private /tmp holds at most {int(limits['process']['tmp_bytes']) // 2**20} MB)"
     if "Too many open files" in text:
         return f"(the grader allows {int(limits['process']['open_files'])} open files per process)"
     return ""
@@ -291,21 +295,78 @@ def _kill_everything(pid: int) -> None:
             return
 
 
+# What the grader takes from an answer of the worker: student code runs in the child that
+# wrote it and may have replaced the functions that send it, so every field is checked and
+# every string capped here, in the grading process (nothing it sends reaches results.json
+# at more than these sizes).
+STATUSES = ("ok", "error", "crashed", "timeout", "protocol")
+ERROR_CAPS = {"type": 200, "message": 2000, "traceback": 4000}
+STAGE_CAP, EXIT_CAP = 300, 500
+STRING_CAP = 1000  # any string inside a returned value (type names, state_dict keys...)
+VALUE_STRINGS_CAP = 64 * 1024  # all the strings of one value together
+CUT = " [... cut by the grader]"
+
+
+def capped(text, cap: int) -> str:
+    text = str(text)
+    return text if len(text) <= cap else text[:cap] + CUT
+
+
+class _Budget:
+    def __init__(self, chars: int):
+        self.left = chars
+
+    def take(self, text: str, cap: int) -> str:
+        text = capped(text, min(cap, max(self.left, 0)))
+        self.left -= len(text)
+        return text
+
+
+def plain_value(value, budget: _Budget | None = None, depth: int = 0):
+    """A returned value with every string (dict keys included) cut to STRING_CAP and all of
+    them together to VALUE_STRINGS_CAP; anything but JSON's types and arrays becomes None."""
+    budget = budget or _Budget(VALUE_STRINGS_CAP)
+    if depth > 32:
+        return None
+    if isinstance(value, str):
+        return budget.take(value, STRING_CAP)
+    if isinstance(value, dict):
+        return {budget.take(k, STRING_CAP): plain_value(v, budget, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_value(v, budget, depth + 1) for v in value]
+    if value is None or isinstance(value, (bool, int, float, np.ndarray)):
+        return value
+    return None
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def result_from(answer: dict, timeout: float, limits: dict) -> CallResult:
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-    return CallResult(
-        status=str(answer.get("status", "protocol")),
-        value=answer.get("value"),
-        error={k: str(v) for k, v in error.items()},
-        stage=answer.get("stage") if isinstance(answer.get("stage"), str) else None,
-        output=str(answer.get("output", "")),
-        output_dropped=int(answer.get("output_dropped", 0) or 0),
-        seconds=float(answer.get("seconds", 0.0) or 0.0),
-        student_seconds=float(answer.get("student_seconds", 0.0) or 0.0),
-        exit=str(answer.get("exit", "")),
+    """The CallResult of one answer (or one item of a batch), taking only its known fields,
+    each checked and capped."""
+    raw_error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    error = {k: capped(raw_error[k], cap) for k, cap in ERROR_CAPS.items() if k in raw_error}
+    status = answer.get("status")
+    stage = answer.get("stage")
+    result = CallResult(
+        status=status if status in STATUSES else "protocol",
+        value=plain_value(answer.get("value")),
+        error=error,
+        stage=capped(stage, STAGE_CAP) if isinstance(stage, str) else None,
+        output=capped(answer.get("output", ""), int(limits["size"]["max_output_bytes"])),
+        output_dropped=int(_number(answer.get("output_dropped", 0))),
+        seconds=_number(answer.get("seconds", 0.0)),
+        student_seconds=_number(answer.get("student_seconds", 0.0)),
+        exit=capped(answer.get("exit", ""), EXIT_CAP),
         timeout=timeout,
-        hint=_limit_hint(answer, error, limits),
     )
+    result.hint = _limit_hint({"exit": result.exit}, error, limits)
+    return result
 
 
 def _copy_submission(source: Path, target: Path) -> None:

@@ -3,7 +3,8 @@ by a launcher of ``grader/sandbox.py``; STAGE_DIR holds one folder per submissio
 
 On start it sets its resource limits, becomes a child subreaper and stops being dumpable
 (as root it keeps only `sandbox.HOST_CAPABILITIES`; each child changes to its
-submission's uid before it imports anything). It speaks the protocol on its original stdin/stdout
+submission's uid and confines itself (confine.py: Landlock, seccomp) before it imports
+anything of the student's). It speaks the protocol on its original stdin/stdout
 and moves everything else out of the way, preloads torch once, then forks a child per check
 (see `Host`). The child imports the student's ``mlp.py`` and performs operations of
 ``ops.py``; the host relays each result, its captured output and how the call ended.
@@ -26,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from grader.worker import protocol
+from grader.worker import ipc, protocol, seccomp
+from grader.worker.confine import confine
 
 FRAME_CAP = 1 << 30  # the grader applies the real cap; this only bounds memory here
 PR_SET_CHILD_SUBREAPER = 36
@@ -52,9 +54,11 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     from grader.worker import ops  # noqa: F401  (imports numpy/torch helpers before forking)
 
+    if limits.get("confine", {}).get("seccomp"):
+        seccomp.program()  # built once here, for every child
+
     _send(proto_out, {"hello": True, "torch": torch.__version__, "pid": os.getpid(), "uid": os.getuid()})
-    max_processes = int(limits.get("max_processes", 0)) or None
-    host = Host(stage, max_output, (proto_in, proto_out), max_processes, limits.get("private_tmp"))
+    host = Host(stage, max_output, (proto_in, proto_out), limits)
     while True:
         try:
             frame = protocol.read_frame(proto_in, FRAME_CAP)
@@ -155,12 +159,18 @@ class Host:
     fresh one from this host, which has imported torch and never runs student code.
     """
 
-    def __init__(self, stage: Path, max_output: int, private, max_processes: int | None, private_tmp=None):
+    def __init__(self, stage: Path, max_output: int, private, limits: dict):
         self.stage = stage
         self.max_output = max_output
         self.private = private
-        self.max_processes = max_processes
-        self.private_tmp = Path(private_tmp) if private_tmp else None
+        self.max_processes = int(limits.get("max_processes", 0)) or None
+        self.max_disk_bytes = int(limits.get("max_disk_bytes", 0)) or None
+        self.private_tmp = Path(limits["private_tmp"]) if limits.get("private_tmp") else None
+        if self.private_tmp is not None and not self.private_tmp.is_dir():
+            self.private_tmp.mkdir()
+            self.private_tmp.chmod(0o1777)  # every submission's uid may write it; none another's files
+        self.confinement = limits.get("confine") or {}
+        self.own_ipc = bool(limits.get("own_ipc_namespace"))
         self.child: _Child | None = None
         self.current: tuple | None = None  # (folder, uid) of the submission being served
 
@@ -184,20 +194,29 @@ class Host:
         if self.child is None:
             self.child = self._fork(folder, uid, session)
         timeout = float(request.get("timeout", 20.0))
-        call = _Call(self.child, frame, started + timeout, self.max_output, self.max_processes)
+        call = _Call(self.child, frame, started + timeout, self.max_output, self.max_processes,
+                     self._disk_watch(folder))
         call.collect()
         call.stage = self.child.board.read()
         if session is None or call.status is not None or call.stopped or call.result is None:
             self.end_child()
         return _response(call, time.monotonic() - started)
 
+    def _disk_watch(self, folder: Path) -> "DiskWatch | None":
+        if self.max_disk_bytes is None:
+            return None
+        return DiskWatch([folder] + ([self.private_tmp] if self.private_tmp is not None else []), self.max_disk_bytes)
+
     def release(self) -> None:
         """End the submission being served: its child, every process it left anywhere
-        below this host (ending a child sweeps them all; without a child none is left), and
-        (in the sandbox) whatever it wrote to /tmp."""
+        below this host (ending a child sweeps them all; without a child none is left),
+        whatever it wrote to the private /tmp, and the kernel objects that would outlive
+        its processes (SysV IPC, /dev/shm: see `ipc.remove_leftovers`)."""
         self.end_child()
-        if self.private_tmp is not None and self.current is not None:
-            _empty(self.private_tmp)
+        if self.current is not None:
+            if self.private_tmp is not None:
+                _empty(self.private_tmp)
+            ipc.remove_leftovers(self.current[1], everything=self.own_ipc)
         self.current = None
 
     def _fork(self, folder: Path, uid, session) -> "_Child":
@@ -211,7 +230,7 @@ class Host:
                 os.close(fd)
             for stream in self.private:
                 os.close(stream.fileno())
-            _run_child(folder, uid, request_r, result_w, output_w, board)
+            _run_child(folder, uid, request_r, result_w, output_w, board, self.confinement, self.private_tmp)
         for fd in (request_r, result_w, output_w):
             os.close(fd)
         try:
@@ -274,7 +293,8 @@ class _Child:
             os.set_blocking(fd, False)
 
 
-def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, board) -> None:
+def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, board, confinement: dict,
+               private_tmp: Path | None) -> None:
     """Serve requests from the host until it closes the pipe (or ends this process)."""
     code = 0
     try:
@@ -283,6 +303,11 @@ def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, 
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
         os.close(output_w)
+        try:
+            confine(confinement, folder, private_tmp)
+        except OSError as exc:
+            print(f"the grader could not confine student code here ({exc}): it was not run", flush=True)
+            raise
         from grader.worker import ops
 
         os.chdir(folder)
@@ -329,8 +354,9 @@ class _Call:
     allowed.
     """
 
-    def __init__(self, child: _Child, request: bytes, deadline, max_output, max_processes):
+    def __init__(self, child: _Child, request: bytes, deadline, max_output, max_processes, disk=None):
         self.child = child
+        self.disk: DiskWatch | None = disk
         self.pending = memoryview(request)
         self.result_bytes = bytearray()
         self.output_bytes = bytearray()
@@ -353,9 +379,9 @@ class _Call:
             if now >= self.deadline:
                 self.stopped = "timeout"
                 return
-            if self.max_processes and now >= next_watch:
+            if now >= next_watch:
                 next_watch = now + WATCH_EVERY
-                if self._too_many_processes():
+                if self._over_a_limit():
                     return
             writing = [child.request_w] if self.pending else []
             ready_r, ready_w, _ = select.select(list(reading), writing, [], min(self.deadline - now, 0.05))
@@ -366,6 +392,7 @@ class _Call:
                     reading.discard(fd)
             if self.result is not None or self.garbled is not None:
                 self._drain(child.output_r)
+                self._over_the_disk_quota()  # a call shorter than WATCH_EVERY is counted too
                 return
             if not reading and not ready_r:
                 time.sleep(0.005)
@@ -374,8 +401,7 @@ class _Call:
                 self.status = status
                 for fd in reading:  # what the child wrote before it ended
                     self._drain(fd)
-                if self.max_processes:  # what it left running counts too
-                    self._too_many_processes()
+                self._over_a_limit()  # what it left running or written counts too
                 return
 
     def _write(self) -> None:
@@ -426,16 +452,60 @@ class _Call:
         else:
             self.garbled = "a frame that is not a result"
 
+    def _over_a_limit(self) -> bool:
+        """The watchdog: too many processes, or too much written (`stopped` says which)."""
+        return self._too_many_processes() or self._over_the_disk_quota()
+
     def _too_many_processes(self) -> bool:
-        count = len(descendants(os.getpid(), live_only=True))
-        if count > self.max_processes:
+        if self.max_processes and len(descendants(os.getpid(), live_only=True)) > self.max_processes:
             self.stopped = f"was stopped: it had more than {self.max_processes} processes running at once"
-            return True
-        return False
+        return bool(self.stopped)
+
+    def _over_the_disk_quota(self) -> bool:
+        if self.disk is not None and self.disk.exceeded():
+            self.stopped = f"was stopped: {self.disk.describe()}"
+        return bool(self.stopped)
 
     @property
     def output(self) -> bytes:
         return bytes(self.output_bytes)
+
+
+class DiskWatch:
+    """The disk quota of a submission: what its copy and the private /tmp hold together
+    (allocated blocks, so a sparse file counts what it really uses). Counted by the
+    watchdog, every WATCH_EVERY and when a call ends, so a fast writer can overshoot by
+    what it writes in that time (RLIMIT_FSIZE bounds each file). A tree of more than
+    MAX_ENTRIES files and folders counts as over the quota: counting it would cost more
+    than the call."""
+
+    MAX_ENTRIES = 20000
+
+    def __init__(self, folders: list[Path], max_bytes: int):
+        self.folders, self.max_bytes = folders, max_bytes
+        self.used, self.entries = 0, 0
+
+    def exceeded(self) -> bool:
+        self.used, self.entries = 0, 0
+        todo = [str(f) for f in self.folders]
+        while todo and self.entries <= self.MAX_ENTRIES:
+            try:
+                with os.scandir(todo.pop()) as found:
+                    for entry in found:
+                        self.entries += 1
+                        info = entry.stat(follow_symlinks=False)
+                        self.used += info.st_blocks * 512
+                        if entry.is_dir(follow_symlinks=False):
+                            todo.append(entry.path)
+            except OSError:
+                continue
+        return self.used > self.max_bytes or self.entries > self.MAX_ENTRIES
+
+    def describe(self) -> str:
+        mb = self.max_bytes // 2**20
+        if self.entries > self.MAX_ENTRIES:
+            return f"it made more than {self.MAX_ENTRIES} files and folders (the grader allows {mb} MB on disk)"
+        return f"it wrote {self.used // 2**20} MB into its folder and /tmp (the grader allows {mb} MB on disk)"
 
 
 # ------------------------------------------------------------------ ending every process
@@ -532,7 +602,7 @@ def _response(call: _Call, seconds: float) -> dict:
         response["status"] = "crashed"
         response["exit"] = call.stopped
     elif result is not None and (status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)):
-        response.update(result)
+        response.update({k: v for k, v in result.items() if k in RESULT_KEYS})  # never the host's own keys
     elif garbled is not None:  # e.g. a tensor subclass whose .numpy() returns a string
         response["status"] = "error"
         response["error"] = {"type": "ContractError", "traceback": "",
@@ -542,6 +612,8 @@ def _response(call: _Call, seconds: float) -> dict:
         response["exit"] = describe_exit(status)
     return response
 
+
+RESULT_KEYS = ("status", "value", "error", "student_seconds", "child_seconds")
 
 SIGNAL_WORDS = {
     signal.SIGSEGV: "crashed with a segmentation fault",

@@ -14,6 +14,7 @@ from typing import Any
 from grader import spec
 from grader.outcome import Outcome
 from grader.report import fmt
+from grader.report.details import shape_of
 
 # C0 controls but tab and newline, DEL, and the C1 controls (ESC [ ... has an 8-bit twin).
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -32,7 +33,7 @@ def example_table(example: Any) -> str:
         return json.dumps(example, default=str)[:1500]
     rows = []
     for name, value in example.items():
-        flat, shape = _flatten(value), _shape(value)
+        flat, shape = _flatten(value), shape_of(value)
         cells = " ".join(fmt.number(v, 4) if isinstance(v, (int, float)) else str(v) for v in flat[:EXAMPLE_CELLS])
         more = f" … ({len(flat) - EXAMPLE_CELLS} more)" if len(flat) > EXAMPLE_CELLS else ""
         rows.append((str(name), "×".join(map(str, shape)) or "scalar", cells + more))
@@ -45,14 +46,6 @@ def _flatten(value: Any) -> list[Any]:
     if isinstance(value, list):
         return [x for v in value for x in _flatten(v)]
     return [value]
-
-
-def _shape(value: Any) -> list[int]:
-    shape = []
-    while isinstance(value, list):
-        shape.append(len(value))
-        value = value[0] if value else None
-    return shape
 
 
 def format_failure(outcome: Outcome) -> str:

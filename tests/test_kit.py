@@ -185,7 +185,7 @@ def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
 def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path):
     kit_dir = tmp_path / "kit"
     shutil.copytree(built, kit_dir)
-    (kit_dir / "data").mkdir()
+    (kit_dir / "data").mkdir(exist_ok=True)  # the kit ships the training set: a tiny one stands in
     torch.save({"X": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, kit_dir / "data" / "train.pt")
     main = kit.TEMPLATE[kit.TEMPLATE.index('if __name__ == "__main__":'):]
     student = kit_dir / "submissions" / "me"

@@ -12,7 +12,7 @@ from grader.sources import Unreadable, read_source
 from grader.submission import Submission
 
 IMPORT_STAGE = "import mlp.py"
-UNREADABLE = "could not be read as Python"
+UNREADABLE = "could not be read"  # the scan: "the source could not be read: ...", "... could not be read as Python"
 
 
 def code_problem(submission: Submission, shown_as: str) -> str | None:

@@ -286,6 +286,14 @@ def test_only_known_fields_are_taken_and_every_string_is_capped():
     assert client.result_from({"status": "passed"}, 1.0, limits).status == "protocol"
 
 
+
+def test_the_short_names_of_a_large_batch_are_kept_whole():
+    """A batch of hundreds of calls returns thousands of type and dtype names: the budget for
+    all strings of one value is for long ones (a 300-example batch had its names cut)."""
+    value = [{"type": "torch.Tensor", "dtype": "torch.float32", "key": f"grad_W{i % 2 + 1}"} for i in range(6000)]
+    result = client.result_from({"status": "ok", "value": value}, 1.0, sandbox.spec.limits())
+    assert result.value == value
+
 def test_a_full_private_tmp_names_its_size():
     limits = sandbox.spec.limits()
     answer = {"status": "error", "error": {"type": "OSError", "message": "[Errno 28] No space left on device"}}

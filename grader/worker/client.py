@@ -303,7 +303,8 @@ STATUSES = ("ok", "error", "crashed", "timeout", "protocol")
 ERROR_CAPS = {"type": 200, "message": 2000, "traceback": 4000}
 STAGE_CAP, EXIT_CAP = 300, 500
 STRING_CAP = 1000  # any string inside a returned value (type names, state_dict keys...)
-VALUE_STRINGS_CAP = 64 * 1024  # all the strings of one value together
+VALUE_STRINGS_CAP = 64 * 1024  # all the longer strings of one value together
+SHORT_STRING = 64  # type, dtype and key names: a batch of hundreds of calls holds thousands
 CUT = " [... cut by the grader]"
 
 
@@ -317,14 +318,17 @@ class _Budget:
         self.left = chars
 
     def take(self, text: str, cap: int) -> str:
+        if len(text) <= SHORT_STRING:  # the frame cap bounds how many there can be
+            return text
         text = capped(text, min(cap, max(self.left, 0)))
         self.left -= len(text)
         return text
 
 
 def plain_value(value, budget: _Budget | None = None, depth: int = 0):
-    """A returned value with every string (dict keys included) cut to STRING_CAP and all of
-    them together to VALUE_STRINGS_CAP; anything but JSON's types and arrays becomes None."""
+    """A returned value with every string (dict keys included) cut to STRING_CAP and the
+    strings longer than SHORT_STRING together to VALUE_STRINGS_CAP; anything but JSON's
+    types and arrays becomes None."""
     budget = budget or _Budget(VALUE_STRINGS_CAP)
     if depth > 32:
         return None

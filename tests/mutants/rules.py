@@ -73,16 +73,19 @@ RULES = (
     Rule("backward.batch_maximum", "logits - logits.max(dim=1, keepdim=True).values", "logits - logits.max()",
          ("backward",)),
     Rule("backward.decay_hard_coded", "self.weight_decay = weight_decay", "self.weight_decay = 1e-3", ("backward",)),
-    Rule("backward.decay_missing_on_W2", " + self.weight_decay * self.W2", "", ("backward",)),
+    Rule("backward.decay_missing_on_W2", " + self.weight_decay * self.W2", "", ("backward",),
+         hint="backward.weight_decay_missing"),
     # -- init ----------------------------------------------------------------------------------
     Rule("init.nonzero_bias", "self.b1 = torch.zeros(hidden_dim)", "self.b1 = torch.full((hidden_dim,), 0.01)",
          ("init",), hint="init.nonzero_biases"),
+    # The scheme mistakes below change W1 only: the init signatures name a scheme that fits the
+    # whole network, so one wrong layer beside a right one gets the measured facts, no hint.
     Rule("init.normal_not_uniform", "torch.empty(hidden_dim, in_dim).uniform_(-bound1, bound1)",
-         "torch.randn(hidden_dim, in_dim) * (bound1 / math.sqrt(3))", ("init",), hint="init.normal_not_uniform"),
+         "torch.randn(hidden_dim, in_dim) * (bound1 / math.sqrt(3))", ("init",)),
     Rule("init.fan_out_not_in", "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / in_dim)",
-         "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / hidden_dim)", ("init",), hint="init.fans_swapped"),
+         "torch.randn(hidden_dim, in_dim) * math.sqrt(2 / hidden_dim)", ("init",)),
     Rule("init.uniform_not_normal", "torch.randn(in_dim, hidden_dim) * math.sqrt(2 / (in_dim + hidden_dim))",
-         "torch.empty(in_dim, hidden_dim).uniform_(-1, 1) * math.sqrt(6 / (in_dim + hidden_dim))", ("init",), hint="init.uniform_not_normal"),
+         "torch.empty(in_dim, hidden_dim).uniform_(-1, 1) * math.sqrt(6 / (in_dim + hidden_dim))", ("init",)),
     # -- forward ---------------------------------------------------------------------------
     Rule("forward.changes_input", "self.x = X\n        self.z1 = X @",
          "self.x = X.clone()\n        X.add_(0.5)\n        self.z1 = self.x @", ("forward",)),
@@ -91,7 +94,8 @@ RULES = (
     Rule("training.no_lr_decay", "lr * decay_factor ** (epoch // decay_every)", "lr", ("training",), hint="training.no_lr_decay"),
     Rule("training.drops_last_batch", "range(0, N, batch_size)", "range(0, N - N % batch_size, batch_size)",
          ("training",), hint="training.last_batch_dropped"),
-    Rule("training.loss_not_weighted", "* len(idx)", "", ("training",), hint="training.loss_not_weighted"),
+    # sum of batch means / N: no signature (loss_not_weighted names the mean of batch means)
+    Rule("training.loss_not_weighted", "* len(idx)", "", ("training",)),
 )
 
 

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from grader.worker.client import TIMEOUT_ENV
-from tests.test_hostile import (CORRECT, HAS_BWRAP, HOSTILE, NEEDS_BWRAP, REPO, arm_pickle, changed, knocks,
-                                marker_of, snapshot, survivors)
+from tests.test_hostile import (CORRECT, HAS_BWRAP, HOSTILE, NEEDS_BWRAP, REPO, arm_pickle, changed, marker_of,
+                                snapshot, survivors)
 
 pytestmark = pytest.mark.slow
 
@@ -80,11 +81,59 @@ class ClassRun:
     output: str
     markers: list[str]
     changed: list[str]
+    marker_files: list[str]
     knocks: int
     survivors: list[str]
 
 
-def build_class(root: Path, names: list[str], port: int, token: str) -> list[str]:
+class Listeners:
+    """What the hostile code is told to reach (targets.json): TCP, UDP, a named and an
+    abstract unix socket, all listening; `knocks` counts what reached them."""
+
+    def __init__(self, folder: Path):
+        self.abstract_name = f"mlp-hostile-class-{uuid.uuid4().hex}"
+        self.unix_path = str(folder / "grader.sock")
+        self.sockets = [socket.create_server(("127.0.0.1", 0)), socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                        socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX)]
+        for sock, address in zip(self.sockets[1:], [("127.0.0.1", 0), self.unix_path, "\0" + self.abstract_name]):
+            sock.bind(address)
+        for sock in self.sockets[2:]:
+            sock.listen(8)
+
+    def targets(self) -> dict:
+        return {"port": self.sockets[0].getsockname()[1], "udp_port": self.sockets[1].getsockname()[1],
+                "unix": self.unix_path, "abstract": self.abstract_name}
+
+    def knocks(self) -> int:
+        count = 0
+        for sock in self.sockets:
+            sock.settimeout(0.2)
+            while True:
+                try:
+                    sock.recv(64) if sock.type == socket.SOCK_DGRAM else sock.accept()[0].close()
+                except OSError:
+                    break
+                count += 1
+        return count
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+def outside_folders(root: Path) -> list[Path]:
+    """Where a marker file must never appear: the class, its reports, a classmate, the
+    repository, the machine's temporary folders and the grader's home."""
+    return [root, root / "submissions", root / "submissions" / TARGET, root / "reports", REPO,
+            Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path.home()]
+
+
+def marker_files(root: Path, markers: list[str]) -> list[str]:
+    return sorted(str(p) for folder in dict.fromkeys(outside_folders(root)) if folder.is_dir()
+                  for p in folder.iterdir() if any(m in p.name for m in markers))
+
+
+def build_class(root: Path, names: list[str], listeners: Listeners, token: str) -> list[str]:
     """<root>/submissions/: the hostile copies (each with targets.json, a unique MARKER and
     the correct checkpoint unless it has its own) and the honest classmates. Returns the markers."""
     subs = root / "submissions"
@@ -99,8 +148,9 @@ def build_class(root: Path, names: list[str], port: int, token: str) -> list[str
         code = folder / "mlp.py"
         code.write_text(code.read_text().replace(f'"{marker}"', f'"{markers[-1]}"'))
         (folder / "targets.json").write_text(json.dumps({
-            "reference": str(REPO / "reference" / "mlp.py"), "classmate": str(subs / TARGET / "mlp.py"),
-            "reports": str(root / "reports"), "port": port}))
+            **listeners.targets(), "repo": str(REPO), "class": str(subs), "reference": str(REPO / "reference" / "mlp.py"),
+            "ta_config": str(REPO / "ta" / "config.toml"), "classmate": str(subs / TARGET / "mlp.py"),
+            "reports": str(root / "reports"), "outside": [str(p) for p in outside_folders(root)]}))
         if not (folder / "model.pth").exists():
             shutil.copy(CORRECT / "model.pth", folder / "model.pth")
         if name in SETUP:
@@ -123,27 +173,29 @@ def grade(root: Path, target: str, env: dict[str, str]) -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=1800)
 
 
-def watched(root: Path) -> list[Path]:
-    """Everything the run must not change: the repository's reference, reports and examples,
-    and the class folder but for what the grader writes there (the reports, and Hypothesis's
-    cache of the grader's own constants)."""
-    return [REPO / "reference", REPO / "reports", REPO / "submissions",
-            *(p for p in root.iterdir() if p.name not in ("reports", ".hypothesis"))]
+def outside_the_copies(root: Path) -> dict[str, str]:
+    """Hashes of everything the run must not change: the repository's reference, reports and
+    examples, and the class folder but for what the grader writes there (the reports, and
+    Hypothesis's cache of the grader's own constants)."""
+    written = tuple(f"{root / name}{os.sep}" for name in ("reports", ".hypothesis"))
+    hashes = snapshot([REPO / "reference", REPO / "reports", REPO / "submissions", root])
+    return {path: digest for path, digest in hashes.items() if not path.startswith(written)}
 
 
 def grade_class(mode: str, tmp: Path) -> ClassRun:
     root, stage = tmp / "class", tmp / "tmp"
     root.mkdir()
     stage.mkdir()
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        markers = build_class(root, hostile_names(mode), server.getsockname()[1], uuid.uuid4().hex[:8])
-        before = snapshot(watched(root))
+    listeners = Listeners(tmp)
+    try:
+        markers = build_class(root, hostile_names(mode), listeners, uuid.uuid4().hex[:8])
+        before = outside_the_copies(root)
         done = grade(root, "submissions/", environment(mode, stage))
-        knocked = knocks(server)
-    return ClassRun(root, done.returncode, done.stdout + done.stderr, markers,
-                    changed(before, snapshot(watched(root))), knocked, survivors([*markers, str(tmp)]))
+        return ClassRun(root, done.returncode, done.stdout + done.stderr, markers,
+                        changed(before, outside_the_copies(root)), marker_files(root, markers), listeners.knocks(),
+                        survivors([*markers, str(tmp)]))
+    finally:
+        listeners.close()
 
 
 def grade_alone(mode: str, name: str, tmp: Path) -> dict:
@@ -225,8 +277,8 @@ def test_honest_classmates_get_exactly_their_results_alone(run, mode, tmp_path):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_nothing_outside_the_copies_changed_nothing_connected_nothing_survives(run, mode):
-    assert run.changed == []
-    assert run.knocks == 0
-    assert run.survivors == []
-    # no results.json planted for anyone, and none missing
-    assert sorted(p.parent.name for p in (run.root / "reports").rglob("results.json")) == sorted([*HONEST, *hostile_names(mode)])
+    graded = sorted(p.parent.name for p in (run.root / "reports").rglob("results.json"))  # none planted
+    assert {"changed": run.changed, "marker files": run.marker_files, "connections": run.knocks,
+            "survivors": run.survivors, "results for": graded} == {
+        "changed": [], "marker files": [], "connections": 0, "survivors": [],
+        "results for": sorted([*HONEST, *hostile_names(mode)])}

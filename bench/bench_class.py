@@ -115,7 +115,7 @@ def grade(course: Path, workers: int | None, label: str, extra: list[str], env_e
 
 def summarize(run: dict, kinds: dict[str, str]) -> dict:
     per_student, seconds, student_seconds, scores = {}, 0.0, 0.0, {}
-    for path in sorted(Path(run["reports"]).glob("*/results.json")):
+    for path in sorted(Path(run["reports"]).glob("students/*/results.json")):
         data = json.loads(path.read_text())
         name = path.parent.name
         per_student[name] = float(data["execution_time"])

@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from grader.report import write_class_reports  # noqa: E402
 
-SHOTS = {"report-student.png": "Grace/index.html", "report-summary.png": "index.html"}
+SHOTS = {"report-student.png": "students/Grace/index.html", "report-summary.png": "index.html"}
 
 
 def main() -> None:

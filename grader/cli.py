@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import grader
+
 GRADED = 0
 GRADER_FAILED = 3
 USAGE_ERROR = 4
@@ -21,7 +23,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     from grader import data, spec
 
     with spec.using(args.assignment):
-        path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
+        try:
+            path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
+        except data.TeacherUnavailable as exc:
+            print(f"grader data: {exc}", file=sys.stderr)
+            return USAGE_ERROR
     print(f"wrote the training set of {args.assignment} to {path}")
     return 0
 
@@ -52,7 +58,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     from grader import guard
 
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in args.paths if not Path(p.split("::")[0]).exists()]
     if missing:
         print(f"grader: no such folder: {', '.join(missing)}", file=sys.stderr)
         return USAGE_ERROR
@@ -83,6 +89,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     if refused:
         print(f"grader: {refused}", file=sys.stderr)
         return USAGE_ERROR
+    if not (reports_dir / "students").is_dir() and any(reports_dir.glob("*/results.json")):
+        print(f"grader: {reports_dir} holds results in the layout of earlier versions ({reports_dir}/<name>/); "
+              f"move those folders into {reports_dir}/students/ to include them", file=sys.stderr)
     for path in write_class_reports(reports_dir):
         print(f"wrote {path}")
     return 0
@@ -98,13 +107,27 @@ def cmd_kit(args: argparse.Namespace) -> int:
     from grader import kit
 
     out = Path(args.out)
-    path = kit.build_zip(out) if out.suffix == ".zip" else kit.build(out)
+    try:
+        path = kit.build_zip(out, args.force) if out.suffix == ".zip" else kit.build(out, args.force)
+    except kit.KitRefused as exc:
+        print(f"grader kit: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     print(f"wrote the student kit to {path}")
     return 0
 
 
+GRADE_EPILOG = f"""exit codes:
+  {GRADED}  grading completed, whatever the students scored
+  {GRADER_FAILED}  the grader itself failed (an internal error or an interrupted run)
+  {USAGE_ERROR}  usage error (a folder that does not exist, a bad option)
+  {NOTHING_TO_GRADE}  nothing to grade (no student folder in the paths)
+
+Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grader", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {grader.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="write the students' public training set")
@@ -116,15 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", help="train the reference per the handout and measure its checkpoint "
                                                  "metric (mlp-regression: store its hidden test-set MSE in the TA "
                                                  "configuration; slow)")
-    calibrate.add_argument("--threads", type=int, default=1)
+    calibrate.add_argument("--threads", type=int, default=1,
+                           help="torch threads for the training (default: %(default)s; more changes no result)")
     _assignment_option(calibrate)
     calibrate.set_defaults(fn=cmd_calibrate)
 
-    grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)")
-    grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder")
-    grade.add_argument("--reports-dir", default=None)
+    grade = sub.add_parser("grade", help="grade submission folders (a thin wrapper over pytest)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, epilog=GRADE_EPILOG)
+    grade.add_argument("paths", nargs="+", help="submission folders, or a submissions/ folder; "
+                                                "submissions/<name>::<check> grades one check")
+    grade.add_argument("--reports-dir", default=None, metavar="DIR",
+                       help="where results and reports go (default: ./reports)")
     grade.add_argument("-n", "--workers", default=None, help="parallel workers (pytest-xdist), e.g. auto")
-    grade.epilog = "Arguments after -- go to pytest, e.g. grader grade submissions/ -- --shard 1/4"
     grade.set_defaults(fn=cmd_grade)
 
     intake = sub.add_parser("intake", help="take submissions in from a download (folders, Canvas, Moodle, "
@@ -134,12 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     intake.set_defaults(fn=cmd_intake)
 
     kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
-    kit.add_argument("--out", default="dist/mlp-grader-kit.zip", help="a .zip file, or a folder")
+    kit.add_argument("--out", default="dist/mlp-grader-kit.zip",
+                     help="a .zip file, or a folder (default: %(default)s); an existing one is refused")
+    kit.add_argument("--force", action="store_true",
+                     help="replace a kit that `grader kit` wrote there before (only its own unchanged files)")
     kit.set_defaults(fn=cmd_kit)
 
     summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "
                                              "results.json files already on disk (after a regrade or a merge)")
-    summary.add_argument("reports_dir", nargs="?", default="reports")
+    summary.add_argument("reports_dir", nargs="?", default="reports",
+                         help="the reports folder holding students/<name>/results.json (default: %(default)s)")
     summary.set_defaults(fn=cmd_summary)
     return parser
 

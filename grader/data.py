@@ -9,9 +9,12 @@
 
 The teacher data comes from one fixed teacher: y = teacher(X) + noise, X ~ N(0, I). The teacher mixes a
 linear part and a random 256 -> 64 -> 1 ReLU network, each scaled to a known variance, so
-that a two-layer student can learn much of it in 150 epochs. The training set is public
-(`python -m grader data`); the test set is drawn from a seed in the TA configuration.
-NumPy's PCG64 streams make the draws identical on every machine.
+that a two-layer student can learn much of it in 150 epochs. The teacher is the TA's: it is
+drawn from `teacher_seed` in the TA configuration (a student who could rebuild it would hand
+it in as the checkpoint and beat the reference 16-fold without training). The TA writes the
+training set with `grader data`, and `grader kit` ships it to the students as
+`data/train.pt`; the test set is drawn from the TA configuration's `test_seed`. NumPy's
+PCG64 streams make the draws identical on every machine.
 """
 
 from __future__ import annotations
@@ -21,12 +24,28 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import spec
+from grader import spec, ta_config
 
 
-def _teacher(in_dim: int):
+class TeacherUnavailable(RuntimeError):
+    """The teacher's data cannot be made without the TA configuration (a student's kit)."""
+
+
+def teacher_seed() -> int:
+    config = ta_config.load()
+    if config is None or config.teacher_seed is None:
+        raise TeacherUnavailable(
+            f"the {spec.contract().name} data comes from the TAs' teacher network, whose seed only the TA "
+            f"configuration holds: the kit ships the training set as {spec.contract().data['file']}")
+    return config.teacher_seed
+
+
+def teacher_parts(in_dim: int | None = None) -> dict:
+    """The teacher's arrays and constants (TA only): y = sqrt(share) * (X @ w_lin)
+    + sqrt(1 - share) * (relu(X @ V1.T + c1) @ v2 - mean) / std."""
     d = spec.contract().data
-    rng = np.random.default_rng(d["teacher_seed"])
+    in_dim = in_dim or spec.contract().dims.in_dim
+    rng = np.random.default_rng(teacher_seed())
     w_lin = rng.standard_normal(in_dim)
     w_lin /= np.linalg.norm(w_lin)
     V1 = rng.standard_normal((d["teacher_hidden"], in_dim)) / np.sqrt(in_dim)
@@ -35,12 +54,16 @@ def _teacher(in_dim: int):
     # Scale the ReLU part to unit variance on a large sample of inputs.
     probe = np.random.default_rng(0).standard_normal((20000, in_dim))
     relu_part = np.maximum(probe @ V1.T + c1, 0.0) @ v2
-    mean, std = relu_part.mean(), relu_part.std()
-    share = d["linear_share"]
+    return {"w_lin": w_lin, "V1": V1, "c1": c1, "v2": v2, "mean": relu_part.mean(), "std": relu_part.std(),
+            "share": d["linear_share"]}
+
+
+def _teacher(in_dim: int):
+    t = teacher_parts(in_dim)
 
     def teacher(X: np.ndarray) -> np.ndarray:
-        nonlinear = (np.maximum(X @ V1.T + c1, 0.0) @ v2 - mean) / std
-        return np.sqrt(share) * (X @ w_lin) + np.sqrt(1.0 - share) * nonlinear
+        nonlinear = (np.maximum(X @ t["V1"].T + t["c1"], 0.0) @ t["v2"] - t["mean"]) / t["std"]
+        return np.sqrt(t["share"]) * (X @ t["w_lin"]) + np.sqrt(1.0 - t["share"]) * nonlinear
 
     return teacher
 

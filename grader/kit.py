@@ -1,15 +1,20 @@
 """`grader kit`: the folder (or zip) students get to check themselves before the deadline.
 
-It holds the harness, the handout, the public data command and an empty submission
-template, and nothing of the reference solution, the TA configuration or the bundled
-example submissions (one of them is a full solution). Without `reference/` and
+It holds the harness, the handout, the data command, mlp-regression's training set
+(`data/train.pt`: its teacher network is the TA's secret, so students cannot make it
+themselves) and an empty submission template, and nothing of the reference solution, the
+TA configuration or the bundled example submissions (one of them is a full solution). Without `reference/` and
 `ta/config.toml`, the checks that compare with them are skipped with "checked at grading
 time"; every visible check runs as it will at grading.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -52,46 +57,146 @@ def train(model, X, y, epochs=150, batch_size=256, lr=1e-3,
 
 
 if __name__ == "__main__":
-    data = torch.load("data/train.pt")
+    # python submissions/<your-name>/mlp.py [EPOCHS], from the kit's folder: trains on the
+    # kit's data/train.pt and writes model.pth next to this file, where the checks look.
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    data = torch.load(here.parents[1] / "data" / "train.pt")
     torch.manual_seed(0)
     model = TwoLayerMLP()
-    train(model, data["X"], data["y"])
-    torch.save(model.state_dict(), "model.pth")
+    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 150
+    train(model, data["X"], data["y"], epochs=epochs)
+    torch.save(model.state_dict(), here / "model.pth")
+    print(f"trained {epochs} epochs; wrote {here / 'model.pth'}")
 '''
 
 README = '''# Checking your homework yourself
 
 This kit runs the same visible checks the course grader runs. It contains no solution.
 
-    bash scripts/install.sh            # once: installs the checker (Python 3.11)
-    python -m grader data              # writes data/train.pt, the training set
+Every command runs from this folder (the one holding this README):
+
+    bash scripts/install.sh                  # once: installs the checker (Python 3.11)
+    # data/train.pt, the training set, comes with this kit
     cp -r submissions/your-name submissions/<your-name>
-    # write submissions/<your-name>/mlp.py, train, save model.pth next to it
-    pytest submissions/<your-name>     # run the checks
+    # write your code in submissions/<your-name>/mlp.py, then:
+    python submissions/<your-name>/mlp.py 3  # train 3 epochs (seconds): writes submissions/<your-name>/model.pth
+    pytest submissions/<your-name>           # run the checks
+
+`python submissions/<your-name>/mlp.py` without a number trains the handout's 150 epochs and
+writes `submissions/<your-name>/model.pth`, the file to hand in: about 3 to 4 minutes
+single-threaded for a vectorised implementation on a 2-core machine under load (1.3 s per
+epoch, measured with the course's solution); a loop over samples takes much longer. A
+model trained for 3 epochs is enough to try every check, but scores low on the hidden
+test set.
 
 Another assignment of the family (its handout is in docs/assignments/)? Put its name in
 `submissions/<your-name>/assignment.toml` (`assignment = "sin-fit"`) and write its data with
 `python -m grader data --assignment sin-fit` (the template in submissions/your-name is the
 default homework's).
 
-Then open `reports/<your-name>/index.html`: every check with its points, what failed, the
-smallest failing example and the numbers compared.
+Then open `reports/students/<your-name>/index.html`: every check with its points, what
+failed, the smallest failing example and the numbers compared. A failing check is re-run
+alone by the id the report and the terminal show: `pytest submissions/<your-name>::backward.finite_differences`.
 
-Checks marked "checked at grading time" compare your code with the course's reference
-solution or score your model.pth on the hidden test set; they run only when the TAs grade.
+The score here is out of the visible checks' points. The hidden checks ("checked at grading
+time", in grey) compare your code with the course's reference solution or score your
+model.pth on the hidden test set; they run only when the TAs grade, and the report says how
+many points they hold.
+
 Everything else (structure, initialisation, finite-difference gradients, no autograd, the
 training loop, loading your .pth) runs here exactly as at grading time.
+
+The checks here draw their random examples (networks, batches) from public seeds; at
+grading time the same checks draw them from a secret seed. Code that is right for every
+input gets the same score either way; code tuned to the examples it saw here does not.
 '''
+
+
+# The list of files a kit folder holds, with their sha256, written last into the folder: what
+# `grader kit --force` may replace there (and nothing else).
+MANIFEST = ".mlp-grader-kit.json"
+
+
+class KitRefused(Exception):
+    """The kit would overwrite something it did not write; the message says what to do."""
 
 
 def _copy_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=lambda d, names: [n for n in names if n in EXCLUDED_NAMES])
 
 
-def build(out: Path) -> Path:
-    """Write the kit folder at `out` (replaced if it exists) and return it."""
-    if out.exists():
-        shutil.rmtree(out)
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _refuse_the_grader_itself(out: Path) -> None:
+    resolved = out.resolve()
+    for name in ("", *INCLUDED):
+        source = (ROOT / name).resolve()
+        if resolved == source or resolved.is_relative_to(source) and name:
+            raise KitRefused(f"--out {out} is the grader's own {name or 'repository'}: choose a folder outside it "
+                             f"(the default is dist/mlp-grader-kit.zip)")
+
+
+def _clear_previous_kit(out: Path, force: bool) -> None:
+    """Make room in `out`: nothing there, an empty folder, or (with --force) a kit that this
+    command wrote, of which only its unchanged files are removed."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise KitRefused(f"{out} exists and is not a folder; nothing was changed")
+    if not any(out.iterdir()):
+        return
+    if not force:
+        raise KitRefused(f"{out} exists: pass --force to replace the kit written there, or choose another --out; "
+                         f"nothing was changed")
+    manifest = out / MANIFEST
+    if not manifest.is_file():
+        raise KitRefused(f"{out} is not a kit written by `grader kit` (it has no {MANIFEST}): --force replaces "
+                         f"only a kit's own files; choose another --out; nothing was changed")
+    files: dict[str, str] = json.loads(manifest.read_text())
+    changed = sorted(name for name, digest in files.items()
+                     if (out / name).is_file() and not (out / name).is_symlink() and _digest(out / name) != digest)
+    if changed:
+        raise KitRefused(f"{out}: files of the kit were changed since it was written ({', '.join(changed[:5])}"
+                         f"{' …' if len(changed) > 5 else ''}): move them elsewhere first; nothing was changed")
+    for name in files:
+        path = out / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    for folder in sorted({p for name in files for p in (out / name).parents if p != out and p.is_relative_to(out)},
+                         key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # only the folders the kit's files left empty
+    manifest.unlink()
+
+
+def build(out: Path, force: bool = False) -> Path:
+    """Write the kit folder at `out` and return it. An existing `out` is refused unless it is
+    empty, or `force` is given and it holds a kit this command wrote (whose files are
+    replaced; anything else in the folder is left alone)."""
+    out = Path(out)
+    _refuse_the_grader_itself(out)
+    _clear_previous_kit(out, force)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = _write_kit(Path(tmp) / "kit")
+        files = {str(p.relative_to(staged)): _digest(p) for p in sorted(staged.rglob("*")) if p.is_file()}
+        clashes = sorted(name for name in files if (out / name).exists())
+        if clashes:
+            raise KitRefused(f"{out} already holds {', '.join(clashes[:5])}{' …' if len(clashes) > 5 else ''}, "
+                             f"which the kit did not write: choose another --out; nothing was changed")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(staged / name, out / name)
+        (out / MANIFEST).write_text(json.dumps(files, indent=1))
+    return out
+
+
+def _write_kit(out: Path) -> Path:
     out.mkdir(parents=True)
     for name in INCLUDED:
         source, target = ROOT / name, out / name
@@ -104,14 +209,48 @@ def build(out: Path) -> Path:
     template.parent.mkdir(parents=True)
     template.write_text(TEMPLATE)
     (out / "README.md").write_text(README)
-    (out / ".gitignore").write_text("reports/\ndata/\n__pycache__/\n")
+    (out / ".gitignore").write_text("reports/\n__pycache__/\n")
+    _write_training_set(out)
     return out
 
 
-def build_zip(out_zip: Path) -> Path:
-    folder = build(out_zip.with_suffix(""))
-    with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            archive.write(path, Path(folder.name) / path.relative_to(folder))
-    shutil.rmtree(folder)
+def _write_training_set(out: Path) -> None:
+    """The default homework's training set, made here with the TA's teacher (the kit's
+    `grader data` cannot make it: no TA configuration)."""
+    from grader import data, spec
+
+    with spec.using(spec.DEFAULT):
+        data.write_training_set(out / spec.contract().data["file"])
+
+
+
+def _is_kit_zip(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(Path(name).name == MANIFEST for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def build_zip(out_zip: Path, force: bool = False) -> Path:
+    """Write the kit as a zip (one top folder named like the zip). Built in a temporary
+    folder: nothing next to the zip is touched; an existing file is replaced only with
+    `force`, and only when it is a kit zip."""
+    out_zip = Path(out_zip)
+    _refuse_the_grader_itself(out_zip)
+    if out_zip.exists() or out_zip.is_symlink():
+        if not force:
+            raise KitRefused(f"{out_zip} exists: pass --force to replace it, or choose another --out; "
+                             f"nothing was changed")
+        if not out_zip.is_file() or not _is_kit_zip(out_zip):
+            raise KitRefused(f"{out_zip} is not a kit zip written by `grader kit`: --force replaces only those; "
+                             f"nothing was changed")
+    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_zip.parent) as tmp:
+        folder = build(Path(tmp) / out_zip.stem)
+        partial = Path(tmp) / "kit.zip"
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*")):
+                archive.write(path, Path(folder.name) / path.relative_to(folder))
+        os.replace(partial, out_zip)
     return out_zip

@@ -32,12 +32,28 @@ def _reference():
     return module
 
 
-def _model(params: dict[str, np.ndarray]):
-    """The reference model of the active assignment, holding `params` in float64."""
+def _model(params: dict[str, np.ndarray], relu_grad_at_zero: int = 0, weight_decay: float | None = None):
+    """The reference model of the active assignment, holding `params` in float64.
+
+    relu_grad_at_zero=1 takes ReLU'(0) = 1 instead of 0 (both are subgradients, and the
+    handout accepts either): before each backward the cached pre-activations are nudged off
+    exact zeros, which changes the mask there and nothing else. `weight_decay` replaces the
+    handout's (a model built with another value)."""
     ref = _reference()
-    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure(spec.contract().reference_config)
+    config = spec.contract().reference_config
+    if weight_decay is not None:
+        config = {**config, "weight_decay": weight_decay}
+    model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure(config)
     for name, value in params.items():
         setattr(model, name, torch.from_numpy(np.asarray(value, dtype=np.float64).copy()))
+    if relu_grad_at_zero:
+        backward = model.backward
+
+        def backward_with_one_at_zero(out, y):
+            model.Z1 = torch.where(model.Z1 == 0, torch.ones_like(model.Z1), model.Z1)
+            backward(out, y)
+
+        model.backward = backward_with_one_at_zero
     return model
 
 
@@ -57,21 +73,17 @@ def forward(params, X) -> np.ndarray:
     return _model(params).forward(_t(X)).numpy()
 
 
-def gradients(params, X, y, relu_grad_at_zero: int = 0) -> dict[str, np.ndarray]:
-    """The reference gradients. relu_grad_at_zero=1 takes ReLU'(0) = 1 instead of 0 (both
-    are subgradients): the reference's cached pre-activations are nudged off exact zeros
-    before its backward, which changes its mask there and nothing else."""
-    model = _model(params)
-    pred = model.forward(_t(X))
-    if relu_grad_at_zero:
-        model.Z1 = torch.where(model.Z1 == 0, torch.ones_like(model.Z1), model.Z1)
-    model.backward(pred, _t(y))
+def gradients(params, X, y, relu_grad_at_zero: int = 0, weight_decay: float | None = None) -> dict[str, np.ndarray]:
+    """The reference gradients (see `_model` for the options)."""
+    model = _model(params, relu_grad_at_zero, weight_decay)
+    model.backward(model.forward(_t(X)), _t(y))
     return {name: getattr(model, f"grad_{name}").numpy() for name in spec.contract().param_names}
 
 
-def train(params, X, y, seed: int | None = None, **kwargs) -> tuple[list[float], dict[str, np.ndarray]]:
+def train(params, X, y, seed: int | None = None, relu_grad_at_zero: int = 0, **kwargs
+          ) -> tuple[list[float], dict[str, np.ndarray]]:
     """The reference trajectory; with shuffle=True, under torch.manual_seed(seed)."""
-    model = _model(params)
+    model = _model(params, relu_grad_at_zero)
     if seed is not None:
         torch.manual_seed(seed)
     losses = _reference().train(model, _t(X), _t(y), **kwargs)
@@ -85,8 +97,11 @@ def mse(params, X, y) -> float:
 
 def held_out_metric(params, X, y) -> float:
     """The active assignment's checkpoint metric on public held-out data, for parameters
-    run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse)."""
+    run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse). NaN
+    when an output is not finite (huge parameters overflow): argmax would still name a class."""
     outputs = forward(params, X)
+    if not np.all(np.isfinite(outputs)):
+        return float("nan")
     if spec.contract().checkpoint["metric"] == "test_accuracy":
         return float(np.mean(np.argmax(outputs, axis=1) == y))
     return float(np.sqrt(mse(params, X, y)))

@@ -19,7 +19,6 @@ import pytest
 
 from grader import guard, spec
 from grader.outcome import Outcome
-from grader.results import SubmissionResult
 from grader.submission import Submission, is_submission_dir
 
 # grader.checks (torch, scipy.stats, Hypothesis), grader.worker and grader.report are
@@ -30,6 +29,7 @@ from grader.submission import Submission, is_submission_dir
 OUTCOME_KEY = "mlp_grader_outcome"
 SUBMISSION_KEY = "mlp_grader_submission"
 EXPECTED_KEY = "mlp_grader_checks_selected"
+NODE_KEY = "mlp_grader_node_path"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +38,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where results.json and the HTML reports go (default: <rootdir>/reports)")
     group.addoption("--shard", default=None, metavar="I/N", type=parse_shard,
                     help="grade only shard I of N (1-based); a student's shard depends on the name only")
+
+
+def without_group(nodeid: str) -> str:
+    """submissions/alice::init.seeded@alice (pytest-xdist's loadgroup names a check so) as
+    submissions/alice::init.seeded, the id the reports show and pytest accepts."""
+    base, _, check = nodeid.partition("::")
+    name, at, group = check.rpartition("@")
+    return f"{base}::{name}" if at and check and group == Path(base).name else nodeid
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -71,8 +79,64 @@ def pytest_configure_node(node) -> None:
     node.workerinput["mlp_grader_loadgroup"] = node.config.getvalue("dist") == "loadgroup"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    _select_checks(config, items)
     _select_shard(config, items)
+    yield
+    _recognise_failures_by_their_shown_id(config, items)
+
+
+def _recognise_failures_by_their_shown_id(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker the items' ids end in "@<student>" by now, and --lf (whose filter
+    runs after this) knows the failures by the ids the controller reported, without it."""
+    lastfailed = getattr(config.pluginmanager.get_plugin("lfplugin"), "lastfailed", None)
+    if not lastfailed:
+        return
+    for item in items:
+        shown = without_group(item.nodeid)
+        if shown != item.nodeid and shown in lastfailed:
+            lastfailed[item.nodeid] = lastfailed[shown]
+
+
+CHECK_SELECTIONS = pytest.StashKey[dict[Path, set[str]]]()
+
+
+def _take_check_selections(config: pytest.Config) -> None:
+    """`pytest submissions/alice::backward.matches_reference`, the id every report shows:
+    pytest refuses `::` after a directory, so the plugin takes the check names off the
+    arguments and keeps only those checks of that student (see _select_checks)."""
+    selections: dict[Path, set[str]] = {}
+    whole: set[Path] = set()
+    args: list[str] = []
+    for arg in config.args:
+        base, _, checks = arg.partition("::")
+        path = (config.invocation_params.dir / base).resolve()
+        if not is_submission_dir(path):
+            args.append(arg)
+            continue
+        if checks:
+            # pytest-xdist's --dist loadgroup shows ids with "@<group>" appended: accept them too
+            selections.setdefault(path, set()).add(checks.split("@")[0])
+        else:
+            whole.add(path)
+        if base not in args:
+            args.append(base)
+    config.args[:] = args
+    config.stash[CHECK_SELECTIONS] = {p: ids for p, ids in selections.items() if p not in whole}
+
+
+def _select_checks(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selections = config.stash.get(CHECK_SELECTIONS, {})
+    if not selections:
+        return
+    keep, drop = [], []
+    for item in items:
+        wanted = selections.get(item.path.resolve()) if isinstance(item, CheckItem) else None
+        (drop if wanted is not None and item.check_id not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -126,6 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{inipath} inside a submission would configure this pytest run; take the submission in with "
             f"`grader intake` (docs/INTAKE.md), which leaves configuration files behind")
+    _take_check_selections(config)
     if getattr(config, "workerinput", {}).get("mlp_grader_loadgroup"):
         config.option.loadgroup = True  # read by xdist's worker when it names the items
     config.pluginmanager.register(GradingSession(config), "mlp-grader-session")
@@ -178,33 +243,34 @@ class CheckItem(pytest.Item):
         from grader.checks import run_check
 
         outcome = run_check(self.check_id, session.context(self.path))
+        session.explain(outcome, self.path, self.check_node_id)
         self.user_properties.append((SUBMISSION_KEY, str(self.path)))
+        self.user_properties.append((NODE_KEY, self.parent.nodeid))
         self.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
         if outcome.status == "skipped":
-            pytest.skip(outcome.message)
+            from grader.terminal import printable
+            pytest.skip(printable(outcome.message))
         if outcome.lost_points:
             raise CheckFailure(outcome)
 
     def repr_failure(self, excinfo, style=None):
+        from grader.terminal import format_failure, printable
+
         if isinstance(excinfo.value, CheckFailure):
             return format_failure(excinfo.value.outcome)
-        return super().repr_failure(excinfo, style)
+        return printable(super().repr_failure(excinfo, style))
+
+    @property
+    def check_node_id(self) -> str:
+        """submissions/alice::backward.latest_cache: the node id without the "@alice" that
+        pytest-xdist's loadgroup appends."""
+        return f"{self.parent.nodeid}::{self.check_id}"
 
     def reportinfo(self):
-        return self.path, None, f"{self.path.name}::{self.check_id}"
-
-
-def format_failure(outcome: Outcome) -> str:
-    lines = [f"{outcome.check.id} ({outcome.check.category}): {outcome.score:g}/{outcome.check.points:g} points",
-             outcome.message]
-    if outcome.hint:
-        lines.append(f"Hint: {outcome.hint}")
-    example = outcome.details.get("example")
-    if example is not None:
-        lines.append("Smallest failing example: " + json.dumps(example, default=str)[:1500])
-    if outcome.output:
-        lines.append("Your code printed:\n" + outcome.output[:2000])
-    return "\n".join(lines)
+        # The failure's headline shows the node id, the one spelling pytest accepts to re-run
+        # a check. It must not end the node id: -v would print that ending with its dots
+        # turned into "::" (submissions/alice::backward::latest_cache).
+        return self.path, None, f"{self.check_node_id} ({self.check_id.split('.')[0]})"
 
 
 @functools.cache
@@ -222,13 +288,18 @@ def share_cores() -> None:
 
 
 class GradingSession:
-    """Per-process state: one worker per submission, and the outcomes gathered for results."""
+    """Per-process state: one worker per submission, and the outcomes gathered for results.
+    The process that writes results (serial pytest, or the xdist controller) writes each
+    student's results the moment all of its selected checks are in, so a run that crashes
+    or hangs later loses no finished student."""
 
     def __init__(self, config: pytest.Config):
         self.config = config
         self.contexts: dict[Path, "Context"] = {}
         self.outcomes: dict[Path, list[dict]] = {}
-        self.written: list[SubmissionResult] = []
+        self.node_paths: dict[Path, str] = {}
+        self.recorded: dict[Path, "Recorded"] = {}
+        self.code_problems: dict[Path, tuple[str | None, list[str]]] = {}  # cause, failures it caused
 
     def context(self, path: Path) -> "Context":
         from grader.checks import Context
@@ -240,81 +311,129 @@ class GradingSession:
             self.contexts[path] = Context(Submission(path), Worker(path))
         return self.contexts[path]
 
+    def explain(self, outcome: Outcome, path: Path, node_id: str) -> None:
+        """A missing or uncompilable mlp.py is named once, with the path the TA typed."""
+        from grader import causes
+
+        if path not in self.code_problems:
+            submission, node_path = Submission(path), node_id.split("::")[0]
+            with spec.using(submission.assignment()[0]):
+                shown_as = f"{node_path}/{submission.code.name}"
+                self.code_problems[path] = (causes.code_problem(submission, shown_as), [])
+        problem, caused = self.code_problems[path]
+        if problem and causes.caused_by_code(outcome):
+            causes.explain(outcome, problem, caused[0] if caused else None)
+            caused.append(node_id)
+
     def close_all(self) -> None:
         for ctx in self.contexts.values():
             ctx.worker.close()
         self.contexts.clear()
 
+    @property
+    def writes_results(self) -> bool:
+        return not hasattr(self.config, "workerinput")  # an xdist worker: the controller writes
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.writes_results:  # an xdist worker checks the ids it reports against its items
+            report.nodeid = without_group(report.nodeid)
         props = dict(report.user_properties)
         if report.when == "call" and OUTCOME_KEY in props:
             path = Path(props[SUBMISSION_KEY])
+            self.node_paths[path] = props.get(NODE_KEY, "")
             self.outcomes.setdefault(path, []).append(json.loads(props[OUTCOME_KEY]))
             if len(self.outcomes[path]) == int(props.get(EXPECTED_KEY, len(spec.rubric().checks))):
-                self._progress(path)
+                self._finish(path)
 
-    def _progress(self, path: Path) -> None:
-        """One line per student as soon as all of its checks are in: progress for a class."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or hasattr(self.config, "workerinput"):
+    def _finish(self, path: Path) -> None:
+        """Write one student's results (merged into the previous ones after a partial run)."""
+        if not self.writes_results or path in self.recorded:
             return
-        outcomes = self.outcomes[path]
-        score = sum(o["score"] for o in outcomes)
-        crashed = sum(o["status"] == "error" for o in outcomes)
-        seconds = sum(o["seconds"] for o in outcomes)
+        from grader.engine import submission_notes
+        from grader.record import record
+        from grader.report import write_reports
+
+        submission = Submission(path)
+        recorded = record(submission, self.outcomes[path], submission_notes(submission), self.reports_dir(),
+                          self.node_paths.get(path, ""))
+        write_reports(recorded.result, self.reports_dir())
+        self.recorded[path] = recorded
+        self._progress(recorded)
+
+    def _progress(self, recorded: "Recorded") -> None:
+        """One line per student as soon as all of its checks are in: progress for a class,
+        and what a partial run did with the student's grade."""
+        from grader.terminal import printable
+
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        result = recorded.result
+        crashed = sum(o.status == "error" for o in result.outcomes)
         extra = f", {crashed} check(s) crashed or timed out" if crashed else ""
         if getattr(reporter._tw, "width_of_current_line", 0):
             reporter.write("\n")  # xdist's progress letters do not move ensure_newline's state
-        reporter.write_line(f"graded {path.name}: {score:g} points in {seconds:.1f} s{extra}")
+        name = printable(result.name)
+        reporter.write_line(f"graded {name}: {result.score:g} points in {result.execution_time:.1f} s{extra}")
+        total = len(result.outcomes)
+        out_of_gradebook = f"{name} stays out of grades.csv until every check has run"
+        if recorded.kept:
+            line = (f"partial run: {recorded.ran} of {total} checks of {name} ran; the other {recorded.kept} were "
+                    f"kept from the results of {recorded.previous_started}: {result.score:g} points")
+            if not result.complete:
+                line += f"; {len(result.not_run)} have never run: {out_of_gradebook}"
+            reporter.write_line(line, yellow=True)
+        elif not result.complete:
+            reporter.write_line(f"partial run: {recorded.ran} of {total} checks of {name} ran and there are no "
+                                f"earlier results; {out_of_gradebook}", yellow=True)
 
     @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.close_all()
-        if hasattr(self.config, "workerinput") or not self.outcomes:
-            return  # an xdist worker: the controller writes the results
-        reports_dir = self.reports_dir()
-        from grader.engine import submission_notes
-        from grader.report import write_class_reports, write_reports
-        for path, outcomes in sorted(self.outcomes.items()):
-            result = result_from_json(Submission(path), outcomes, submission_notes(Submission(path)))
-            write_reports(result, reports_dir)
-            self.written.append(result)
-        # The summary reads every results.json on disk: regrading one student updates it
-        # without regrading the others.
-        write_class_reports(reports_dir)
+        if not self.writes_results:
+            return
+        for path in sorted(set(self.outcomes) - set(self.recorded)):
+            self._finish(path)  # stopped early (-x, an interruption): record what ran
+        if self.recorded:
+            from grader.report import write_class_reports
+            # The summary reads every results.json on disk: regrading one student updates it
+            # without regrading the others.
+            write_class_reports(self.reports_dir())
+        elif exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            self._explain_nothing_graded()
+
+    def _explain_nothing_graded(self) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        root_name = spec.contract().submission["root_name"]
+        for arg in self.config.args:
+            path = Path(arg.split("::")[0])
+            if not path.exists():
+                continue
+            path = path.resolve()
+            if path.name == root_name and not any(is_submission_dir(p) for p in path.iterdir()):
+                why = f"{arg} holds no student folder (one folder per student, e.g. {arg.rstrip('/')}/alice/mlp.py)"
+            elif is_submission_dir(path) or root_name in path.parent.parts:
+                continue
+            else:
+                why = (f"{arg} is not inside a folder named {root_name}/: the grader grades the folders "
+                       f"directly inside {root_name}/ (e.g. {root_name}/alice)")
+            if reporter is not None:
+                reporter.write_line(f"nothing graded: {why}", red=True)
 
     def reports_dir(self) -> Path:
         option = self.config.getoption("--reports-dir")
         return Path(option) if option else self.config.rootpath / "reports"
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self.written:
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The score table is the last thing on screen: after pytest's FAILED lines."""
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if not self.recorded or reporter is None:
             return
-        tr = terminalreporter
-        categories = list(spec.rubric().category_points())
-        tr.write_sep("=", "mlp-grader scores")
-        header = f"{'student':24s} {'score':>7s}  " + " ".join(f"{c[:10]:>10s}" for c in categories)
-        tr.write_line(header)
-        for result in self.written:
-            cats = result.category_scores()
-            tr.write_line(f"{result.name[:24]:24s} {result.score:7.2f}  " +
-                          " ".join(f"{cats[c]['score']:>10g}" for c in categories))
-        tr.write_line(f"reports: {self.reports_dir()}; class summary: {self.reports_dir() / 'index.html'}")
+        from grader.terminal import score_table
 
-
-def result_from_json(submission: Submission, outcomes: list[dict], notes: list[str]) -> SubmissionResult:
-    """Rebuild outcomes in rubric order; checks that did not run this time are listed as such."""
-    by_id = {o["id"]: o for o in outcomes}
-    rebuilt = []
-    assignment, _ = submission.assignment()
-    rubric = spec.assignment(assignment).rubric
-    for check_spec in rubric.checks:
-        o = by_id.get(check_spec.id)
-        if o is None:
-            rebuilt.append(Outcome(check_spec, 0.0, "skipped", "not run in this session (deselected)"))
-            continue
-        rebuilt.append(Outcome(check_spec, float(o["score"]), o["status"], o["message"], o["details"],
-                               o.get("hint"), o.get("output", ""), float(o["seconds"]), float(o["student_seconds"])))
-    if len(by_id) < len(rubric.checks):
-        notes = [*notes, "partial run: only some checks ran, the others count 0 here"]
-    return SubmissionResult(submission.name, rebuilt, sum(o.seconds for o in rebuilt), notes, assignment=assignment)
+        reporter.write_sep("=", "mlp-grader scores")
+        for line in score_table([r.result for r in self.recorded.values()]):
+            reporter.write_line(line)
+        reports = self.reports_dir()
+        reporter.write_line(f"reports: {reports / 'students'}; class summary: {reports / 'index.html'}")

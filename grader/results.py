@@ -18,7 +18,17 @@ import grader
 from grader import spec
 from grader.outcome import Outcome
 
-GRADESCOPE_STATUS = {"passed": "passed", "partial": "failed", "failed": "failed", "error": "failed", "skipped": "passed"}
+# A check that did not run ("skipped": compared with the reference at grading time, in the
+# student kit; "not_run": left out of a partial run) is neither passed nor failed, so it gets
+# no status at all.
+GRADESCOPE_STATUS = {"passed": "passed", "partial": "failed", "failed": "failed", "error": "failed"}
+NOT_RUN = "not_run"
+# Gradescope shows "hidden" tests to students never, "after_published" once the grades are
+# published: a hidden check of the rubric is kept from students until then.
+GRADESCOPE_VISIBILITY = {"visible": "visible", "hidden": "after_published"}
+# reports/students/<name>/: the students' folders apart from the class files (index.html,
+# grades.csv) that reports/ holds, so a student folder named like one cannot collide.
+STUDENTS_DIR = "students"
 
 
 @dataclass
@@ -29,6 +39,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     assignment: str = spec.DEFAULT
+    node_path: str = ""  # how pytest names the folder, e.g. submissions/alice: <node_path>::<check>
 
     @property
     def rubric(self) -> spec.Rubric:
@@ -39,14 +50,35 @@ class SubmissionResult:
         return round(sum(o.score for o in self.outcomes), 2)
 
     @property
+    def pending(self) -> list[Outcome]:
+        """Checks that run only at grading time (in the student kit): not part of this score."""
+        return [o for o in self.outcomes if o.status == "skipped"]
+
+    @property
+    def not_run(self) -> list[str]:
+        return [o.check.id for o in self.outcomes if o.status == NOT_RUN]
+
+    @property
+    def complete(self) -> bool:
+        """Every check of the rubric ran (in this run or, merged, in an earlier one)."""
+        return not self.not_run
+
+    @property
     def max_score(self) -> float:
-        return self.rubric.total
+        return round(self.rubric.total - sum(o.check.points for o in self.pending), 2)
 
     def category_scores(self) -> dict[str, dict[str, float]]:
         scores = {cat: {"score": 0.0, "max_score": pts} for cat, pts in self.rubric.category_points().items()}
         for outcome in self.outcomes:
-            scores[outcome.check.category]["score"] = round(scores[outcome.check.category]["score"] + outcome.score, 2)
+            entry = scores[outcome.check.category]
+            entry["score"] = round(entry["score"] + outcome.score, 2)
+            if outcome.status == "skipped":
+                entry["max_score"] = round(entry["max_score"] - outcome.check.points, 2)
         return scores
+
+    def node_id(self, check_id: str) -> str:
+        """The id pytest shows for a check and accepts to re-run it."""
+        return f"{self.node_path}::{check_id}" if self.node_path else check_id
 
     def to_gradescope(self) -> dict[str, Any]:
         tests = []
@@ -56,16 +88,19 @@ class SubmissionResult:
                 text += f"\nHint: {o.hint}"
             if o.output:
                 text += "\n--- your code printed ---\n" + o.output
-            tests.append({
+            test = {
                 "name": f"{o.check.id}: {o.check.title}",
                 "score": o.score,
                 "max_score": o.check.points,
-                "status": GRADESCOPE_STATUS[o.status],
+                "status": GRADESCOPE_STATUS.get(o.status),
                 "output": text or "passed",
-                "visibility": o.check.visibility,
+                "visibility": GRADESCOPE_VISIBILITY.get(o.check.visibility, o.check.visibility),
                 "tags": [o.check.category],
-                "extra_data": o.to_json(),
-            })
+                "extra_data": {**o.to_json(), "node_id": self.node_id(o.check.id)},
+            }
+            if test["status"] is None:
+                del test["status"]
+            tests.append(test)
         return {
             "score": self.score,
             "max_score": self.max_score,
@@ -81,12 +116,20 @@ class SubmissionResult:
                 "assignment": self.assignment,
                 "started": self.started,
                 "notes": self.notes,
+                "node_path": self.node_path,
+                "complete": self.complete,
+                "not_run": self.not_run,
+                "pending_points": round(sum(o.check.points for o in self.pending), 2),
             },
         }
 
 
+def student_folder(reports_dir: Path, name: str) -> Path:
+    return Path(reports_dir) / STUDENTS_DIR / name
+
+
 def write(result: SubmissionResult, reports_dir: Path) -> Path:
-    folder = reports_dir / result.name
+    folder = student_folder(reports_dir, result.name)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "results.json"
     path.write_text(json.dumps(_finite(result.to_gradescope()), indent=2, allow_nan=False, default=str))

@@ -45,6 +45,7 @@ class Case:
             "y": show(self.y),
             **{name: show(value) for name, value in self.params.items()},
             **({"kinks": "some pre-activations are exactly 0"} if self.kinks else {}),
+            **({"weight_decay": self.extra["weight_decay"]} if "weight_decay" in self.extra else {}),
         }
 
     def preactivations(self) -> np.ndarray:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader import course, spec
+from grader.sources import Unreadable, read_source
 
 # The file in a submission folder that names the assignment it answers.
 ASSIGNMENT_FILE = "assignment.toml"
@@ -100,14 +101,15 @@ class Submission:
     def conversion(self) -> list[str]:
         """What intake said when it made the code file from a notebook or a script doing work
         at import (its CONVERSION_MARK lines); empty for a file handed in as it is graded."""
-        if not_regular(self.code) or not self.code.is_file():
+        try:
+            text = read_source(self.code)
+        except Unreadable:
             return []
         marks = []
-        with open(self.code, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if not line.startswith(CONVERSION_MARK):
-                    break
-                marks.append(line[len(CONVERSION_MARK):].rstrip("\n"))
+        for line in text.splitlines():
+            if not line.startswith(CONVERSION_MARK):
+                break
+            marks.append(line[len(CONVERSION_MARK):])
         return marks
 
     def assignment(self) -> tuple[str, str | None]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install mlp-grader on a fresh Debian machine with Python 3.11.
-#   bash scripts/install.sh         the grader (and bubblewrap, its sandbox, when root)
-#   bash scripts/install.sh --test  also what the test suite needs (pytest-xdist,
-#                                   playwright with Debian's chromium for the browser tests)
+#   bash scripts/install.sh         the grader, with pytest-xdist for grading in parallel (-n auto),
+#                                   and bubblewrap, its sandbox, when root
+#   bash scripts/install.sh --test  also what the test suite needs (PyYAML, playwright with
+#                                   Debian's chromium for the browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

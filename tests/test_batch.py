@@ -80,7 +80,7 @@ def normalized(value):
 
 
 def results_of(reports: Path) -> dict[str, dict]:
-    return {p.parent.name: normalized(json.loads(p.read_text())) for p in sorted(reports.glob("*/results.json"))}
+    return {p.parent.name: normalized(json.loads(p.read_text())) for p in sorted(reports.glob("students/*/results.json"))}
 
 
 def checks_of(results: dict) -> dict[str, tuple]:
@@ -167,7 +167,7 @@ def baseline(gradings) -> Path:
     result = gradings.result("baseline")
     course = gradings.course("baseline")
     assert result.returncode == 1, result.log  # some checks fail: pytest's 1
-    assert len(list((course / "reports").glob("*/results.json"))) == len(KINDS), result.log
+    assert len(list((course / "reports").glob("students/*/results.json"))) == len(KINDS), result.log
     return course
 
 
@@ -178,7 +178,7 @@ def test_the_baseline_graded_each_kind_as_expected(baseline):
     correct, hardcoded, hangs = (results[n] for n in names(baseline))
     assert {c for c, v in correct.items() if v[0] == "passed"} == {
         c.id for c in spec.rubric().checks if c.category in ("structure", "no_autograd")}
-    not_run = {c for c, (_, _, message) in correct.items() if "not run in this session" in message}
+    not_run = {c for c, (status, score, _) in correct.items() if (status, score) == ("not_run", 0)}
     assert not_run == {c.id for c in spec.rubric().checks if c.category not in ("structure", "no_autograd")}
     assert hardcoded["structure.constructor_dims"][0] == "failed"
     assert hangs["no_autograd.grad_disabled"][0] == "error"
@@ -196,6 +196,11 @@ def test_grading_twice_gives_the_same_results(gradings, baseline):
     assert (baseline / "reports" / "grades.csv").read_text() == (again / "reports" / "grades.csv").read_text()
 
 
+def test_a_class_graded_on_some_checks_only_stays_out_of_the_gradebook(baseline):
+    assert gradebook(baseline / "reports" / "grades.csv") == []  # -k: no student has a grade yet
+    assert all(r["extra_data"]["complete"] is False for r in results_of(baseline / "reports").values())
+
+
 def test_regrading_one_student_updates_the_summary_without_regrading_the_others(baseline, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(baseline, work)
@@ -203,13 +208,16 @@ def test_regrading_one_student_updates_the_summary_without_regrading_the_others(
     target, others = "student-000", [n for n in names(work) if n != "student-000"]
 
     def state(name: str):
-        path = reports / name / "results.json"
+        path = reports / "students" / name / "results.json"
         return path.stat().st_mtime_ns, path.read_bytes()
+
+    def score(name: str) -> float:
+        return json.loads((reports / "students" / name / "results.json").read_text())["score"]
 
     before = {n: state(n) for n in others}
     summary_before = (reports / "index.html").stat().st_mtime_ns
-    book_before = {row["student"]: row for row in gradebook(reports / "grades.csv")}
-    assert float(book_before[target]["total"]) > 0
+    score_before = score(target)
+    assert score_before > 0
 
     # The student resubmits code that no longer imports, and only they are regraded.
     (work / "submissions" / target / "mlp.py").write_text(mutate((EXAMPLE / "mlp.py").read_text(), "syntax-error"))
@@ -218,13 +226,10 @@ def test_regrading_one_student_updates_the_summary_without_regrading_the_others(
 
     assert {n: state(n) for n in others} == before  # not rewritten at all
     assert (reports / "index.html").stat().st_mtime_ns > summary_before
-    book = {row["student"]: row for row in gradebook(reports / "grades.csv")}
-    assert sorted(book) == names(work)
-    assert float(book[target]["total"]) < float(book_before[target]["total"])
-    assert {n: book[n] for n in others} == {n: book_before[n] for n in others}
+    assert score(target) < score_before
     page = (reports / "index.html").read_text()
     assert all(n in page for n in names(work))
-    assert checks_of(json.loads((reports / target / "results.json").read_text()))["structure.imports"][0] != "passed"
+    assert checks_of(json.loads((reports / "students" / target / "results.json").read_text()))["structure.imports"][0] != "passed"
 
 
 # ------------------------------------------------------------------ shards
@@ -236,18 +241,15 @@ def test_shards_are_disjoint_stable_and_merge_into_the_unsharded_gradebook(gradi
     for index in (1, 2):
         result = gradings.result(f"shard-{index}")
         assert result.returncode in (0, 1), result.log
-        shards[index] = {p.parent.name for p in (work / f"shard-{index}").glob("*/results.json")}
+        shards[index] = {p.parent.name for p in (work / f"shard-{index}").glob("students/*/results.json")}
         assert shards[index] == {n for n in class_names if expected_shard(n, 2) == index}, result.log
     assert shards[1] and shards[2], "this class is chosen so that both shards hold students"
     assert not shards[1] & shards[2]
     assert shards[1] | shards[2] == set(class_names)
 
     merged = work / "merged"
-    merged.mkdir()
-    for index in (1, 2):
-        for folder in (work / f"shard-{index}").iterdir():
-            if folder.is_dir():
-                shutil.copytree(folder, merged / folder.name)
+    for index in (1, 2):  # each shard's students/ folder, as the grade-class workflow merges them
+        shutil.copytree(work / f"shard-{index}" / "students", merged / "students", dirs_exist_ok=True)
     result = run(work, "-m", "grader", "summary", str(merged))
     assert result.returncode == 0, result.log
     assert (merged / "grades.csv").read_text() == (baseline / "reports" / "grades.csv").read_text()
@@ -268,7 +270,7 @@ def test_xdist_gives_the_serial_results_and_a_hang_does_not_stop_the_batch(gradi
     assert results_of(work / "reports") == results_of(baseline / "reports")
     table = table_of(result.stdout)
     for name in names(work):
-        assert re.search(rf"^{name}\s+\d", table, re.M), result.log
+        assert re.search(rf"^{name}\s+mlp-regression\s+\d", table, re.M), result.log
 
 
 def test_xdist_keeps_each_student_on_one_worker(gradings):
@@ -283,7 +285,7 @@ def test_xdist_keeps_each_student_on_one_worker(gradings):
 def test_grader_grade_exits_0_when_grading_completed_even_with_zero_scores(gradings):
     result, work = gradings.result("crashers"), gradings.course("crashers")
     assert result.returncode == 0, result.log
-    scores = {n: json.loads((work / "reports" / n / "results.json").read_text())["score"] for n in names(work)}
+    scores = {n: json.loads((work / "reports" / "students" / n / "results.json").read_text())["score"] for n in names(work)}
     assert scores["student-000"] == 0, scores  # the syntax error
 
 
@@ -292,12 +294,12 @@ def test_progress_lines_and_the_table_list_every_student_under_xdist(gradings):
     table = table_of(result.stdout)
     for name in names(work):
         assert re.search(rf"^graded {name}: [\d.]+ points in [\d.]+ s", result.stdout, re.M), result.log
-        assert re.search(rf"^{name}\s+\d", table, re.M), result.log
-    exits = json.loads((work / "reports" / "student-001" / "results.json").read_text())
+        assert re.search(rf"^{name}\s+mlp-regression\s+\d", table, re.M), result.log
+    exits = json.loads((work / "reports" / "students" / "student-001" / "results.json").read_text())
     assert "sys.exit" in checks_of(exits)["structure.imports"][2]
     assert re.search(r"graded student-001: .* check\(s\) crashed or timed out", result.stdout), result.log
     for name in names(work):
-        tests = json.loads((work / "reports" / name / "results.json").read_text())["tests"]
+        tests = json.loads((work / "reports" / "students" / name / "results.json").read_text())["tests"]
         assert len(tests) == len(spec.rubric().checks)
 
 

@@ -33,13 +33,14 @@ EXPECTED = {
     "example-digits-correct": DIGITS,
     # exp() of raw logits: NaN once logits reach the hundreds; the digits never get there.
     "example-digits-naive-softmax": {**DIGITS, "backward": 17},
-    # grad_b += weight_decay * b: every gradient check against the reference sees grad_b1,
-    # grad_b2 off by 1e-3 * b (backward.latest_cache, which compares with the student's own
-    # gradients, keeps its 3 points).
-    "example-digits-decay-on-biases": {**DIGITS, "backward": 3},
-    # weight decay never applied: every gradient check against the reference sees grad_W
-    # off by 1e-3 * W (a 4-epoch trajectory with lambda = 1e-3 stays within its tolerance).
-    "example-digits-no-weight-decay": {**DIGITS, "backward": 3},
+    # grad_b += weight_decay * b: both gradient checks of the maths see grad_b1, grad_b2 off
+    # by 1e-3 * b (backward.latest_cache and backward.large_logits, which compare with the
+    # student's own gradients, keep their 3 + 5 points).
+    "example-digits-decay-on-biases": {**DIGITS, "backward": 8},
+    # weight decay never applied: both gradient checks of the maths see grad_W off by
+    # 1e-3 * W (a 4-epoch trajectory with lambda = 1e-3 stays within its tolerance);
+    # latest_cache and large_logits keep their points.
+    "example-digits-no-weight-decay": {**DIGITS, "backward": 8},
     # sin-fit
     "example-sin-correct": SIN,
     # 1 - tanh instead of 1 - tanh**2: backward wrong, training follows it, the fit is poor.
@@ -99,7 +100,7 @@ def test_decay_on_biases_is_reported_on_the_bias_gradients():
     assert result.outcomes[0].status == "failed" and result.outcomes[0].message.startswith("self.grad_b1 differs")
 
 
-BACKWARD = ["backward.matches_reference", "backward.finite_differences", "backward.large_logits"]
+BACKWARD = ["backward.matches_reference", "backward.finite_differences"]
 
 
 @pytest.mark.parametrize("name, finding, grads", [
@@ -108,7 +109,7 @@ BACKWARD = ["backward.matches_reference", "backward.finite_differences", "backwa
 ])
 def test_weight_decay_mistakes_are_named_on_every_failed_gradient_check(name, finding, grads):
     outcomes = engine.grade(SUBMISSIONS / name, only=BACKWARD).outcomes
-    assert [o.status for o in outcomes] == ["failed"] * 3
+    assert [o.status for o in outcomes] == ["failed"] * 2
     for outcome in outcomes:
         assert outcome.details["diagnosis"]["ids"] == [finding]
         assert outcome.hint.startswith(grads + " are ")

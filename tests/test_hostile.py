@@ -146,8 +146,8 @@ def grade_hostile(name: str, tmp: Path) -> Graded:
     folder = tmp / "submissions" / f"{name}-{uuid.uuid4().hex[:8]}"
     shutil.copytree(HOSTILE / name, folder)
     shutil.copytree(CORRECT, tmp / "submissions" / "classmate")
-    (tmp / "reports" / "classmate").mkdir(parents=True)
-    (tmp / "reports" / "classmate" / "results.json").write_text('{"score": 41.0}')
+    (tmp / "reports" / "students" / "classmate").mkdir(parents=True)
+    (tmp / "reports" / "students" / "classmate" / "results.json").write_text('{"score": 41.0}')
     watched = [REPO / "reference", REPO / "reports", CORRECT, tmp / "submissions" / "classmate", tmp / "reports"]
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

@@ -59,8 +59,8 @@ def hostile_files(config: str) -> dict[str, bytes]:
 
 def no_forgery(course: Path) -> None:
     assert not (course / "FORGED").exists()
-    forged = course / "reports" / "eve" / "results.json"
-    assert not forged.exists() or json.loads(forged.read_text())["score"] != 100.0
+    for forged in (course / "reports" / "eve" / "results.json", course / "reports" / "students" / "eve" / "results.json"):
+        assert not forged.exists() or json.loads(forged.read_text())["score"] != 100.0
 
 
 # ---------------------------------------------------------------- intake leaves them behind
@@ -82,7 +82,7 @@ def test_pytest_on_an_intaken_folder_grades_it_and_the_students_files_never_run(
     assert main(["intake", str(source), "--into", str(course / "submissions"), "--assignment", "mlp-regression"]) == 0
     result = run(course, "-m", "pytest", "submissions/eve", "-p", "no:cacheprovider", "-q", "-k", "structure.imports")
     assert result.returncode == 0, result.stdout + result.stderr
-    results = json.loads((course / "reports" / "eve" / "results.json").read_text())
+    results = json.loads((course / "reports" / "students" / "eve" / "results.json").read_text())
     assert results["score"] == spec.rubric()["structure.imports"].points
     no_forgery(course)
 

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from grader import kit, spec, ta_config
+from grader import cli, kit, spec, ta_config
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "submissions"
@@ -75,7 +76,7 @@ def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
     c = spec.contract()
     torch.save({k: torch.zeros(s) for k, s in c.param_shapes(c.dims).items()}, folder / "model.pth")
     kit_run(python, ["-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"], kit_dir)
-    return json.loads((kit_dir / "reports" / name / "results.json").read_text())
+    return json.loads((kit_dir / "reports" / "students" / name / "results.json").read_text())
 
 
 def statuses(results: dict) -> dict[str, str]:
@@ -92,8 +93,16 @@ def test_the_installed_kit_is_the_one_running(venv_python, built):
 
 
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
-    results = statuses(self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py"))
+    graded = self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py")
+    results = statuses(graded)
     visible = {c.id for c in spec.rubric().checks if c.visibility == "visible"}
+    visible_points = sum(c.points for c in spec.rubric().checks if c.visibility == "visible")
+    # out of the visible points, the hidden ones announced, none of them "lost"
+    assert graded["score"] == graded["max_score"] == visible_points
+    assert graded["extra_data"]["pending_points"] == spec.rubric().total - visible_points
+    page = (built / "reports" / "students" / "good" / "index.html").read_text()
+    assert "Where points were lost" not in page and 'class="bar low"' not in page
+    assert f"and {spec.rubric().total - visible_points:g} points of hidden checks, checked at grading time" in page
     assert {k: v for k, v in results.items() if k in visible} == {k: "passed" for k in visible}
     assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
 
@@ -105,3 +114,89 @@ def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_pytho
     hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
     note = f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time"
     assert note in results["extra_data"]["notes"]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_kit_zip_leaves_the_folder_of_the_same_name_alone(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "X").mkdir()
+    (tmp_path / "X" / "notes.txt").write_text("mine")
+    assert cli.main(["kit", "--out", "X.zip"]) == 0
+    assert tree(tmp_path / "X") == {"notes.txt": b"mine"}
+    with zipfile.ZipFile(tmp_path / "X.zip") as archive:
+        assert "X/submissions/your-name/mlp.py" in archive.namelist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["X", "X.zip"]
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_kit_refuses_a_folder_it_did_not_write_even_with_force(tmp_path, monkeypatch, capsys, force):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "thesis.tex").write_text("years of work")
+    before = tree(tmp_path)
+    assert cli.main(["kit", "--out", ".", *force]) == 4
+    assert tree(tmp_path) == before
+    assert "nothing was changed" in capsys.readouterr().err
+
+
+def test_kit_refuses_the_repository_itself(capsys):
+    before = sorted(p.name for p in ROOT.iterdir())
+    assert cli.main(["kit", "--out", str(ROOT), "--force"]) == 4
+    assert cli.main(["kit", "--out", str(ROOT / "grader" / "kit"), "--force"]) == 4
+    assert sorted(p.name for p in ROOT.iterdir()) == before
+    assert "the grader's own repository" in capsys.readouterr().err
+
+
+def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys):
+    target = tmp_path / "kit.zip"
+    assert cli.main(["kit", "--out", str(target)]) == 0
+    assert cli.main(["kit", "--out", str(target)]) == 4
+    assert "exists: pass --force" in capsys.readouterr().err
+    assert cli.main(["kit", "--out", str(target), "--force"]) == 0
+    other = tmp_path / "photos.zip"
+    other.write_bytes(b"PK not a kit")
+    assert cli.main(["kit", "--out", str(other), "--force"]) == 4
+    assert other.read_bytes() == b"PK not a kit"
+
+
+def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
+    out = tmp_path / "kit"
+    kit.build(out)
+    (out / "submissions" / "alice").mkdir()
+    (out / "submissions" / "alice" / "mlp.py").write_text("alice's work")
+    (out / "reports").mkdir()
+    (out / "reports" / "index.html").write_text("a report")
+    stale = out / "grader" / "stale_module.py"  # as if an older kit had it: listed in the manifest
+    stale.write_text("old")
+    manifest = json.loads((out / kit.MANIFEST).read_text())
+    (out / kit.MANIFEST).write_text(json.dumps({**manifest, "grader/stale_module.py": kit._digest(stale)}))
+    assert kit.build(out, force=True) == out
+    assert (out / "submissions" / "alice" / "mlp.py").read_text() == "alice's work"
+    assert (out / "reports" / "index.html").read_text() == "a report"
+    assert not stale.exists() and (out / "grader" / "plugin.py").is_file()
+    (out / "submissions" / "your-name" / "mlp.py").write_text("my solution")  # the template, edited
+    assert cli.main(["kit", "--out", str(out), "--force"]) == 4
+    assert "submissions/your-name/mlp.py" in capsys.readouterr().err
+    assert (out / "submissions" / "your-name" / "mlp.py").read_text() == "my solution"
+
+
+def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path):
+    kit_dir = tmp_path / "kit"
+    shutil.copytree(built, kit_dir)
+    (kit_dir / "data").mkdir()
+    torch.save({"X": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, kit_dir / "data" / "train.pt")
+    main = kit.TEMPLATE[kit.TEMPLATE.index('if __name__ == "__main__":'):]
+    student = kit_dir / "submissions" / "me"
+    student.mkdir()
+    (student / "mlp.py").write_text(
+        "import torch\n\nclass TwoLayerMLP:\n    def state_dict(self):\n        return {'epochs': self.epochs}\n\n"
+        "def train(model, X, y, epochs=150):\n    model.epochs = torch.tensor(epochs)\n\n" + main)
+    run = subprocess.run([sys.executable, "submissions/me/mlp.py", "3"], cwd=kit_dir, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert torch.load(student / "model.pth")["epochs"] == 3
+    assert not (kit_dir / "model.pth").exists()
+    readme = (built / "README.md").read_text()
+    assert "python submissions/<your-name>/mlp.py 3" in readme and "minutes" in readme

@@ -107,13 +107,13 @@ def test_collection_follows_each_folders_assignment_and_reports_name_it(tmp_path
     assert ids == expected
 
     run_pytest(tmp_path, "submissions", "-k", "structure")
-    erin = json.loads((tmp_path / "reports" / "erin" / "results.json").read_text())
+    erin = json.loads((tmp_path / "reports" / "students" / "erin" / "results.json").read_text())
     assert erin["extra_data"]["assignment"] == "sin-fit" and erin["max_score"] == 100
     assert {t["name"].split(":")[0] for t in erin["tests"]} == {c.id for c in spec.assignment("sin-fit").rubric.checks}
     assert sum(t["score"] for t in erin["tests"]) == 10  # structure, the only category run
-    gus = json.loads((tmp_path / "reports" / "gus" / "results.json").read_text())
+    gus = json.loads((tmp_path / "reports" / "students" / "gus" / "results.json").read_text())
     assert gus["score"] == 0 and "'cifar'" in gus["output"]
-    ran = [t for t in gus["tests"] if t["extra_data"]["status"] != "skipped"]
+    ran = [t for t in gus["tests"] if t["extra_data"]["status"] != "not_run"]
     assert ran and all("'cifar'" in t["output"] for t in ran)
 
 

@@ -2,7 +2,7 @@
 # Run the course's visible checks on this repository's mlp.py (and model.pth, if any),
 # exactly as the self-check workflow does on every push:
 #   bash check.sh            # after `bash mlp-grader-kit/scripts/install.sh` once
-# The report is written to mlp-grader-kit/reports/<name>/index.html; the exit code is
+# The report is written to mlp-grader-kit/reports/students/<name>/index.html; the exit code is
 # pytest's: 0 when every check that ran passed, 1 when some failed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,7 +12,7 @@ case "$name" in .*|_*|*/*|"") echo "check.sh: CHECK_NAME must be a plain folder 
 [ -f mlp.py ] || { echo "check.sh: no mlp.py at the top of the repository" >&2; exit 4; }
 
 # A fresh copy each time: only mlp.py and model.pth, as the graders will see them.
-rm -rf "$kit/submissions/$name" "$kit/reports/$name"
+rm -rf "$kit/submissions/$name" "$kit/reports/students/$name"
 mkdir -p "$kit/submissions/$name"
 cp mlp.py "$kit/submissions/$name/"
 [ -f model.pth ] && cp model.pth "$kit/submissions/$name/"
@@ -20,5 +20,5 @@ cp mlp.py "$kit/submissions/$name/"
 cd "$kit"
 code=0
 python -m pytest "submissions/$name" -p no:cacheprovider || code=$?
-echo "report: $kit/reports/$name/index.html"
+echo "report: $kit/reports/students/$name/index.html"
 exit "$code"

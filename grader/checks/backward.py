@@ -3,6 +3,8 @@ forward, and come from the latest forward's cache (whatever earlier forwards lef
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -25,49 +27,78 @@ def decay_explained(ctx: Context):
     return explained(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx))
 
 
-def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), grad_enabled=True):
+def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), grad_enabled=True,
+                 weight_decay: float | None = None, pred_shift: np.ndarray | None = None):
+    """forward(X) then backward(pred, y) on a fresh model. `weight_decay` builds the model
+    with that value instead of the handout's; `pred_shift` is added to pred before backward."""
+    extra = {} if pred_shift is None else {"pred_shift": pred_shift}
+    if weight_decay is not None:
+        extra["model"] = {**ctx.names, "constructor_kwargs": {**ctx.names["constructor_kwargs"],
+                                                              "weight_decay": weight_decay}}
     value = ctx.call("backward", dims=dims_list(case.dims),
                      params={k: v.astype(dtype) for k, v in case.params.items()},
                      X=case.X.astype(dtype), y=targets(case.y, dtype),
-                     earlier_inputs=[x.astype(dtype) for x in earlier], grad_enabled=grad_enabled)
+                     earlier_inputs=[x.astype(dtype) for x in earlier], grad_enabled=grad_enabled, **extra)
     validate.tensor(value["pred"], "forward(X)", (case.X.shape[0], case.dims.out_dim))
     return value
 
 
-def relu_convention_at_zero(case: Case) -> dict[str, np.ndarray]:
-    """The reference gradients if ReLU'(0) were taken as 1 instead of 0.
-
-    Both are valid subgradients, so at exact kinks either is accepted. Kinks here come from
-    zero rows of X (with zero b1 entries), which leaves grad_W1 and grad_W2 unchanged (their
-    terms carry the zero row or the zero activation); only grad_b1 gains dL/dA1 at those
-    entries."""
-    return oracle.gradients(case.params, case.X, case.y, relu_grad_at_zero=1)
+def at_kinks(case: Case) -> bool:
+    """Some hidden pre-activation is exactly 0, where ReLU has two valid derivatives."""
+    return spec.contract().activation == "relu" and bool(np.any(case.preactivations() == 0))
 
 
-def assert_gradients(got: dict, expected: dict, case: Case) -> None:
+def assert_gradients(got: dict, case: Case, weight_decay: float | None = None) -> None:
+    """Each gradient equals the reference's, with ReLU'(0) taken as 0 or, where a
+    pre-activation is exactly 0, as 1 (both are subgradients; the handout accepts either)."""
     tol = spec.tolerances()["backward"]
     names = spec.contract().grad_names
-    at_kinks = case.kinks and spec.contract().activation == "relu" and "b1" in expected
-    alternative = relu_convention_at_zero(case) if at_kinks else expected
+    expected = oracle.gradients(case.params, case.X, case.y, weight_decay=weight_decay)
+    alternative = (oracle.gradients(case.params, case.X, case.y, relu_grad_at_zero=1, weight_decay=weight_decay)
+                   if at_kinks(case) else {})
     for name in spec.contract().param_names:
-        if at_kinks and name == "b1":
-            if is_close(got[name], alternative[name], tol["rtol"], tol["atol"]):
-                continue
+        if name in alternative and is_close(got[name], alternative[name], tol["rtol"], tol["atol"]):
+            continue
         assert_close(f"self.{names[name]}", got[name], expected[name], tol)
+
+
+SECOND_DECAY_FACTOR = 10.0  # 1e-3 -> 1e-2: a hard-coded 1e-3 then errs by 9e-3 * W, far above the tolerance
+
+
+def decays() -> list[float | None]:
+    """The handout's weight decay (None: the constructor's default), and, where the
+    constructor takes one, a second value: a decay hard-coded in the class must show."""
+    handout = spec.contract().constructor_kwargs.get("weight_decay")
+    return [None] if not handout else [None, handout * SECOND_DECAY_FACTOR]
+
+
+def with_decay(case: Case, decay: float | None) -> Case:
+    """The case, for a model built with weight_decay=decay (None: the handout's)."""
+    return case if decay is None else replace(case, extra={**case.extra, "weight_decay": decay})
 
 
 def backward_cases(ctx: Context):
     dims = dims_for(ctx.fixed_dims())
-    return st.tuples(st.one_of(cases(dims, kink_margin=1e-3), cases(dims, kinks=True)), st.sampled_from(dtypes(ctx)))
+    case = st.one_of(cases(dims, kink_margin=1e-3), cases(dims, kinks=True))
+    if len(decays()) > 1:
+        case = st.builds(with_decay, case, st.sampled_from(decays()))
+    return st.tuples(case, st.sampled_from(dtypes(ctx)))
 
 
 @check("backward.matches_reference", needs_reference=True)
 def matches_reference(ctx: Context) -> None:
     def body(example):
         case, dtype = example
-        value = run_backward(ctx, case, dtype)
+        decay = case.extra.get("weight_decay")
+        value = run_backward(ctx, case, dtype, weight_decay=decay)
         got = grads_of(value["grads"], case.dims)
-        assert_gradients(got, oracle.gradients(case.params, case.X, case.y), case)
+        try:
+            assert_gradients(got, case, weight_decay=decay)
+        except Failed as failure:
+            if decay is not None:
+                failure.message = (f"with the model built as {spec.contract().class_name}(..., "
+                                   f"weight_decay={decay:g}): " + failure.message)
+            raise
 
     with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)), decay_explained(ctx):
         for_all(ctx, "backward.matches_reference", backward_cases(ctx), body)
@@ -119,7 +150,7 @@ def finite_differences(ctx: Context) -> None:
         labels = [label for _, _, label in directions]
         scale = max(float(np.max(np.abs(numeric))), 1e-12)
         error = np.abs(analytic - numeric)
-        bad = np.nonzero(error > tol["atol"] + tol["rtol"] * scale)[0]
+        bad = np.nonzero(~(error <= tol["atol"] + tol["rtol"] * scale))[0]  # NaN (inf - inf) is bad
         if bad.size:
             worst = [{"entry": labels[i], "backward": float(analytic[i]), "finite_difference": float(numeric[i])}
                      for i in bad[np.argsort(error[bad])[::-1]][:6]]
@@ -174,53 +205,79 @@ def latest_cache(ctx: Context) -> None:
 
 
 LOGIT_OFFSETS = (-1000.0, -300.0, 300.0, 1000.0)
+ROW_GAPS = (300.0, 1000.0)
+
+
+def logit_sensitivity(case: Case) -> dict[str, float]:
+    """How far each gradient can move when every softmax probability moves by a relative
+    error of 1: dlogits moves by at most p / N per entry (at most 1 / N per row in all), so
+    grad_b2 by 1, grad_W2 by max|A1|, dZ1 and grad_b1 by max|W2| (/ N), grad_W1 by
+    max|W2| max|X|."""
+    z = case.preactivations()
+    hidden = np.maximum(z, 0.0) if spec.contract().activation == "relu" else np.tanh(z)
+    w2, x = float(np.max(np.abs(case.params["W2"]))), float(np.max(np.abs(case.X)))
+    return {"b2": 1.0, "W2": float(np.max(np.abs(hidden))), "b1": w2, "W1": w2 * x}
 
 
 @check("backward.large_logits", needs_reference=True)
 def large_logits(ctx: Context) -> None:
-    """Networks whose logits are in the hundreds or thousands (b2 shifted by a common
-    offset, or W2 scaled up where there are no biases), in float32: exp() of such logits
-    overflows to inf (or underflows to 0), so softmax and cross-entropy must go through the
-    max-shifted log-softmax. Both the gradients of backward() and the value of the loss
-    function must be finite and equal to the reference's. A common offset keeps the softmax
-    unsaturated, so the comparison is sharp; the tolerance allows float32 rounding of
-    logits of that size (ulp 6e-5 at 1000)."""
-    tol = spec.tolerances()["large_logits"]
+    """Stability only: softmax does not change when a constant is added to a row's logits,
+    so backward's gradients must not either. Each example runs forward and backward twice on
+    the same network: backward(pred, y), and backward(pred + shift, y) with every logit in
+    the hundreds or thousands (a common offset, and one row's far above the others': a shift
+    by the batch's maximum instead of each row's leaves the other rows' exp() at 0). The
+    gradients are compared with the student's own of the first, so a mistake elsewhere (a
+    decay term, a factor) costs nothing here. The loss function must equal the
+    cross-entropy of the large logits.
+
+    The tolerance adds to backward's the float32 resolution at the logits' size:
+    `logit_ulps` ulps of max|logit| as a relative error of every probability (rounding of the
+    shifted logits, of a float32 log-sum-exp), times how far each gradient moves per unit of
+    such an error (`logit_sensitivity`). Overflow gives inf or NaN, a wrong shift O(1)
+    errors."""
+    tol = spec.tolerances()["backward"]
+    ulps = spec.tolerances()["large_logits"]["logit_ulps"]
     c = spec.contract()
 
     @st.composite
     def example(draw):
         case = draw(cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3))
-        offset = draw(st.sampled_from(LOGIT_OFFSETS))
-        params = dict(case.params)
-        if "b2" in params:
-            params["b2"] = np.asarray(params["b2"] + offset, dtype=np.float32).astype(np.float64)
-        else:
-            params["W2"] = np.asarray(params["W2"] * abs(offset), dtype=np.float32).astype(np.float64)
-        return Case(case.dims, params, case.X, case.y)
+        rows = case.X.shape[0]
+        shift = np.full((rows, 1), draw(st.sampled_from(LOGIT_OFFSETS)), dtype=np.float32)
+        if rows > 1:
+            shift[draw(st.integers(0, rows - 1))] += draw(st.sampled_from(ROW_GAPS))
+        return case, shift
 
-    def body(case: Case):
-        value = run_backward(ctx, case, "float32")
-        logits = oracle.forward(case.params, case.X)
-        details = {"largest |logit|": float(np.max(np.abs(logits)))}
+    def body(example):
+        case, shift = example
+        ordinary = grads_of(run_backward(ctx, case, "float32")["grads"], case.dims)
+        value = run_backward(ctx, case, "float32", pred_shift=shift)
+        logits = validate.tensor(value["backward_pred"], "forward(X) + a shift per row",
+                                 (case.X.shape[0], case.dims.out_dim))
+        largest = float(np.max(np.abs(logits)))
+        resolution = ulps * float(np.spacing(np.float32(largest)))
+        gap = float(np.max(shift) - np.min(shift))
+        where = f"with logits up to |{largest:.3g}|" + (f" (one row's {gap:g} above the others')" if gap else "")
         try:
             got = grads_of(value["grads"], case.dims)
-            expected = oracle.gradients(case.params, case.X, case.y)
+            sensitivity = logit_sensitivity(case)
             for name in c.param_names:
-                assert_close(f"self.{c.grad_names[name]}", got[name], expected[name], tol)
+                allowed = {"rtol": tol["rtol"], "atol": tol["atol"] + resolution * sensitivity[name]}
+                assert_close(f"self.{c.grad_names[name]} {where}, against its value at ordinary logits,",
+                             got[name], ordinary[name], allowed)
         except Failed as failure:
             overflowed = "NaN or infinite" in failure.message
-            failure.message = (f"with logits up to |{details['largest |logit|']:.3g}|, " + failure.message +
-                               (": compute softmax and cross-entropy from logits minus their row maximum "
-                                "(exp() of a large logit overflows)" if overflowed else ""))
-            failure.details.update(details)
+            failure.message = (f"{where}: " if overflowed else "") + failure.message + (
+                ": compute softmax and cross-entropy from each row's logits minus their row maximum (exp() of a "
+                "large logit overflows, and the batch's maximum leaves the other rows' exp() at 0)" if overflowed else
+                ": adding a constant to a row's logits leaves softmax unchanged, so it must leave the gradients too")
+            failure.details.update({"largest |logit|": largest})
             raise
         loss = ctx.call("loss", pred=logits.astype(np.float32), y=targets(case.y, "float32"))["loss"]
         got_loss = validate.scalar(loss, f"{c.loss_function}(logits, y)")
         expected = losses.data_loss(logits.astype(np.float32), case.y)
-        assert_close(f"{c.loss_function}(logits, y) with logits up to |{details['largest |logit|']:.3g}|",
-                     np.array(got_loss), np.array(expected), tol,
-                     details={"hint": "log-softmax = z - max(z) - log(sum(exp(z - max(z))))"})
+        assert_close(f"{c.loss_function}(logits, y) {where}", np.array(got_loss), np.array(expected),
+                     {"rtol": tol["rtol"], "atol": tol["atol"] + resolution},
+                     details={"hint": "log-softmax = z - max(z) - log(sum(exp(z - max(z)))), max per row"})
 
-    with decay_explained(ctx):
-        for_all(ctx, "backward.large_logits", example(), body, max_examples=10)
+    for_all(ctx, "backward.large_logits", example(), body, max_examples=10)

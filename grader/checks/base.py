@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from grader import oracle, spec, validate
+from grader import oracle, spec, ta_config, validate
 from grader.checks import batching
 from grader.outcome import Failed, Outcome
 from grader.spec import Dims
@@ -66,6 +66,7 @@ class Context:
     output: list[str] = field(default_factory=list)
     student_seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
+    reviews: list[str] = field(default_factory=list)  # the running check's notes for the TA
     timed_out: bool = False  # a call of this submission has hit its timeout
     session: str | None = None  # the running check's id: its calls share one child
     assignment: str = spec.DEFAULT
@@ -83,6 +84,11 @@ class Context:
     def note(self, **details: Any) -> None:
         """Details for the report, kept whether the check passes or fails."""
         self.notes.update(details)
+
+    def review(self, reason: str) -> None:
+        """Flag the running check's result for the TA to review, without changing its
+        score: the outcome's message starts with "for review:" and the reason."""
+        self.reviews.append(reason)
 
     def call(self, op: str, timeout: float | None = None, **args):
         """Run an operation in the worker; a crash, exit or hang becomes a failure.
@@ -109,8 +115,11 @@ class Context:
 
     def send(self, op: str, timeout: float | None, args: dict) -> CallResult:
         """One request to the worker, in the running check's child; its time in student
-        code and its output are the check's."""
-        result = self.worker.call(op, timeout=timeout, session=self.session, model=self.names, **args)
+        code and its output are the check's. An argument `model` replaces the assignment's
+        names for this call (a check that builds the model with other constructor_kwargs)."""
+        args = dict(args)
+        model = args.pop("model", self.names)
+        result = self.worker.call(op, timeout=timeout, session=self.session, model=model, **args)
         self.student_seconds += result.student_seconds
         if result.output or result.output_dropped:
             text = result.output
@@ -170,26 +179,36 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
     ctx.output = []
     ctx.student_seconds = 0.0
     ctx.notes = {}
+    ctx.reviews = []
     ctx.session = check_id
     if fn.needs_reference and not oracle.available():
         return Outcome(check_spec, 0.0, "skipped", "compared with the reference solution at grading time")
     try:
         fraction = fn(ctx)
-        score = check_spec.points if fraction is None else round(check_spec.points * float(fraction), 2)
+        score = check_spec.points if fraction is None else round(check_spec.points * clipped(fraction, 1.0), 2)
         status = "passed" if score >= check_spec.points else "partial"
         outcome = Outcome(check_spec, score, status)
     except Failed as failure:
-        earned = round(min(max(failure.earned, 0.0), check_spec.points), 2)
+        earned = round(clipped(failure.earned, check_spec.points), 2)
         status = "error" if failure.crashed else ("partial" if earned > 0 else "failed")
         outcome = Outcome(check_spec, earned, status, failure.message, failure.details, failure.hint)
     except Exception:  # noqa: BLE001 - a grader bug must not lose the student's other checks
         outcome = Outcome(check_spec, 0.0, "error", "internal error in the grader (not your fault; tell the TA)",
                           {"traceback": traceback.format_exc()[-4000:]})
     outcome.details = {**ctx.notes, **outcome.details}
+    if ctx.reviews:
+        outcome.details["review"] = list(ctx.reviews)
+        outcome.message = "; ".join(["for review: " + "; ".join(ctx.reviews), *filter(None, [outcome.message])])
     outcome.output = "\n".join(ctx.output)
     outcome.seconds = time.perf_counter() - started
     outcome.student_seconds = ctx.student_seconds
     return outcome
+
+
+def clipped(value: float, high: float) -> float:
+    """`value` within [0, high]; NaN earns nothing rather than a NaN score."""
+    value = float(value)
+    return min(max(value, 0.0), high) if value == value else 0.0
 
 
 # Examples per check when the constructor ignores its dims and every network is the
@@ -240,7 +259,7 @@ CACHED_VALUES = 200_000  # examples holding more numbers (full-size networks) ar
 
 def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     probes = tuple((name, repr(ctx._probes.get(name))) for name in STRATEGY_PROBES)
-    key = (ctx.assignment, check_id, max_examples, probes)
+    key = (ctx.assignment, check_id, max_examples, example_salt(), probes)
     if key in _DRAWN:
         return _DRAWN[key]
     examples = smallest_first(draw_examples(check_id, strategy, max_examples))
@@ -249,12 +268,29 @@ def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     return examples
 
 
+def example_salt() -> int | None:
+    """The TA configuration's secret `example_seed`, or None where there is none (the
+    student kit, whose checks then draw from public seeds)."""
+    config = ta_config.load()
+    return None if config is None else config.example_seed
+
+
+def example_seed(check_id: str) -> int:
+    """The check's Hypothesis seed: from its id, salted with the TA's secret when there is
+    one. Anyone can read the public seeds and record the examples' answers; the salted ones
+    are known only at grading time, and the same on every regrade with the same secret."""
+    salt = example_salt()
+    text = check_id if salt is None else f"{salt}:{check_id}"
+    return zlib.crc32(text.encode())
+
+
 def draw_examples(check_id: str, strategy, max_examples: int) -> list:
-    """The examples Hypothesis generates for the check (the same on every run)."""
+    """The examples Hypothesis generates for the check (the same on every run with the same
+    TA configuration)."""
     examples: list = []
 
     @settings(settings.get_profile(PROFILE), max_examples=max_examples)
-    @seed(zlib.crc32(check_id.encode()))
+    @seed(example_seed(check_id))
     @given(strategy)
     def collect(case):
         examples.append(case)

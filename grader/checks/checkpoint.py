@@ -99,20 +99,41 @@ def metric(ctx: Context) -> float | None:
     else:
         what, shown = f"RMSE on a grid of {len(y)} points", f"{value:.4g}"
         bounds = f"full credit up to {full:g}, none from {zero:g}"
-    fraction = credit(value, full, zero)
     details = {metric_name: value, "full_credit": full, "zero_credit": zero,
                "reference": c.checkpoint.get("reference")}
     ctx.note(**details)
-    if fraction < 1.0:
-        raise Failed(f"the trained parameters' {what} is {shown}: {bounds}",
-                     earned=fraction * spec.rubric()[c.checkpoint["check"]].points, details=details)
-    return None
+    return _scored(ctx, value, f"the trained parameters' {what}", shown, bounds, details)
 
 
 def credit(value: float, full: float, zero: float) -> float:
     """The fraction of the points: 1 at `full` or better, 0 at `zero` or worse, linear
-    between (either bound may be the larger: accuracy rises, an error falls)."""
-    return float(np.clip((zero - value) / (zero - full), 0.0, 1.0))
+    between (either bound may be the larger: accuracy rises, an error falls). A value that
+    is not a finite number (NaN, infinity) earns 0."""
+    if not np.isfinite(value):
+        return 0.0
+    fraction = (zero - value) / (zero - full)
+    return float(min(max(fraction, 0.0), 1.0))
+
+
+def _scored(ctx: Context, value: float, what: str, shown: str, bounds_text: str, details: dict) -> None:
+    """Full points, or a Failed ("<what> is <shown>: <bounds_text>") with the earned share of the check's
+    points, between the spec's bounds. A value that is not finite earns 0 with its own
+    message; the comparison is written so that NaN can only fail anyway (`not fraction >= 1`).
+    A value better than the spec's `review_beyond` keeps its points and is flagged for the
+    TA to review (the outcome's message says why)."""
+    bounds = spec.contract().checkpoint
+    full, zero = float(bounds["full_credit"]), float(bounds["zero_credit"])
+    if not np.isfinite(value):
+        raise Failed(f"{what} is {value}, not a finite number (finite but huge parameters overflow the network's "
+                     f"arithmetic): no credit", details=details)
+    fraction = credit(value, full, zero)
+    if not fraction >= 1.0:
+        raise Failed(f"{what} is {shown}: {bounds_text}", earned=fraction * spec.rubric()[bounds["check"]].points, details=details)
+    review = bounds.get("review_beyond")
+    if review is not None and (value - float(review)) * (full - zero) > 0:
+        ctx.review(f"{what} is {shown}, better than the assignment's review_beyond = {float(review):g} that "
+                   f"training per the handout plausibly reaches: check that {spec.contract().submission['checkpoint']} was trained by this "
+                   f"code ({bounds.get('review_reason', 'not copied or made some other way')})")
 
 
 def test_mse(ctx: Context) -> float | None:
@@ -125,11 +146,10 @@ def test_mse(ctx: Context) -> float | None:
     bounds = spec.contract().checkpoint
     ratio = mse / config.reference_test_mse
     full, zero = bounds["full_credit"], bounds["zero_credit"]
-    fraction = credit(ratio, full, zero)
     details = {"test_mse": mse, "reference_test_mse": config.reference_test_mse, "ratio": ratio,
                "full_credit_below": full * config.reference_test_mse, "zero_credit_above": zero * config.reference_test_mse}
-    if fraction < 1.0:
-        raise Failed(f"test-set MSE {mse:.4g} is {ratio:.2f} x the reference's {config.reference_test_mse:.4g}: "
-                     f"full credit up to {full:g} x, none from {zero:g} x", earned=fraction * spec.rubric()["checkpoint.test_mse"].points,
-                     details=details)
+    ctx.note(**details)
+    _scored(ctx, ratio, "the test-set MSE",
+            f"{mse:.4g}, {ratio:.2f} x the reference's {config.reference_test_mse:.4g}",
+            f"full credit up to {full:g} x, none from {zero:g} x", details)
     return None

@@ -126,21 +126,35 @@ def check_batches(batches: list[Batch], n: int, batch_size: int, out_dim: int) -
     return []
 
 
-def check_learning_rates(batches: list[Batch], per_epoch: int) -> list[str]:
-    for i, batch in enumerate(batches):
-        epoch = i // per_epoch
+def epochs_of(batches: list[Batch]) -> list[list[Batch]]:
+    """The batches grouped into epochs as train() made them: with shuffle=False an epoch
+    ends where a row comes again (a loop that drops or adds batches keeps its own epochs)."""
+    epochs: list[list[Batch]] = []
+    seen: set[int] = set()
+    for batch in batches:
+        rows = {r for r in batch.rows if r >= 0}
+        if not epochs or rows & seen:
+            epochs.append([])
+            seen = set()
+        epochs[-1].append(batch)
+        seen |= rows
+    return epochs
+
+
+def check_learning_rates(epochs: list[list[Batch]]) -> list[str]:
+    for epoch, group in enumerate(epochs):
         expected = learning_rate(epoch)
-        if batch.lr is None or not math.isclose(batch.lr, expected, rel_tol=1e-6):
-            used = [round(b.lr, 8) if b.lr is not None else None for b in batches[::per_epoch]]
-            return [f"epoch {epoch} stepped with lr={batch.lr}, expected {expected:g} = lr * decay_factor ** "
-                    f"(epoch // decay_every); the per-epoch rates were {used}"]
+        for batch in group:
+            if batch.lr is None or not math.isclose(batch.lr, expected, rel_tol=1e-6):
+                used = [round(g[0].lr, 8) if g[0].lr is not None else None for g in epochs]
+                return [f"epoch {epoch} stepped with lr={batch.lr}, expected {expected:g} = lr * decay_factor ** "
+                        f"(epoch // decay_every); the per-epoch rates were {used}"]
     return []
 
 
-def check_epoch_losses(batches, losses, X, y, per_epoch: int) -> list[str]:
+def check_epoch_losses(epochs: list[list[Batch]], losses, X, y) -> list[str]:
     n = X.shape[0]
-    for epoch, loss in enumerate(losses):
-        group = batches[epoch * per_epoch:(epoch + 1) * per_epoch]
+    for epoch, (loss, group) in enumerate(zip(losses, epochs)):
         total = sum(_batch_loss(b, y) for b in group if len(b.out) == len([r for r in b.rows if r >= 0]))
         expected = total / n
         if not math.isclose(loss, expected, rel_tol=1e-4, abs_tol=1e-7):
@@ -183,20 +197,24 @@ def schedule(ctx: Context) -> float | None:
         y_graded = targets(y, "float64")
         batches = batches_from(value["events"], X.astype(np.float64), y_graded)
         runs.append((n, batch_size, y_graded, batches, losses, kwargs))
-        per_epoch = math.ceil(n / batch_size)
         where = f"[N={n}, batch_size={batch_size}] "
-        found = {
-            "batches": check_batches(batches, n, batch_size, dims.out_dim),
-            "learning_rates": check_learning_rates(batches, per_epoch),
-            "epoch_losses": check_epoch_losses(batches, losses, X.astype(np.float64), y_graded, per_epoch),
-        }
+        found = {"batches": check_batches(batches, n, batch_size, dims.out_dim)}
+        if batches:  # a loop without a single batch says nothing of its rates and losses
+            epochs = epochs_of(batches)
+            found["learning_rates"] = check_learning_rates(epochs)
+            found["epoch_losses"] = check_epoch_losses(epochs, losses, X.astype(np.float64), y_graded)
         for part, messages in found.items():
             if messages and not problems[part]:
                 problems[part] = [where + m for m in messages]
+    if not any(run[3] for run in runs):  # nothing recorded earns nothing
+        returned = runs[0][4].tolist()
+        problems = dict.fromkeys(parts, [f"train() made no forward, backward or step call on the model it was given "
+                                         f"in any of {len(runs)} runs: there is no batch, learning rate or epoch loss "
+                                         f"to grade (it returned the losses {returned}, ...)"])
     failed = {part: msgs for part, msgs in problems.items() if msgs}
     if failed:
         earned = sum(points for part, points in parts.items() if part not in failed)
-        raise with_diagnosis(Failed("; ".join(m for msgs in failed.values() for m in msgs), earned=earned,
-                                    details={"failed_parts": sorted(failed)}),
+        messages = dict.fromkeys(m for msgs in failed.values() for m in msgs)  # each once, in order
+        raise with_diagnosis(Failed("; ".join(messages), earned=earned, details={"failed_parts": sorted(failed)}),
                              lambda: diagnosis.diagnose_schedule(runs))
     return None

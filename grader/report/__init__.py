@@ -14,14 +14,14 @@ __all__ = ["render_student", "render_summary", "write_class_reports", "write_gra
 
 
 def write_reports(result: results.SubmissionResult, reports_dir: Path) -> Path:
-    """Write reports/<name>/results.json and reports/<name>/index.html."""
+    """Write reports/students/<name>/results.json and reports/students/<name>/index.html."""
     path = results.write(result, reports_dir)
     render_student(result.to_gradescope(), path.parent / "index.html")
     return path
 
 
 def write_class_reports(reports_dir: Path) -> tuple[Path, Path]:
-    """Write reports/index.html and reports/grades.csv from every reports/*/results.json:
+    """Write reports/index.html and reports/grades.csv from every reports/students/*/results.json:
     run once after a session has written its students (or by hand after a regrade)."""
     grades = write_gradebook_csv(Path(reports_dir))  # first, so that the summary links to it
     return render_summary(Path(reports_dir)), grades

@@ -1,4 +1,4 @@
-"""Read a class's results back from reports/*/results.json: the class summary and the
+"""Read a class's results back from reports/students/*/results.json: the class summary and the
 gradebook are made from these files alone, so regrading one student and rerunning the
 summary is enough. A file that cannot be read is reported, never fatal: one broken
 student must not hide the rest of the class."""
@@ -9,6 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from grader import spec
+from grader.results import STUDENTS_DIR
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,15 @@ class Student:
     def tests(self) -> list[dict[str, Any]]:
         return self.results["tests"]
 
-    def category_score(self, category: str) -> float | None:
+    def category_score(self, category: str, key: str = "score") -> float | None:
+        """A category's score (or, with key="max_score", its maximum); None when not graded."""
         entry = (self.extra.get("categories") or {}).get(category)
-        return float(entry["score"]) if isinstance(entry, dict) and "score" in entry else None
+        return float(entry[key]) if isinstance(entry, dict) and _is_number(entry.get(key)) else None
+
+    @property
+    def complete(self) -> bool:
+        """False when some checks have not run yet (a partial run without earlier results)."""
+        return self.extra.get("complete") is not False
 
     @property
     def notes(self) -> list[str]:
@@ -57,6 +66,12 @@ class Student:
                               "message": str(extra.get("message", "")),
                               "timed_out": details.get("status") == "timeout"})
         return found
+
+
+def assignment_of(student: Student) -> str:
+    """The assignment a student's results were graded as (the default for results written
+    before results named it)."""
+    return str(student.extra.get("assignment") or spec.DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -88,9 +103,9 @@ def _is_number(value: Any) -> bool:
 
 
 def load_class(reports_dir: Path) -> tuple[list[Student], list[Unreadable]]:
-    """Every reports/<folder>/results.json, students sorted by name."""
+    """Every reports/students/<folder>/results.json, students sorted by name."""
     students, unreadable = [], []
-    for path in sorted(Path(reports_dir).glob("*/results.json")):
+    for path in sorted((Path(reports_dir) / STUDENTS_DIR).glob("*/results.json")):
         try:
             students.append(Student(path.parent.name, _validated(json.loads(path.read_text(encoding="utf-8")))))
         except (OSError, UnicodeDecodeError, ValueError) as exc:

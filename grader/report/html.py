@@ -24,5 +24,5 @@ def render(template: str, target: Path, **context: Any) -> Path:
 
 
 def render_student(results: dict[str, Any], target: Path) -> Path:
-    """reports/<name>/index.html from that student's Gradescope-format results."""
+    """reports/students/<name>/index.html from that student's Gradescope-format results."""
     return render("student.html.j2", target, page=student_view(results))

@@ -16,7 +16,8 @@ from grader.report import fmt, svg
 CURVE_CHECK = "training.loss_falls"
 OUTPUT_CAP = 10_000
 STUDENT_COLOR, REFERENCE_COLOR = "#2563eb", "#f97316"
-STATUSES = ("passed", "partial", "failed", "error", "skipped")
+STATUSES = ("passed", "partial", "failed", "error", "skipped", "not_run")
+DID_NOT_RUN = ("skipped", "not_run")  # checked at grading time (the kit), or left out of a partial run
 
 
 def capped_output(text: Any, cap: int = OUTPUT_CAP) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def check_view(test: dict[str, Any]) -> dict[str, Any]:
     message = extra.get("message") if extra else test.get("output", "")
     return {
         "id": check_id,
+        "node_id": str(extra.get("node_id") or check_id),
         "title": extra.get("title") or test.get("name", ""),
         "category": extra.get("category") or next(iter(test.get("tags") or []), "other"),
         "status": status if status in STATUSES else "failed",
@@ -66,11 +68,13 @@ def check_view(test: dict[str, Any]) -> dict[str, Any]:
         "curve": curve,
         "curve_above": check_id == CURVE_CHECK and any(k in details for k in parts.LOSS_KEYS),
         "traceback": parts.clip(str(details["traceback"])) if details.get("traceback") else None,
-        "other": parts.other(details, ("example", "traceback", *parts.COMPARISON_KEYS, *parts.LOSS_KEYS)),
+        # "diagnosis" is the TA's evidence (results.json keeps it); the page says it in words, the hint
+        "other": parts.other(details, ("example", "traceback", "diagnosis", *parts.COMPARISON_KEYS,
+                                       *parts.LOSS_KEYS)),
         "output": capped_output(extra.get("output")),
         "seconds": fmt.number(extra.get("seconds") or 0, 3),
         "student_seconds": fmt.number(extra.get("student_seconds") or 0, 3),
-        "open": status not in ("passed", "skipped"),
+        "open": status not in ("passed", *DID_NOT_RUN),
     }
 
 
@@ -84,15 +88,19 @@ def category_rows(categories: dict[str, Any], checks: list[dict[str, Any]]) -> l
         mine = [ch for ch in checks if ch["category"] == name]
         rows.append({"name": name, "score": fmt.points(entry.get("score", 0)),
                      "max_score": fmt.points(entry.get("max_score", 0)),
+                     "pending": bool(mine) and all(ch["status"] in DID_NOT_RUN for ch in mine),
                      "percent": fmt.percent(entry.get("score", 0), entry.get("max_score", 0)),
-                     "checks": mine, "lost": sum(ch["status"] not in ("passed", "skipped") for ch in mine)})
+                     "checks": mine, "lost": sum(ch["status"] not in ("passed", *DID_NOT_RUN) for ch in mine)})
     return rows
 
 
 def lost_points(tests: list[dict[str, Any]], checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The checks that cost points, most points first: what to fix, in order of payoff."""
+    """The checks that cost points, most points first: what to fix, in order of payoff. A
+    check that did not run cost nothing (yet)."""
     lost = []
     for test, ch in zip(tests, checks):
+        if ch["status"] in DID_NOT_RUN:
+            continue
         try:
             missing = float(test.get("max_score") or 0) - float(test.get("score") or 0)
         except (TypeError, ValueError):
@@ -113,6 +121,7 @@ def student_view(results: dict[str, Any]) -> dict[str, Any]:
         "score": fmt.points(results.get("score", 0)),
         "max_score": fmt.points(results.get("max_score", 0)),
         "percent": fmt.percent(results.get("score", 0), results.get("max_score", 0)),
+        "pending": fmt.points(extra["pending_points"]) if extra.get("pending_points") else "",
         "categories": category_rows(extra.get("categories") or {}, checks),
         "counts": {s: sum(ch["status"] == s for ch in checks) for s in STATUSES},
         "lost": lost_points(results.get("tests") or [], checks),

@@ -11,16 +11,17 @@ from urllib.parse import quote
 
 from grader import spec
 from grader.report import fmt, svg
-from grader.report.collect import Student, load_class
+from grader.report.collect import Student, assignment_of, load_class
 from grader.report.gradebook import FILENAME
 from grader.report.html import render
+from grader.results import STUDENTS_DIR
 
 
 def student_row(s: Student) -> dict[str, Any]:
     crashes = s.crashes
     flag = ("timed out" if any(c["timed_out"] for c in crashes) else "crashed") if crashes else None
     return {
-        "name": s.name, "href": quote(s.folder) + "/index.html",
+        "name": s.name, "href": f"{STUDENTS_DIR}/{quote(s.folder)}/index.html",
         "score": fmt.points(s.score), "max_score": fmt.points(s.max_score), "value": s.score,
         "percent": fmt.percent(s.score, s.max_score),
         "categories": [{"text": fmt.points(v), "value": "" if v is None else v}
@@ -65,10 +66,14 @@ def pass_rates(students: list[Student]) -> list[dict[str, Any]]:
     return rows
 
 
-def assignment_of(student: Student) -> str:
-    """The assignment a student's results were graded as (the default for results written
-    before results named it)."""
-    return str(student.extra.get("assignment") or spec.DEFAULT)
+def check_tables(rows: list[dict[str, Any]], mixed: bool) -> list[dict[str, Any]]:
+    """One table of checks per assignment (most failed first in each): a check of one
+    assignment is never compared with another's in the same table."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["assignment"], []).append(row)
+    return [{"assignment": name, "id": f"pass-rates-{name}" if mixed else "pass-rates", "rows": groups[name]}
+            for name in sorted(groups)]
 
 
 def class_rubrics(students: list[Student]) -> dict[str, spec.Rubric]:
@@ -109,7 +114,7 @@ def summary_view(reports_dir: Path) -> dict[str, Any]:
         "histogram": svg.histogram([s.score for s in students], max_score,
                                    title=f"how many students scored how many of the {fmt.points(max_score)} points",
                                    width=980),
-        "checks": pass_rates(students),
+        "check_tables": check_tables(pass_rates(students), len(rubrics) > 1),
         "attention": [r for r in rows if r["flag"] or r["notes"]],
         "unreadable": unreadable,
         "gradebook": (reports_dir / FILENAME).is_file() and FILENAME,
@@ -117,6 +122,6 @@ def summary_view(reports_dir: Path) -> dict[str, Any]:
 
 
 def render_summary(reports_dir: Path) -> Path:
-    """Write reports/index.html from every reports/*/results.json."""
+    """Write reports/index.html from every reports/students/*/results.json."""
     reports_dir = Path(reports_dir)
     return render("summary.html.j2", reports_dir / "index.html", page=summary_view(reports_dir))

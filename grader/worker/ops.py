@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from grader.worker import protocol
+from grader.worker import guard, protocol
 
 OPERATIONS: dict[str, Callable[..., dict]] = {}
 
@@ -275,30 +275,41 @@ def forward_perturbed(module, dims, params, X, perturbations: list[dict]) -> dic
     """Forward X with P + h * direction for each perturbation (finite differences)."""
     model = new_model(module, dims)
     base = tensors(params)
-    x = torch.from_numpy(np.array(X, copy=True))
     outputs = []
     for p in perturbations:
         set_params(model, params)
         name = p["param"]
         setattr(model, param_attrs().get(name, name),
                 base[name] + p["step"] * torch.from_numpy(np.array(p["direction"], copy=True)))
+        x = torch.from_numpy(np.array(X, copy=True))  # each forward gets its own X
         outputs.append(describe(CHILD.call("forward()", model.forward, x)))
     return {"outputs": outputs}
 
 
 @operation
-def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True) -> dict:
-    """forward each earlier input, then forward X and backward(pred, y); return the grads."""
+def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, pred_shift=None) -> dict:
+    """forward each earlier input, then forward X and backward(pred, y); return the grads,
+    and what forward(X) and backward did with autograd (guard.py). With `pred_shift`,
+    backward gets pred + pred_shift instead (large logits)."""
     model = new_model(module, dims)
     set_params(model, params)
+    watch = guard.Watch()
     with torch.set_grad_enabled(grad_enabled):
         for x in earlier_inputs:
             CHILD.call("forward() of an earlier batch", model.forward, torch.from_numpy(np.array(x, copy=True)))
-        pred = CHILD.call("forward()", model.forward, torch.from_numpy(np.array(X, copy=True)))
+        with watch.part("forward"):
+            pred = CHILD.call("forward()", model.forward, torch.from_numpy(np.array(X, copy=True)))
         if not isinstance(pred, torch.Tensor):
             raise ContractError(f"forward() returned {type(pred).__name__}, not a torch.Tensor")
-        CHILD.call("backward()", model.backward, pred, torch.from_numpy(np.array(y, copy=True)))
-    return {"pred": describe(pred), "grads": get_grads(model)}
+        given = pred if pred_shift is None else pred + torch.from_numpy(np.array(pred_shift, copy=True))
+        uncount = watch.count_forward_calls(model)
+        try:
+            with watch.part("backward"):
+                CHILD.call("backward()", model.backward, given, torch.from_numpy(np.array(y, copy=True)))
+        finally:
+            uncount()
+    return {"pred": describe(pred), "backward_pred": describe(given), "grads": get_grads(model),
+            "autograd": watch.report()}
 
 
 @operation
@@ -307,8 +318,10 @@ def step(module, dims, params, grads, lr: float) -> dict:
     set_params(model, params)
     for name, tensor in tensors(grads).items():
         setattr(model, MODEL["grads"][name], tensor)
-    CHILD.call("step()", model.step, lr)
-    return {"params": get_params(model)}
+    watch = guard.Watch()
+    with watch.part("step"):
+        CHILD.call("step()", model.step, lr)
+    return {"params": get_params(model), "autograd": watch.report()}
 
 
 @operation
@@ -356,14 +369,17 @@ def recording(model):
     cls = type(model)
     events: list[dict] = []
 
+    # Noted before the call, and the student's methods get their own copies: a forward that
+    # changes its X in place must not change what train() feeds to the next batch or epoch.
     def forward(self, X):
-        out = cls.forward(self, X)
-        events.append({"call": "forward", "X": describe(X), "out": describe(out)})
+        seen = describe(X)
+        out = cls.forward(self, _copy(X))
+        events.append({"call": "forward", "X": seen, "out": describe(out)})
         return out
 
     def backward(self, pred, y):
         events.append({"call": "backward", "pred": describe(pred), "y": describe(y)})
-        return cls.backward(self, pred, y)
+        return cls.backward(self, pred, _copy(y))
 
     def step(self, lr):
         events.append({"call": "step", "lr": describe(lr)})
@@ -373,6 +389,10 @@ def recording(model):
     recorded = object.__new__(recorded_cls)
     recorded.__dict__.update(model.__dict__)
     return recorded, events
+
+
+def _copy(value):
+    return torch.Tensor.clone(value) if isinstance(value, torch.Tensor) else value
 
 
 @operation
@@ -400,7 +420,7 @@ def batch(module, calls: list[dict]) -> dict:
             result = {"status": "error", "error": {"type": "ContractError", "message": "a batch within a batch",
                                                     "traceback": ""}}
         else:
-            result = _run(name, {**item.get("args", {}), "model": model}, CHILD.submission)
+            result = _run(name, {"model": model, **item.get("args", {})}, CHILD.submission)
         if result["status"] != "ok":
             result["stage"] = CHILD.board.read()
         results.append(result)

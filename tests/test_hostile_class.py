@@ -7,8 +7,9 @@ results.json and a report, and every check that lost points says why; a hostile 
 below 100 unless its code is otherwise fine (then exactly 100); each honest classmate gets
 exactly the results it gets graded alone, and its known score; no file outside the class's
 copies changed or appeared (the repository's reference/, reports/ and submissions/, the
-class folder); no connection reached the test's listener; nothing the run started, and no
-process carrying a hostile MARKER, is left running.
+class folder), and no file named with a MARKER anywhere a submission might drop one; nothing
+reached the test's listeners; nothing the run started, and no process carrying a MARKER,
+is left running. docs/ISOLATION.md, "Graded as a class".
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ NOT_IN_CLASS = {
                       "(tests/test_hostile.py, tests/test_hostile_intake.py)",
 }
 # Hostile folders whose code is otherwise the correct one (tests/hostile/README.md): with a
-# correct checkpoint they earn exactly 100, their hostile act changes nothing.
+# correct checkpoint they earn exactly 100, their hostile act changes nothing. (A row's "full
+# points" may be for its targeted checks only: own_layers_module has no train() or state_dict.)
 FINE = {
     "write_outside": "full points (the code is fine)",
     "print_flood": "full points, output capped at 16 KB",
     "network": "structure.imports full (tests/test_hostile.py); the rest is the correct code",
-    # added on other branches (merged later): their README rows and docstrings say the code is correct
-    "own_layers_module": "(correct) its own layer classes",
+    # on branch sandbox (merged later): their README rows and docstrings say the code is correct
     "huge_send": "its correct code earns its points",
     "checkpoint_bomb": "the code itself is fine (its bomb is written by tests/test_hostile_sandbox.py)",
     "write_everywhere": "structure.imports full; the rest is the correct code",
@@ -79,7 +80,6 @@ class ClassRun:
     root: Path  # holds submissions/ and reports/
     returncode: int
     output: str
-    markers: list[str]
     changed: list[str]
     marker_files: list[str]
     knocks: int
@@ -191,7 +191,7 @@ def grade_class(mode: str, tmp: Path) -> ClassRun:
         markers = build_class(root, hostile_names(mode), listeners, uuid.uuid4().hex[:8])
         before = outside_the_copies(root)
         done = grade(root, "submissions/", environment(mode, stage))
-        return ClassRun(root, done.returncode, done.stdout + done.stderr, markers,
+        return ClassRun(root, done.returncode, done.stdout + done.stderr,
                         changed(before, outside_the_copies(root)), marker_files(root, markers), listeners.knocks(),
                         survivors([*markers, str(tmp)]))
     finally:

@@ -60,7 +60,9 @@ SETUP = {"pickle_bomb": lambda folder, class_root: arm_pickle(folder / "model.pt
 # one whose mlp.py the vandals aim at); their scores on main (tests/test_examples.py).
 HONEST = {"adam": ("example-forgot-factor-2", 77.52), "zoe": ("example-correct", 100.0)}
 TARGET = "zoe"
-TIMEOUT = "2"  # every call's timeout capped: the hangs cost 2 s a call
+# Every call's timeout capped at 10 s (train(): 60 s otherwise); after a student's first
+# timeout its calls get 3 s anyway. 2 s made honest calls time out on a loaded machine.
+TIMEOUT = "10"
 TIMINGS = {"execution_time", "started", "seconds", "student_seconds"}
 MODES = [pytest.param("bwrap", marks=pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap cannot run here")),
          "hidden"]

@@ -177,9 +177,8 @@ def grade(root: Path, target: str, env: dict[str, str]) -> subprocess.CompletedP
 
 def outside_the_copies(root: Path) -> dict[str, str]:
     """Hashes of everything the run must not change: the repository's reference, reports and
-    examples, and the class folder but for what the grader writes there (the reports, and
-    Hypothesis's cache of the grader's own constants)."""
-    written = tuple(f"{root / name}{os.sep}" for name in ("reports", ".hypothesis"))
+    examples, and the class folder but for what the grader writes there (the reports)."""
+    written = (f"{root / 'reports'}{os.sep}",)
     hashes = snapshot([REPO / "reference", REPO / "reports", REPO / "submissions", root])
     return {path: digest for path, digest in hashes.items() if not path.startswith(written)}
 

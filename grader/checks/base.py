@@ -3,6 +3,9 @@ runner that turns a property into a failure with its smallest example."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
 import traceback
 import zlib
@@ -11,6 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from grader import oracle, spec, ta_config, validate
 from grader.checks import batching
@@ -21,6 +25,12 @@ from grader.worker.client import CallResult, Worker
 
 CheckFn = Callable[["Context"], "float | None"]
 REGISTRY: dict[str, CheckFn] = {}
+
+# Hypothesis keeps caches (even with no example database) in .hypothesis/ of the folder it
+# runs from: the TA's course folder or a student's. A private folder per process instead.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="mlp-grader-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 PROFILE = "mlp-grader"
 settings.register_profile(

@@ -46,13 +46,11 @@ FINE = {
     "write_outside": "full points (the code is fine)",
     "print_flood": "full points, output capped at 16 KB",
     "network": "structure.imports full (tests/test_hostile.py); the rest is the correct code",
-    # on branch sandbox (merged later): their README rows and docstrings say the code is correct
-    "huge_send": "its correct code earns its points",
     "checkpoint_bomb": "the code itself is fine (its bomb is written by tests/test_hostile_sandbox.py)",
     "write_everywhere": "structure.imports full; the rest is the correct code",
     "phone_home": "every attempt fails; the rest is the correct code",
-    "ipc_leave": "only the tmp file could be made; the rest is the correct code",
-    "ipc_read": "finds nothing; the rest is the correct code",
+    # Not fine: huge_send reaches into sys.modules, ipc_leave and ipc_read import ctypes, and
+    # the autograd scan names both as ways into the grader's or torch's internals (no_autograd.source).
 }
 # Files the test writes into a hostile copy before grading (the hostile part of it).
 SETUP = {"pickle_bomb": lambda folder, class_root: arm_pickle(folder / "model.pth", class_root / "PWNED")}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader import course, spec
-from grader.sources import Unreadable, read_source
+from grader.sources import Unreadable, kind_of, read_source
 
 # The file in a submission folder that names the assignment it answers.
 ASSIGNMENT_FILE = "assignment.toml"
@@ -42,17 +41,6 @@ def pytest_role(name: str) -> str | None:
     if any(fnmatch.fnmatchcase(name, pattern) for pattern in PYTEST_TEST_MODULES):
         return "a test module: pytest would run it in the grader's process if the grader were switched off"
     return None
-
-
-def kind_of(mode: int) -> str | None:
-    """What a file of this st_mode is, when it is not a regular file (None for one)."""
-    if stat.S_ISREG(mode):
-        return None
-    for test, kind in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a regular file"
 
 
 def not_regular(path: Path) -> str | None:

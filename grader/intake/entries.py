@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from grader.submission import kind_of
+from grader.sources import NotRegular, kind_of, open_regular, read_at_most
 
 CHUNK = 1 << 16
 # Folders of tools, not of students: listed once, never descended into.
@@ -101,14 +101,17 @@ def folder_entries(root: Path) -> list[Entry]:
 def _file_reader(path: str) -> Callable[[int], bytes]:
     def read(limit: int) -> bytes:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = open_regular(path)
+        except NotRegular as exc:  # swapped for something else since it was listed
+            raise ReadProblem(f"became {exc.kind} while being read") from None
         except OSError as exc:
             raise ReadProblem(f"cannot be opened: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as fh:
-            kind = kind_of(os.fstat(fd).st_mode)
-            if kind:  # swapped for something else since it was listed
-                raise ReadProblem(f"became {kind} while being read")
-            return _read_stream(fh, limit)
+        try:
+            return read_at_most(fd, limit)
+        except OSError as exc:
+            raise ReadProblem(f"cannot be read: {exc.strerror}") from None
+        finally:
+            os.close(fd)
     return read
 
 

@@ -31,8 +31,7 @@ from grader.worker.watch import Call, response
 
 def main(argv: list[str]) -> int:
     workdir = Path(argv[1]).resolve()
-    max_output = int(argv[2]) if len(argv) > 2 else 16384
-    limits = json.loads(argv[3]) if len(argv) > 3 else {}
+    max_output, limits = int(argv[2]), json.loads(argv[3])  # from limits.toml (sandbox.py)
     apply_limits(limits)
     become_subreaper()
     set_dumpable(False)

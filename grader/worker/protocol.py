@@ -1,9 +1,17 @@
-"""Wire format between the grader and the worker: length-prefixed frames of JSON + raw arrays.
+"""What the grader and the worker say to each other, and how it travels.
 
-A frame is ``!Q`` header length, the JSON header, then the arrays' bytes. Arrays anywhere in
-the message are replaced in the JSON by ``{"__array__": i}`` and described in
-``header["arrays"][i]`` (dtype, shape, nbytes). Nothing is ever unpickled: the grader decodes
-only numbers of an allowed dtype, and checks that every size adds up before it trusts them.
+The messages: the worker's `Hello`; a `Request` (one call) or a `Release` (end a
+submission) from the grader, answered by a `Response` (how the call ended: a `Status`, the
+value or error, the stage it was in, its output and times) or `Released`. A child sends
+its host a ``{"result": ...}`` of the Response fields it knows. Every answer of the
+worker is checked and capped on the grader's side (`Response.from_wire`): student code
+may have replaced what sends it.
+
+The wire: length-prefixed frames of JSON + raw arrays. A frame is ``!Q`` header length,
+the JSON header, then the arrays' bytes. Arrays anywhere in the message are replaced in the
+JSON by ``{"__array__": i}`` and described in ``header["arrays"][i]`` (dtype, shape,
+nbytes). Nothing is ever unpickled: the grader decodes only numbers of an allowed dtype,
+and checks that every size adds up before it trusts them.
 """
 
 from __future__ import annotations
@@ -242,6 +250,8 @@ def request_from_wire(body: Any) -> Request | Release:
 
 @dataclasses.dataclass
 class Released:
+    """The answer to a Release: the submission is ended."""
+
     seconds: float
 
     def to_wire(self) -> dict[str, Any]:

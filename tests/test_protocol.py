@@ -92,9 +92,13 @@ def test_a_response_survives_the_wire_and_sends_only_what_it_holds():
 
 def test_the_host_relays_only_the_fields_a_child_sends():
     child = {"status": "ok", "value": 3, "stage": "forged", "output": "forged", "seconds": 99, "exit": "forged"}
-    relayed = protocol.Response.relayed(child, stage="forward()", output="", output_dropped=0, seconds=0.1)
-    assert (relayed.stage, relayed.output, relayed.seconds, relayed.exit, relayed.value) == ("forward()", "", 0.1, "", 3)
-    assert protocol.Response.relayed({}, seconds=0.1).to_wire()["status"] is None  # the grader then says protocol
+    relayed = protocol.Response.from_child_frame(roundtrip({"result": child}))
+    assert (relayed.stage, relayed.output, relayed.seconds, relayed.exit, relayed.value) == (None, "", 0.0, "", 3)
+    assert protocol.Response.from_child_frame({"result": {}}).to_wire()["status"] is None  # the grader: protocol
+    assert protocol.Response.from_child_frame({"value": 3}) is None
+    sent = protocol.Response(protocol.Status.OK, value=1.5, student_seconds=0.5, stage="not sent by a child")
+    assert protocol.Response.from_child_frame(roundtrip(sent.to_child_frame())) == protocol.Response(
+        protocol.Status.OK, value=1.5, student_seconds=0.5)
 
 
 def test_an_answer_of_unknown_status_or_shape_is_a_protocol_failure():

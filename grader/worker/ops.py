@@ -83,9 +83,9 @@ def serve(request: Request, submission: Path, result_fd: int, board: StageBoard)
     result.child_seconds = time.perf_counter() - started
     _flush_output()  # the host reads the call's output up to its result frame
     try:
-        CHILD.send({"result": result.to_wire()})
+        CHILD.send(result.to_child_frame())
     except (TypeError, ValueError) as exc:
-        CHILD.send({"result": contract_error(f"the values returned could not be sent: {exc}").to_wire()})
+        CHILD.send(contract_error(f"the values returned could not be sent: {exc}").to_child_frame())
 
 
 def contract_error(message: str) -> Response:

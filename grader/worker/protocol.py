@@ -293,11 +293,19 @@ class Response:
     def to_wire(self) -> dict[str, Any]:
         return _without_defaults(self)
 
+    def to_child_frame(self) -> dict[str, Any]:
+        """What a child sends its host: its answer, in a frame of its own."""
+        return {"result": self.to_wire()}
+
     @classmethod
-    def relayed(cls, child: dict[str, Any], **host_fields) -> "Response":
-        """The child's answer as the host passes it on: only the fields a child sends, as
-        it sent them (never the host's own), which the grader checks."""
-        return cls(**{"status": None, **{k: child[k] for k in cls.CHILD_FIELDS if k in child}}, **host_fields)
+    def from_child_frame(cls, message: Any) -> "Response | None":
+        """The answer in a child's frame as the host relays it (None if it holds none): only
+        the fields a child sends, as it sent them (never the host's own), which the grader
+        checks."""
+        if not (isinstance(message, dict) and isinstance(message.get("result"), dict)):
+            return None
+        child = message["result"]
+        return cls(**{"status": None, **{k: child[k] for k in cls.CHILD_FIELDS if k in child}})
 
     @classmethod
     def from_wire(cls, answer: dict[str, Any], output_cap: int) -> "Response":

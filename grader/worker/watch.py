@@ -4,6 +4,7 @@ too many processes or too much written; then it says how the call ended (a Respo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import signal
@@ -35,7 +36,7 @@ class Call:
         self.pending = memoryview(request)
         self.result_bytes = bytearray()
         self.output_bytes = bytearray()
-        self.result: dict | None = None  # the child's answer, once its frame has arrived
+        self.result: Response | None = None  # the child's answer, once its frame has arrived
         self.garbled: str | None = None  # why what the child sent could not be read
         self.deadline = deadline
         self.max_output = max_output
@@ -122,9 +123,8 @@ class Call:
         except protocol.ProtocolError as exc:
             self.garbled = str(exc)
             return
-        if isinstance(message, dict) and isinstance(message.get("result"), dict):
-            self.result = message["result"]
-        else:
+        self.result = Response.from_child_frame(message)
+        if self.result is None:
             self.garbled = "a frame that is not a result"
 
     def _over_a_limit(self) -> bool:
@@ -158,7 +158,7 @@ def response(call: Call, seconds: float) -> Response:
     if call.stopped:
         return Response(Status.CRASHED, exit=call.stopped, **known)
     if call.result is not None and (status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)):
-        return Response.relayed(call.result, **known)
+        return dataclasses.replace(call.result, **known)
     if call.garbled is not None:  # e.g. a tensor subclass whose .numpy() returns a string
         return Response(Status.ERROR, error={
             "type": "ContractError", "traceback": "",

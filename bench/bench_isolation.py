@@ -24,7 +24,7 @@ from pathlib import Path
 from grader import sandbox
 from grader.worker import ipc, landlock, seccomp
 from grader.worker.client import Worker, shutdown_hosts
-from grader.worker.host import DiskWatch
+from grader.worker.disk import DiskWatch
 
 REPO = Path(__file__).resolve().parent.parent
 

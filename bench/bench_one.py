@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["python_import_grader_engine_s"] = fresh_import_seconds("import grader.engine, grader.checks")
     began = time.perf_counter()
     from grader import engine, sandbox
-    from grader.worker import host
+    from grader.worker import processes
     from grader.worker.client import Worker
     figures["import_engine_here_s"] = time.perf_counter() - began
     figures["launcher"] = sandbox.default_launcher().name
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     figures["api_call_roundtrip_median_s"] = statistics.median(samples)
     began = time.perf_counter()
     for _ in range(20):
-        table = host.process_table()
+        table = processes.process_table()
     figures["proc_scan_s"] = (time.perf_counter() - began) / 20
     figures["proc_entries"] = len(table)
 

@@ -1,8 +1,8 @@
 """How the worker process is started: inside bubblewrap when it can be, else plainly.
 
-A `Launcher` turns (stage folder, output cap) into an argv and an environment. One worker
+A `Launcher` turns (workdir, output cap) into an argv and an environment. One worker
 serves the submissions of a grading process one after another, each from its own copy in
-the stage folder (see grader/worker/client.py). The worker only ever sees a staged copy of
+the workdir (see grader/worker/client.py). The worker only ever sees a staged copy of
 the worker's own modules (``runtime_dir()``): never the rest of the harness, the reference
 solution or the TA configuration.
 
@@ -35,16 +35,18 @@ from grader.worker import landlock, seccomp
 MODE_ENV = "MLP_GRADER_SANDBOX"
 MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/guard.py", "worker/host.py", "worker/ops.py",
-                "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py")
-# argv after -c: RUNTIME SITE_DIRS STAGE MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
+                "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py",
+                "worker/board.py", "worker/child.py", "worker/disk.py", "worker/processes.py", "worker/rlimits.py",
+                "worker/watch.py")
+# argv after -c: RUNTIME SITE_DIRS WORKDIR MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
 # no environment variables, no user site, no .pth files (site-packages holds the editable
 # install's finder, which points into the repository) and no .pyc written (-I ignores
 # PYTHONDONTWRITEBYTECODE); the bootstrap adds the staged runtime and the folders torch
 # and numpy live in, nothing else.
 BOOTSTRAP = ("import sys; sys.path.insert(0, sys.argv.pop(1)); sys.path += sys.argv.pop(1).split(':'); "
              "from grader.worker.host import main; sys.exit(main(sys.argv))")
-# Where the sandbox shows the stage (the submission copies) and the runtime (fixed, neutral paths).
-INSIDE_STAGE = "/submissions"
+# Where the sandbox shows the workdir (the submission copies) and the runtime (fixed, neutral paths).
+INSIDE_WORKDIR = "/submissions"
 INSIDE_RUNTIME = "/runtime"
 # As root, every worker runs as its own unused uid from here on (see `sandbox_uid`).
 UID_BASE = 2_000_000_000
@@ -227,16 +229,16 @@ class Launcher:
     def warning(self) -> str | None:
         return f"{self.reason}: {fallback_summary()}"
 
-    def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
+    def command(self, workdir: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
         # RLIMIT_NPROC counts every process of our uid: the host adds what already runs.
         limits["count_existing_processes"] = True
-        limits["private_tmp"] = str(stage / ".tmp")  # the host makes it and empties it between two submissions
-        hidden = [p for p in (repository_root(), stage) if p is not None]
+        limits["private_tmp"] = str(workdir / ".tmp")  # the host makes it and empties it between two submissions
+        hidden = [p for p in (repository_root(), workdir) if p is not None]
         limits["confine"] = confinement(str(runtime_dir()), hidden)
         argv = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, str(runtime_dir()), ":".join(site_dirs()),
-                str(stage), str(max_output), json.dumps(limits)]
-        return argv, clean_environment(str(stage))
+                str(workdir), str(max_output), json.dumps(limits)]
+        return argv, clean_environment(str(workdir))
 
     def submission_uid(self) -> int | None:
         """The uid a submission's code runs as (None: the worker's own)."""
@@ -245,7 +247,7 @@ class Launcher:
 
 class BwrapLauncher(Launcher):
     """The worker inside bubblewrap: its own mount, PID, network, IPC and UTS namespaces;
-    read-only system and Python folders; the stage and a private /tmp as its only writable
+    read-only system and Python folders; the workdir and a private /tmp as its only writable
     places; no view of the repository. As root each submission also runs as an
     unprivileged uid of its own. Each child adds Landlock and the seccomp filter inside."""
 
@@ -260,18 +262,18 @@ class BwrapLauncher(Launcher):
     def warning(self) -> str | None:
         return None
 
-    def command(self, stage: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
+    def command(self, workdir: Path, max_output: int) -> tuple[list[str], dict[str, str]]:
         limits = worker_limits()
         limits["private_tmp"] = "/tmp"  # the host empties it between two submissions
         limits["own_ipc_namespace"] = True  # so every SysV object and /dev/shm file there is a submission's
         limits["confine"] = confinement(INSIDE_RUNTIME, [])
-        env = clean_environment(INSIDE_STAGE)
+        env = clean_environment(INSIDE_WORKDIR)
         python = [sys.executable, "-I", "-S", "-B", "-c", BOOTSTRAP, INSIDE_RUNTIME, ":".join(site_dirs()),
-                  INSIDE_STAGE, str(max_output), json.dumps(limits)]
-        argv = [self.bwrap, *namespace_flags(), *filesystem_flags(stage), "--clearenv"]
+                  INSIDE_WORKDIR, str(max_output), json.dumps(limits)]
+        argv = [self.bwrap, *namespace_flags(), *filesystem_flags(workdir), "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
-        return [*argv, "--chdir", INSIDE_STAGE, "--", *python], env
+        return [*argv, "--chdir", INSIDE_WORKDIR, "--", *python], env
 
     def submission_uid(self) -> int | None:
         return sandbox_uid() if os.geteuid() == 0 else None
@@ -295,9 +297,9 @@ def namespace_flags() -> list[str]:
             "--cap-drop", "ALL", *caps]
 
 
-def filesystem_flags(stage: Path) -> list[str]:
+def filesystem_flags(workdir: Path) -> list[str]:
     """Read-only system and Python folders, a fresh /proc, /dev and /tmp, the runtime
-    read-only and the stage writable. When the repository lies inside a bound
+    read-only and the workdir writable. When the repository lies inside a bound
     folder (a virtualenv inside it, say), a tmpfs over it hides it; binds below it (the
     virtualenv) come after, so they stay visible."""
     flags = ["--proc", "/proc", "--dev", "/dev"]
@@ -320,10 +322,10 @@ def filesystem_flags(stage: Path) -> list[str]:
         flags += args
     for name in ETC_FILES:
         flags += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(stage), INSIDE_STAGE]
+    flags += ["--ro-bind", str(runtime_dir()), INSIDE_RUNTIME, "--bind", str(workdir), INSIDE_WORKDIR]
     # The root is bubblewrap's own tmpfs, with no size limit. Without root the sandbox's
     # user owns the folders bubblewrap made on it (/etc, /root...), and could fill memory
-    # with files there: read-only, it leaves the stage and the sized /tmp as the only
+    # with files there: read-only, it leaves the workdir and the sized /tmp as the only
     # writable places.
     flags += ["--remount-ro", "/"]
     return flags

@@ -20,8 +20,8 @@ import pytest
 
 from grader import sandbox
 from grader.checks import checkpoint
-from grader.worker import client, ipc, landlock, seccomp
-from grader.worker.host import DiskWatch
+from grader.worker import client, ipc, landlock, protocol, seccomp
+from grader.worker.disk import DiskWatch
 
 REPO = Path(__file__).resolve().parent.parent
 needs_landlock = pytest.mark.skipif(landlock.abi() < 1, reason="no Landlock in this kernel")
@@ -279,10 +279,10 @@ def test_only_known_fields_are_taken_and_every_string_is_capped():
               "value": {big: [big, {"type": big}], "n": 3}}
     result = client.result_from(answer, 1.0, limits)
     assert len(json.dumps(result.__dict__, default=str)) < 200_000
-    assert len(result.output) <= int(limits["size"]["max_output_bytes"]) + len(client.CUT)
+    assert len(result.output) <= int(limits["size"]["max_output_bytes"]) + len(protocol.CUT)
     assert set(result.error) == {"type", "message", "traceback"}
     assert result.output_dropped == 0 and result.seconds == 0.0
-    assert result.value["n"] == 3 and len(json.dumps(result.value)) < client.VALUE_STRINGS_CAP + 1000
+    assert result.value["n"] == 3 and len(json.dumps(result.value)) < protocol.VALUE_STRINGS_CAP + 1000
     assert client.result_from({"status": "passed"}, 1.0, limits).status == "protocol"
 
 

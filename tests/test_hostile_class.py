@@ -160,7 +160,7 @@ def build_class(root: Path, names: list[str], listeners: Listeners, token: str) 
 
 def environment(mode: str, tmp: Path) -> dict[str, str]:
     """bwrap: the sandbox required. hidden: `auto` with no bwrap on PATH, as on a machine
-    without it. The worker's stages go under `tmp`, so a process left running names it."""
+    without it. The worker's workdirs go under `tmp`, so a process left running names it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.update({TIMEOUT_ENV: TIMEOUT, "TMPDIR": str(tmp), "MLP_GRADER_SANDBOX": "bwrap" if mode == "bwrap" else "auto"})
     if mode == "hidden":
@@ -182,14 +182,14 @@ def outside_the_copies(root: Path) -> dict[str, str]:
 
 
 def grade_class(mode: str, tmp: Path) -> ClassRun:
-    root, stage = tmp / "class", tmp / "tmp"
+    root, workdirs = tmp / "class", tmp / "tmp"
     root.mkdir()
-    stage.mkdir()
+    workdirs.mkdir()
     listeners = Listeners(tmp)
     try:
         markers = build_class(root, hostile_names(mode), listeners, uuid.uuid4().hex[:8])
         before = outside_the_copies(root)
-        done = grade(root, "submissions/", environment(mode, stage))
+        done = grade(root, "submissions/", environment(mode, workdirs))
         return ClassRun(root, done.returncode, done.stdout + done.stderr,
                         changed(before, outside_the_copies(root)), marker_files(root, markers), listeners.knocks(),
                         survivors([*markers, str(tmp)]))

@@ -44,7 +44,7 @@ LIMITS = sandbox.spec.limits()
 DISK_MB = int(LIMITS["process"].get("max_disk_bytes", 0)) // 2**20
 RESULTS_CAP = 1 << 20  # a results.json above 1 MB means something was not capped (the limit is 5 MB)
 IPC_KEY = 0x6D6C7033  # tests/hostile/ipc_*/mlp.py
-MARKERS = ("mlp-hostile-marker-", "mlp-grader-stage-")
+MARKERS = ("mlp-hostile-marker-", "mlp-grader-workdir-")
 
 BWRAP = shutil.which("bwrap")
 HAS_BWRAP = bool(BWRAP) and sandbox.bwrap_problem(BWRAP) is None

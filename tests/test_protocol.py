@@ -52,3 +52,82 @@ def test_a_truncated_frame_is_an_eof_not_garbage():
     frame = protocol.encode({"x": np.zeros(10)})
     with pytest.raises(EOFError):
         protocol.read_frame(io.BytesIO(frame[:-3]), 1 << 20)
+
+
+# ------------------------------------------------------------------ the message types
+
+def test_a_request_survives_the_wire():
+    request = protocol.Request("forward", {"dims": [3, 5, 2], "inputs": [np.ones((2, 3), np.float32)]},
+                               {"class_name": "Net"}, 2.5, "alice-x1", session="forward.shape", uid=2_000_000_001)
+    got = protocol.request_from_wire(roundtrip(request.to_wire()))
+    assert isinstance(got, protocol.Request)
+    assert (got.op, got.model, got.timeout, got.submission, got.session, got.uid) == (
+        "forward", {"class_name": "Net"}, 2.5, "alice-x1", "forward.shape", 2_000_000_001)
+    assert got.args["dims"] == [3, 5, 2] and np.array_equal(got.args["inputs"][0], request.args["inputs"][0])
+    assert protocol.request_from_wire(roundtrip(protocol.Release("alice-x1").to_wire())) == protocol.Release("alice-x1")
+
+
+@pytest.mark.parametrize("missing", ["op", "args", "model", "timeout", "submission"])
+def test_a_request_without_its_fields_is_refused(missing):
+    """Neither the timeout nor the student's names have a default in the worker: the
+    grader sends them (limits.toml, the assignment's spec) with every call."""
+    body = protocol.Request("api", {}, {"class_name": "Net"}, 1.0, "bob").to_wire()
+    del body[missing]
+    with pytest.raises(protocol.ProtocolError, match="not a request"):
+        protocol.request_from_wire(body)
+
+
+def test_a_response_survives_the_wire_and_sends_only_what_it_holds():
+    response = protocol.Response(protocol.Status.ERROR, value={"a": np.arange(3.0)}, stage="backward()",
+                                 error={"type": "ValueError", "message": "bad", "traceback": "line 3"},
+                                 output="hi\n", output_dropped=4, seconds=0.5, student_seconds=0.25)
+    wire = response.to_wire()
+    assert "exit" not in wire and "child_seconds" not in wire
+    assert json.loads(json.dumps({"status": wire["status"]})) == {"status": "error"}
+    got = protocol.Response.from_wire(roundtrip(wire), 16384)
+    assert np.array_equal(got.value.pop("a"), np.arange(3.0)) and got.value == {}
+    got.value = response.value = None
+    assert got == response and got.status is protocol.Status.ERROR
+
+
+def test_the_host_relays_only_the_fields_a_child_sends():
+    child = {"status": "ok", "value": 3, "stage": "forged", "output": "forged", "seconds": 99, "exit": "forged"}
+    relayed = protocol.Response.from_child_frame(roundtrip({"result": child}))
+    assert (relayed.stage, relayed.output, relayed.seconds, relayed.exit, relayed.value) == (None, "", 0.0, "", 3)
+    assert protocol.Response.from_child_frame({"result": {}}).to_wire()["status"] is None  # the grader: protocol
+    assert protocol.Response.from_child_frame({"value": 3}) is None
+    sent = protocol.Response(protocol.Status.OK, value=1.5, student_seconds=0.5, stage="not sent by a child")
+    assert protocol.Response.from_child_frame(roundtrip(sent.to_child_frame())) == protocol.Response(
+        protocol.Status.OK, value=1.5, student_seconds=0.5)
+
+
+def test_an_answer_of_unknown_status_or_shape_is_a_protocol_failure():
+    assert protocol.Response.from_wire({"status": "passed"}, 100).status is protocol.Status.PROTOCOL
+    assert protocol.Response.from_wire({"status": ["ok"]}, 100).status is protocol.Status.PROTOCOL
+    odd = protocol.Response.from_wire({"status": "ok", "error": "text", "value": {"x": object()},
+                                       "output_dropped": "many", "seconds": None}, 100)
+    assert (odd.error, odd.value, odd.output_dropped, odd.seconds) == ({}, {"x": None}, 0, 0.0)
+
+
+def test_an_oversized_answer_is_cut_to_the_caps():
+    big = "B" * 100_000
+    got = protocol.Response.from_wire({"status": "error", "output": big, "stage": big, "exit": big,
+                                       "error": {"type": big, "message": big, "traceback": big},
+                                       "value": [big] * 100 + ["short"] * 10}, 500)
+    cut = len(protocol.CUT)
+    assert len(got.output) == 500 + cut and got.output.endswith(protocol.CUT)
+    assert len(got.stage) == protocol.STAGE_CAP + cut and len(got.exit) == protocol.EXIT_CAP + cut
+    assert {k: len(v) - cut for k, v in got.error.items()} == protocol.ERROR_CAPS
+    assert got.value[0] == "B" * protocol.STRING_CAP + protocol.CUT
+    assert sum(len(v) for v in got.value[:100]) <= protocol.VALUE_STRINGS_CAP + 100 * cut
+    assert got.value[-10:] == ["short"] * 10  # short names are never cut
+
+
+def test_a_malformed_answer_reads_as_today():
+    from grader import spec
+    from grader.worker import client
+
+    result = client.result_from({"status": "passed", "error": {"message": "x"}}, 1.0, spec.limits())
+    assert result.problem() == "the worker sent an invalid answer during starting the worker: x"
+    assert client.CallResult(protocol.Status.TIMEOUT, stage="train()", timeout=3.0).problem() == (
+        "train() did not finish within 3 s")

@@ -117,14 +117,14 @@ def test_runtime_holds_only_the_worker_modules():
 
 # ------------------------------------------------------------------ inside bubblewrap
 
-def sandbox_prefix(stage: Path) -> tuple[list[str], dict[str, str], str]:
+def sandbox_prefix(workdir: Path) -> tuple[list[str], dict[str, str], str]:
     """The worker's bwrap argv up to its `--`, its environment, and Python code that
     changes uid the way the host's children do first thing (as root)."""
     launcher = sandbox.BwrapLauncher(sandbox.shutil.which("bwrap"))
-    argv, env = launcher.command(stage, 100)
+    argv, env = launcher.command(workdir, 100)
     uid = launcher.submission_uid()
     if uid is not None:
-        sandbox.chown_tree(stage, uid)
+        sandbox.chown_tree(workdir, uid)
     drop = f"import os; os.setgroups([]); os.setgid({uid}); os.setuid({uid})\n" if uid is not None else ""
     return argv[:argv.index("--") + 1], env, drop
 
@@ -165,7 +165,7 @@ def test_only_the_submission_and_a_private_tmp_are_writable(tmp_path):
     secret.write_text("host tmp")
     try:
         targets = ["/usr/pwned", "/etc/pwned", f"{sys.prefix}/pwned", f"{sandbox.INSIDE_RUNTIME}/pwned",
-                   f"{sandbox.INSIDE_STAGE}/ok", "/tmp/ok"]
+                   f"{sandbox.INSIDE_WORKDIR}/ok", "/tmp/ok"]
         code = (f"import os\nout = {{}}\nfor t in {targets!r}:\n"
                 "    try:\n        open(t, 'w').write('x'); out[t] = 'written'\n"
                 "    except OSError:\n        out[t] = 'refused'\n"
@@ -202,7 +202,7 @@ def test_environment_is_stripped_and_processes_outside_are_invisible(tmp_path, m
     result = python_inside(tmp_path, code)
     env, pids = json.loads(result.stdout)
     env.pop("PWD", None)  # bubblewrap sets it for --chdir
-    assert env == sandbox.clean_environment(sandbox.INSIDE_STAGE)
+    assert env == sandbox.clean_environment(sandbox.INSIDE_WORKDIR)
     assert len(pids) <= 3, pids  # bubblewrap's init, python, nothing of the host
 
 

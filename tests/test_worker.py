@@ -71,7 +71,7 @@ BEHAVIOURS = {{
     13: lambda: open("big.bin", "wb").write(b"x" * (80 * 1024 * 1024)),
     14: lambda: print(next(CALLS)),
     15: lambda: open(os.path.join(tempfile.gettempdir(), "mlp-grader-leak"), "w").write("left by an earlier student"),
-    16: lambda: print(json.dumps({{"uid": os.getuid(), "tmp": os.listdir(tempfile.gettempdir()), "stage": stage_listing()}})),
+    16: lambda: print(json.dumps({{"uid": os.getuid(), "tmp": os.listdir(tempfile.gettempdir()), "workdir": workdir_listing()}})),
     17: lambda: locked_folder(os.path.join(tempfile.gettempdir(), "mlp-grader-locked")),
 }}
 
@@ -83,7 +83,7 @@ def locked_folder(path):
     os.chmod(path, 0)
 
 
-def stage_listing():
+def workdir_listing():
     try:
         return os.listdir("..")
     except OSError as exc:
@@ -223,7 +223,7 @@ def test_the_limits_and_environment_student_code_sees(worker):
     assert seen["limits"]["RLIMIT_NPROC"][0] >= limits["process"]["max_processes"]
     assert set(seen["env"]) - {"PWD", "TMPDIR"} == set(sandbox.clean_environment("/").keys())  # TMPDIR: the private tmp
     if worker.mode == "bwrap":
-        assert seen["cwd"] == f"{sandbox.INSIDE_STAGE}/{worker.copy.name}"
+        assert seen["cwd"] == f"{sandbox.INSIDE_WORKDIR}/{worker.copy.name}"
         assert seen["limits"]["RLIMIT_NPROC"][0] == limits["process"]["max_processes"]
         if os.geteuid() == 0:
             assert seen["uid"] >= sandbox.UID_BASE, "as root, the worker must run as its own uid"
@@ -331,7 +331,7 @@ def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
         if next_student.uid is not None:
             assert seen["uid"] == next_student.uid != worker.uid
         if next_student.uid is not None or sandbox.layers()[0] >= 1:  # its own uid, or Landlock
-            assert seen["stage"] == "PermissionError", "a student may not list the other copies"
+            assert seen["workdir"] == "PermissionError", "a student may not list the other copies"
     assert not copy.exists()
     assert_still_serves(worker, worker.starts)
 

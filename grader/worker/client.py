@@ -14,21 +14,19 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from grader import spec
 from grader.python2 import of_worker_error as python2_code
 from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
-from grader.worker.host import descendants, kill_all, process_table, remove_tree
+from grader.worker.disk import remove_tree
+from grader.worker.processes import end_processes
+from grader.worker.protocol import Hello, Release, Request, Response, Status
 
 START_TIMEOUT = 120.0
 RELEASE_TIMEOUT = 30.0
@@ -37,28 +35,22 @@ HOST_DIED = "the worker process ended"
 
 
 @dataclass
-class CallResult:
-    status: str  # ok | error | crashed | timeout | protocol
-    value: Any = None
-    error: dict = field(default_factory=dict)
-    stage: str | None = None
-    output: str = ""
-    output_dropped: int = 0
-    seconds: float = 0.0
-    student_seconds: float = 0.0
-    exit: str = ""
+class CallResult(Response):
+    """A call's Response as the grader sees it: with its timeout, and a hint naming the
+    limit it most likely ran into."""
+
     timeout: float = 0.0
     hint: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == Status.OK
 
     def problem(self) -> str:
         """What went wrong, in words a student can act on."""
         where = self.stage or "starting the worker"
         hints = "".join(f"\n{h}" for h in (self.hint, _import_hint(self)) if h)
-        if self.status == "error":
+        if self.status == Status.ERROR:
             python2 = python2_code(self.error) if self.stage == "import mlp.py" else None
             if python2:  # one sentence, not a traceback
                 return python2
@@ -66,9 +58,9 @@ class CallResult:
             if self.error.get("traceback"):
                 text += "\n" + self.error["traceback"].rstrip()
             return text + hints
-        if self.status == "crashed":
+        if self.status == Status.CRASHED:
             return f"the process {self.exit} during {where}" + hints
-        if self.status == "timeout":
+        if self.status == Status.TIMEOUT:
             return f"{where} did not finish within {self.timeout:g} s" + hints
         return f"the worker sent an invalid answer during {where}: {self.error.get('message', '')}"
 
@@ -101,8 +93,8 @@ class HostProcess:
     """The worker process of this grading process: started once, then shared by the
     submissions graded here one after another (see `shared_host`), so torch is imported
     once per process rather than once per student. Each submission is a copy in the
-    host's stage folder; the host ends everything a submission started before it serves
-    the next one (grader/worker/host.py, `Host`)."""
+    host's workdir; the host ends everything a submission started before it serves the
+    next one (grader/worker/host.py, `Host`)."""
 
     def __init__(self, launcher: Launcher):
         self.launcher = launcher
@@ -110,8 +102,8 @@ class HostProcess:
         self.process: subprocess.Popen | None = None
         self.frames: queue.Queue = queue.Queue()
         self.host_stderr = bytearray()
-        self.stage = Path(tempfile.mkdtemp(prefix="mlp-grader-stage-"))
-        self.stage.chmod(0o711)  # each submission's uid may enter its own copy, and list nothing
+        self.workdir = Path(tempfile.mkdtemp(prefix="mlp-grader-workdir-"))
+        self.workdir.chmod(0o711)  # each submission's uid may enter its own copy, and list nothing
 
     @property
     def alive(self) -> bool:
@@ -119,25 +111,25 @@ class HostProcess:
 
     def start(self) -> CallResult | None:
         self.close()
-        argv, env = self.launcher.command(self.stage, int(self.limits["size"]["max_output_bytes"]))
+        argv, env = self.launcher.command(self.workdir, int(self.limits["size"]["max_output_bytes"]))
         self.host_stderr = bytearray()
         self.process = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=self.stage, start_new_session=True,
+            env=env, cwd=self.workdir, start_new_session=True,
         )
         self.frames = queue.Queue()
         threading.Thread(target=self._read_frames, args=(self.process, self.frames), daemon=True).start()
         threading.Thread(target=self._drain_stderr, args=(self.process,), daemon=True).start()
         hello = self.next_frame(START_TIMEOUT)
-        if not isinstance(hello, dict) or not hello.get("hello"):
+        if not Hello.is_one(hello):
             detail = self.host_stderr.decode(errors="replace")[-2000:]
             self.close()
-            return CallResult("protocol", error={"message": f"the worker did not start: {detail}"})
+            return CallResult(Status.PROTOCOL, error={"message": f"the worker did not start: {detail}"})
         return None
 
-    def send(self, message: dict) -> bool:
+    def send(self, message: Request | Release) -> bool:
         try:
-            self.process.stdin.write(protocol.encode(message))
+            self.process.stdin.write(protocol.encode(message.to_wire()))
             self.process.stdin.flush()
             return True
         except (BrokenPipeError, OSError, AttributeError):
@@ -151,9 +143,13 @@ class HostProcess:
             return None
 
     def close(self) -> None:
-        """Kill the process and everything it started (the stage stays for a restart)."""
+        """Kill the process and everything it started (the workdir stays for a restart).
+        With bubblewrap, killing the sandbox's processes ends its PID namespace too; the
+        fallback has no namespace, so the sweep of its session is what catches processes
+        a dying host leaves behind."""
         if self.process is not None:
-            _kill_everything(self.process.pid)
+            pid = self.process.pid
+            end_processes(pid, pid, session=pid, wait=False, reap=False)
             self.process.wait()
             for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
                 try:
@@ -164,7 +160,7 @@ class HostProcess:
 
     def shutdown(self) -> None:
         self.close()
-        shutil.rmtree(self.stage, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _read_frames(self, process: subprocess.Popen, frames: queue.Queue) -> None:
         cap = int(self.limits["size"]["max_message_bytes"])
@@ -194,7 +190,7 @@ def shared_host(launcher: Launcher) -> HostProcess:
 
 @atexit.register
 def shutdown_hosts() -> None:
-    """Stop every shared worker process of this process and remove their stages."""
+    """Stop every shared worker process of this process and remove their workdirs."""
     while _HOSTS:
         _HOSTS.popitem()[1].shutdown()
 
@@ -223,7 +219,7 @@ class Worker:
         if self.copy is None or not self.copy.is_dir():
             # The submission's name in the folder's name: its processes are easy to tell apart.
             label = re.sub(r"[^A-Za-z0-9_.-]", "_", self.submission.name)[:40]
-            self.copy = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.host.stage))
+            self.copy = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=self.host.workdir))
             _copy_submission(self.submission, self.copy)
             self.uid = self.launcher.submission_uid()
             if self.uid is not None:
@@ -237,7 +233,7 @@ class Worker:
             return
         host = self.host
         if host is not None and host.alive:
-            released = host.send({"release": self.copy.name}) and isinstance(host.next_frame(RELEASE_TIMEOUT), dict)
+            released = host.send(Release(self.copy.name)) and isinstance(host.next_frame(RELEASE_TIMEOUT), dict)
             if not released:
                 host.close()
         remove_tree(self.copy)
@@ -258,17 +254,17 @@ class Worker:
             failed = self._start()
             if failed:
                 return failed
-        request = {"op": op, "args": args, "timeout": timeout, "session": session,
-                   "submission": self.copy.name, "uid": self.uid}
+        model = args.pop("model", None) or default_model()
+        request = Request(op, args, model, timeout, self.copy.name, session, self.uid)
         if not self.host.send(request):
-            return CallResult("protocol", error={"message": "the worker stopped accepting calls"})
+            return CallResult(Status.PROTOCOL, error={"message": "the worker stopped accepting calls"})
         answer = self.host.next_frame(timeout + self.limits["time"]["grace"])
         if not isinstance(answer, dict):
             self.host.close()
             if answer == HOST_DIED:  # student code killed the host itself (or it ran out of memory)
-                return CallResult("crashed", stage=op, timeout=timeout,
+                return CallResult(Status.CRASHED, stage=op, timeout=timeout,
                                   exit="took down the whole worker process (a fresh one serves the next call)")
-            return CallResult("timeout" if answer is None else "protocol", timeout=timeout, stage=op,
+            return CallResult(Status.TIMEOUT if answer is None else Status.PROTOCOL, timeout=timeout, stage=op,
                               error={"message": str(answer)})
         return result_from(answer, timeout, self.limits)
 
@@ -279,97 +275,18 @@ def call_timeout(requested: float) -> float:
     return min(float(requested), float(cap)) if cap else float(requested)
 
 
-def _kill_everything(pid: int) -> None:
-    """Kill the worker and whatever it left: its process tree and its session. With
-    bubblewrap, killing the sandbox's processes ends its PID namespace too; the fallback
-    has no namespace, so this is what catches processes a dying host leaves behind."""
-    for _ in range(3):
-        table = process_table()
-        left = descendants(pid, table=table) + [p for p, (_, sid, _) in table.items() if sid == pid and p != pid]
-        kill_all(left)
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        if not left:
-            return
-
-
-# What the grader takes from an answer of the worker: student code runs in the child that
-# wrote it and may have replaced the functions that send it, so every field is checked and
-# every string capped here, in the grading process (nothing it sends reaches results.json
-# at more than these sizes).
-STATUSES = ("ok", "error", "crashed", "timeout", "protocol")
-ERROR_CAPS = {"type": 200, "message": 2000, "traceback": 4000}
-STAGE_CAP, EXIT_CAP = 300, 500
-STRING_CAP = 1000  # any string inside a returned value (type names, state_dict keys...)
-VALUE_STRINGS_CAP = 64 * 1024  # all the longer strings of one value together
-SHORT_STRING = 64  # type, dtype and key names: a batch of hundreds of calls holds thousands
-CUT = " [... cut by the grader]"
-
-
-def capped(text, cap: int) -> str:
-    text = str(text)
-    return text if len(text) <= cap else text[:cap] + CUT
-
-
-class _Budget:
-    def __init__(self, chars: int):
-        self.left = chars
-
-    def take(self, text: str, cap: int) -> str:
-        if len(text) <= SHORT_STRING:  # the frame cap bounds how many there can be
-            return text
-        text = capped(text, min(cap, max(self.left, 0)))
-        self.left -= len(text)
-        return text
-
-
-def plain_value(value, budget: _Budget | None = None, depth: int = 0):
-    """A returned value with every string (dict keys included) cut to STRING_CAP and the
-    strings longer than SHORT_STRING together to VALUE_STRINGS_CAP; anything but JSON's
-    types and arrays becomes None."""
-    budget = budget or _Budget(VALUE_STRINGS_CAP)
-    if depth > 32:
-        return None
-    if isinstance(value, str):
-        return budget.take(value, STRING_CAP)
-    if isinstance(value, dict):
-        return {budget.take(k, STRING_CAP): plain_value(v, budget, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_value(v, budget, depth + 1) for v in value]
-    if value is None or isinstance(value, (bool, int, float, np.ndarray)):
-        return value
-    return None
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
+def default_model() -> dict:
+    """The student's names of the default assignment, for a call that names none (a
+    benchmark's bare `api` call): checks send their assignment's."""
+    return spec.assignment(spec.DEFAULT).contract.wire()
 
 
 def result_from(answer: dict, timeout: float, limits: dict) -> CallResult:
     """The CallResult of one answer (or one item of a batch), taking only its known fields,
-    each checked and capped."""
-    raw_error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-    error = {k: capped(raw_error[k], cap) for k, cap in ERROR_CAPS.items() if k in raw_error}
-    status = answer.get("status")
-    stage = answer.get("stage")
-    result = CallResult(
-        status=status if status in STATUSES else "protocol",
-        value=plain_value(answer.get("value")),
-        error=error,
-        stage=capped(stage, STAGE_CAP) if isinstance(stage, str) else None,
-        output=capped(answer.get("output", ""), int(limits["size"]["max_output_bytes"])),
-        output_dropped=int(_number(answer.get("output_dropped", 0))),
-        seconds=_number(answer.get("seconds", 0.0)),
-        student_seconds=_number(answer.get("student_seconds", 0.0)),
-        exit=capped(answer.get("exit", ""), EXIT_CAP),
-        timeout=timeout,
-    )
-    result.hint = _limit_hint({"exit": result.exit}, error, limits)
+    each checked and capped (`protocol.Response.from_wire`)."""
+    result = CallResult.from_wire(answer, int(limits["size"]["max_output_bytes"]))
+    result.timeout = timeout
+    result.hint = _limit_hint({"exit": result.exit}, result.error, limits)
     return result
 
 

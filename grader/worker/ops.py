@@ -21,20 +21,15 @@ import numpy as np
 import torch
 
 from grader.worker import guard, protocol
+from grader.worker.board import StageBoard
+from grader.worker.protocol import Request, Response, Status
 
 OPERATIONS: dict[str, Callable[..., dict]] = {}
 
 # The names of the student's class, parameters, gradients and functions come from the
-# assignment spec: the grader sends them as the `model` argument of every request
-# (spec.Contract.wire()). A request without them (a benchmark's bare `api` call) gets the
-# default assignment's.
-DEFAULT_MODEL = {
-    "class_name": "TwoLayerMLP", "params": ["W1", "b1", "W2", "b2"],
-    "grads": {"W1": "grad_W1", "b1": "grad_b1", "W2": "grad_W2", "b2": "grad_b2"},
-    "methods": ["forward", "backward", "step", "state_dict", "load_state_dict"],
-    "functions": ["mse_loss", "train"], "loss_function": "mse_loss", "constructor_kwargs": {},
-}
-MODEL: dict[str, Any] = DEFAULT_MODEL  # the running call's names
+# assignment spec: the grader sends them as the `model` of every request
+# (spec.Contract.wire()); nothing here knows any assignment's names.
+MODEL: dict[str, Any] = {}  # the running call's names
 
 
 class ContractError(Exception):
@@ -45,7 +40,7 @@ class _Child:
     """The running child's link to its host: stage notes (on the board) and the result
     (one frame per call on the result pipe)."""
 
-    def __init__(self, fd: int, board: protocol.StageBoard, submission: Path):
+    def __init__(self, fd: int, board: StageBoard, submission: Path):
         self.fd = fd
         self.board = board
         self.submission = submission
@@ -75,46 +70,46 @@ CHILD: _Child | None = None
 
 
 def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
-    def run(module, model: dict | None = None, **args) -> dict:
-        global MODEL
-        MODEL = {**DEFAULT_MODEL, **(model or {})}
-        return fn(module, **args)
-
-    run.__name__ = fn.__name__
-    OPERATIONS[fn.__name__] = run
+    OPERATIONS[fn.__name__] = fn
     return fn
 
 
-def serve(request: dict, submission: Path, result_fd: int, board: protocol.StageBoard) -> None:
+def serve(request: Request, submission: Path, result_fd: int, board: StageBoard) -> None:
     global CHILD
     CHILD = _Child(result_fd, board, submission)
     started = time.perf_counter()
-    result = _run(request.get("op"), request.get("args", {}), submission)
-    result["student_seconds"] = CHILD.student_seconds
-    result["child_seconds"] = time.perf_counter() - started
+    result = _run(request.op, request.args, request.model, submission)
+    result.student_seconds = CHILD.student_seconds
+    result.child_seconds = time.perf_counter() - started
     _flush_output()  # the host reads the call's output up to its result frame
     try:
-        CHILD.send({"result": result})
+        CHILD.send(result.to_child_frame())
     except (TypeError, ValueError) as exc:
-        CHILD.send({"result": {"status": "error", "error": {
-            "type": "ContractError", "message": f"the values returned could not be sent: {exc}", "traceback": ""}}})
+        CHILD.send(contract_error(f"the values returned could not be sent: {exc}").to_child_frame())
 
 
-def _run(name: str, args: dict, submission: Path) -> dict:
-    """One operation, as the status and value (or error) of a call. Every call starts from
-    torch seed 0; the module's globals and other generators (numpy's, random's) carry over
-    between the calls of a check, as they would in the student's own program."""
+def contract_error(message: str) -> Response:
+    return Response(Status.ERROR, error={"type": "ContractError", "message": message, "traceback": ""})
+
+
+def _run(name: str, args: dict, model: dict, submission: Path) -> Response:
+    """One operation, as the status and value (or error) of a call, with the student's
+    names of `model`. Every call starts from torch seed 0; the module's globals and other
+    generators (numpy's, random's) carry over between the calls of a check, as they would
+    in the student's own program."""
+    global MODEL
+    MODEL = model
     try:
         if name not in OPERATIONS:
             raise ContractError(f"unknown operation {name!r}")
         seed_torch(0)
         module = _student_module(submission)
         CHILD.stage(name)
-        return {"status": "ok", "value": OPERATIONS[name](module, **args)}
+        return Response(Status.OK, value=OPERATIONS[name](module, **args))
     except ContractError as exc:
-        return {"status": "error", "error": {"type": "ContractError", "message": str(exc), "traceback": ""}}
+        return contract_error(str(exc))
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
-        return {"status": "error", "error": _describe_exception(exc, submission)}
+        return Response(Status.ERROR, error=_describe_exception(exc, submission))
 
 
 def seed_torch(seed: int) -> None:
@@ -415,13 +410,13 @@ def batch(module, calls: list[dict]) -> dict:
     counted once.)"""
     model, results = MODEL, []
     for item in calls:
-        name = item.get("op")
+        name, args = item.get("op"), dict(item.get("args", {}))
         if name == "batch":
-            result = {"status": "error", "error": {"type": "ContractError", "message": "a batch within a batch",
-                                                    "traceback": ""}}
-        else:
-            result = _run(name, {"model": model, **item.get("args", {})}, CHILD.submission)
-        if result["status"] != "ok":
-            result["stage"] = CHILD.board.read()
-        results.append(result)
+            result = contract_error("a batch within a batch")
+        else:  # an item's own `model` replaces the batch's (as a call's replaces the check's)
+            item_model = args.pop("model", model)
+            result = _run(name, args, item_model, CHILD.submission)
+        if result.status != Status.OK:
+            result.stage = CHILD.board.read()
+        results.append(result.to_wire())
     return {"results": results}

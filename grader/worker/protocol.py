@@ -1,15 +1,24 @@
-"""Wire format between the grader and the worker: length-prefixed frames of JSON + raw arrays.
+"""What the grader and the worker say to each other, and how it travels.
 
-A frame is ``!Q`` header length, the JSON header, then the arrays' bytes. Arrays anywhere in
-the message are replaced in the JSON by ``{"__array__": i}`` and described in
-``header["arrays"][i]`` (dtype, shape, nbytes). Nothing is ever unpickled: the grader decodes
-only numbers of an allowed dtype, and checks that every size adds up before it trusts them.
+The messages: the worker's `Hello`; a `Request` (one call) or a `Release` (end a
+submission) from the grader, answered by a `Response` (how the call ended: a `Status`, the
+value or error, the stage it was in, its output and times) or `Released`. A child sends
+its host a ``{"result": ...}`` of the Response fields it knows. Every answer of the
+worker is checked and capped on the grader's side (`Response.from_wire`): student code
+may have replaced what sends it.
+
+The wire: length-prefixed frames of JSON + raw arrays. A frame is ``!Q`` header length,
+the JSON header, then the arrays' bytes. Arrays anywhere in the message are replaced in the
+JSON by ``{"__array__": i}`` and described in ``header["arrays"][i]`` (dtype, shape,
+nbytes). Nothing is ever unpickled: the grader decodes only numbers of an allowed dtype,
+and checks that every size adds up before it trusts them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
-import mmap
 import struct
 from typing import Any, BinaryIO
 
@@ -146,24 +155,214 @@ def _unflatten(value: Any, arrays: list[np.ndarray]) -> Any:
     return value
 
 
-class StageBoard:
-    """Where a child notes what it is doing ("import mlp.py", "backward()"): memory it
-    shares with the host, which reads it only to say where a call failed. (A message per
-    stage would wake the host several times per call.)"""
+# ------------------------------------------------------------------ the messages
 
-    SIZE = 1024
+class Status(enum.StrEnum):
+    """How a call ended."""
 
-    def __init__(self) -> None:
-        self.memory = mmap.mmap(-1, self.SIZE)  # anonymous and shared with forked children
+    OK = "ok"
+    ERROR = "error"  # student code raised, or broke the contract (the error says which)
+    CRASHED = "crashed"  # the child died, or the watchdog stopped it (a limit: `exit` says which)
+    TIMEOUT = "timeout"
+    PROTOCOL = "protocol"  # the worker's answer, or its absence, made no sense
 
-    def write(self, text: str) -> None:
-        data = text.encode("utf-8", errors="replace")[:self.SIZE - 4]
-        self.memory[4:4 + len(data)] = data
-        self.memory[0:4] = len(data).to_bytes(4, "big")
 
-    def read(self) -> str | None:
-        size = min(int.from_bytes(self.memory[0:4], "big"), self.SIZE - 4)
-        return self.memory[4:4 + size].decode("utf-8", errors="replace") or None
+def _fields(message) -> dict[str, Any]:
+    """A message's fields (not copied: arrays are not worth a deep copy)."""
+    return {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
 
-    def clear(self) -> None:
-        self.memory[0:4] = bytes(4)
+
+def _without_defaults(message) -> dict[str, Any]:
+    """A message's fields, but those that hold their default (an empty error, no output)."""
+    def default(f):
+        return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+    return {f.name: getattr(message, f.name) for f in dataclasses.fields(message)
+            if not _same(getattr(message, f.name), default(f))}
+
+
+def _same(value, default) -> bool:
+    if default is dataclasses.MISSING or isinstance(value, np.ndarray) or type(value) is not type(default):
+        return value is default
+    return value == default
+
+
+@dataclasses.dataclass
+class Hello:
+    """The worker's first frame: it has started and preloaded torch."""
+
+    torch: str
+    pid: int
+    uid: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"hello": True, **_fields(self)}
+
+    @staticmethod
+    def is_one(body: Any) -> bool:
+        return isinstance(body, dict) and bool(body.get("hello"))
+
+
+@dataclasses.dataclass
+class Request:
+    """One call: operation `op` with `args` on the copy `submission` (a folder of the
+    worker's workdir), run as `uid` (as root), within `timeout` seconds. `model` names the
+    student's class, parameters, gradients and functions (spec.Contract.wire()). Calls of
+    one `session` share a child."""
+
+    op: str
+    args: dict[str, Any]
+    model: dict[str, Any]
+    timeout: float
+    submission: str
+    session: str | None = None
+    uid: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _fields(self)
+
+    @classmethod
+    def from_wire(cls, body: Any) -> "Request":
+        """The request of a frame from the grader (checked, so that a bad one is answered,
+        not crashed on)."""
+        kinds = {"op": str, "args": dict, "model": dict, "timeout": (int, float), "submission": str}
+        if not isinstance(body, dict) or any(not isinstance(body.get(k), t) for k, t in kinds.items()):
+            raise ProtocolError(f"not a request: {str(body)[:200]}")
+        return cls(body["op"], body["args"], body["model"], float(body["timeout"]), body["submission"],
+                   body.get("session"), body.get("uid"))
+
+
+@dataclasses.dataclass
+class Release:
+    """End the submission `submission` (everything it started, its /tmp) before its copy goes."""
+
+    submission: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"release": self.submission}
+
+
+def request_from_wire(body: Any) -> Request | Release:
+    if isinstance(body, dict) and isinstance(body.get("release"), str):
+        return Release(body["release"])
+    return Request.from_wire(body)
+
+
+@dataclasses.dataclass
+class Released:
+    """The answer to a Release: the submission is ended."""
+
+    seconds: float
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"released": True, "seconds": self.seconds}
+
+
+# What the grader takes from an answer of the worker: student code runs in the child that
+# wrote it and may have replaced the functions that send it, so every field is checked and
+# every string capped by `Response.from_wire`, in the grading process (nothing it sends
+# reaches results.json at more than these sizes). The worker itself relays the child's
+# fields unchecked.
+ERROR_CAPS = {"type": 200, "message": 2000, "traceback": 4000}
+STAGE_CAP, EXIT_CAP = 300, 500
+STRING_CAP = 1000  # any string inside a returned value (type names, state_dict keys...)
+VALUE_STRINGS_CAP = 64 * 1024  # all the longer strings of one value together
+SHORT_STRING = 64  # type, dtype and key names: a batch of hundreds of calls holds thousands
+CUT = " [... cut by the grader]"
+
+
+@dataclasses.dataclass
+class Response:
+    """How one call ended (or one call of a batch): its status, the value or error, the
+    stage it was in (what the child last noted), its output and its times. The child
+    sends status, value or error and its times; the host adds the rest."""
+
+    status: Status
+    value: Any = None
+    error: dict[str, str] = dataclasses.field(default_factory=dict)  # type, message, traceback
+    stage: str | None = None
+    output: str = ""
+    output_dropped: int = 0
+    seconds: float = 0.0  # the whole call, as the host measured it
+    student_seconds: float = 0.0
+    child_seconds: float = 0.0
+    exit: str = ""  # how the process ended, or why the host stopped it
+
+    CHILD_FIELDS = ("status", "value", "error", "student_seconds", "child_seconds")
+
+    def to_wire(self) -> dict[str, Any]:
+        return _without_defaults(self)
+
+    def to_child_frame(self) -> dict[str, Any]:
+        """What a child sends its host: its answer, in a frame of its own."""
+        return {"result": self.to_wire()}
+
+    @classmethod
+    def from_child_frame(cls, message: Any) -> "Response | None":
+        """The answer in a child's frame as the host relays it (None if it holds none): only
+        the fields a child sends, as it sent them (never the host's own), which the grader
+        checks."""
+        if not (isinstance(message, dict) and isinstance(message.get("result"), dict)):
+            return None
+        child = message["result"]
+        return cls(**{"status": None, **{k: child[k] for k in cls.CHILD_FIELDS if k in child}})
+
+    @classmethod
+    def from_wire(cls, answer: dict[str, Any], output_cap: int) -> "Response":
+        """The Response of one answer (or one item of a batch), taking only its known
+        fields, each checked and capped."""
+        raw_error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        stage = answer.get("stage")
+        return cls(
+            status=Status(answer["status"]) if answer.get("status") in tuple(Status) else Status.PROTOCOL,
+            value=plain_value(answer.get("value")),
+            error={k: capped(raw_error[k], cap) for k, cap in ERROR_CAPS.items() if k in raw_error},
+            stage=capped(stage, STAGE_CAP) if isinstance(stage, str) else None,
+            output=capped(answer.get("output", ""), output_cap),
+            output_dropped=int(_number(answer.get("output_dropped", 0))),
+            seconds=_number(answer.get("seconds", 0.0)),
+            student_seconds=_number(answer.get("student_seconds", 0.0)),
+            exit=capped(answer.get("exit", ""), EXIT_CAP),
+        )
+
+
+def capped(text, cap: int) -> str:
+    text = str(text)
+    return text if len(text) <= cap else text[:cap] + CUT
+
+
+class _Budget:
+    def __init__(self, chars: int):
+        self.left = chars
+
+    def take(self, text: str, cap: int) -> str:
+        if len(text) <= SHORT_STRING:  # the frame cap bounds how many there can be
+            return text
+        text = capped(text, min(cap, max(self.left, 0)))
+        self.left -= len(text)
+        return text
+
+
+def plain_value(value, budget: _Budget | None = None, depth: int = 0):
+    """A returned value with every string (dict keys included) cut to STRING_CAP and the
+    strings longer than SHORT_STRING together to VALUE_STRINGS_CAP; anything but JSON's
+    types and arrays becomes None."""
+    budget = budget or _Budget(VALUE_STRINGS_CAP)
+    if depth > 32:
+        return None
+    if isinstance(value, str):
+        return budget.take(value, STRING_CAP)
+    if isinstance(value, dict):
+        return {budget.take(k, STRING_CAP): plain_value(v, budget, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_value(v, budget, depth + 1) for v in value]
+    if value is None or isinstance(value, (bool, int, float, np.ndarray)):
+        return value
+    return None
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

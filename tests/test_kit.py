@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from grader import cli, kit, spec, ta_config
+from grader import cli, kit, spec, ta_config, template
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "submissions"
@@ -187,7 +189,8 @@ def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path)
     shutil.copytree(built, kit_dir)
     (kit_dir / "data").mkdir(exist_ok=True)  # the kit ships the training set: a tiny one stands in
     torch.save({"X": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, kit_dir / "data" / "train.pt")
-    main = kit.TEMPLATE[kit.TEMPLATE.index('if __name__ == "__main__":'):]
+    text = template.render(spec.assignment(spec.DEFAULT).contract)
+    main = text[text.index('if __name__ == "__main__":'):]
     student = kit_dir / "submissions" / "me"
     student.mkdir()
     (student / "mlp.py").write_text(
@@ -200,3 +203,30 @@ def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path)
     assert not (kit_dir / "model.pth").exists()
     readme = (built / "README.md").read_text()
     assert "python submissions/<your-name>/mlp.py 3" in readme and "minutes" in readme
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_the_kits_template_is_the_chosen_assignments_api(tmp_path, name):
+    """`grader kit --assignment <name>`: the template names that assignment's class, methods,
+    parameters, gradients and functions, with its dims and training defaults."""
+    contract = spec.assignment(name).contract
+    assert cli.main(["kit", "--out", str(tmp_path / "kit"), "--assignment", name]) == 0
+    folder = tmp_path / "kit" / "submissions" / "your-name"
+    text = (folder / contract.submission["code"]).read_text()
+    namespace: dict = {}
+    exec(compile(text, "mlp.py", "exec"), namespace)  # defines only: its __main__ block does not run
+    cls = namespace[contract.class_name]
+    init = inspect.signature(cls.__init__).parameters
+    dims = contract.dims
+    assert {k: p.default for k, p in init.items() if k != "self"} == {
+        "in_dim": dims.in_dim, "hidden_dim": dims.hidden_dim, "out_dim": dims.out_dim, **contract.constructor_kwargs}
+    assert all(callable(getattr(cls, method)) for method in contract.methods)
+    assert all(callable(namespace[function]) for function in (*contract.functions, contract.loss_function))
+    train = inspect.signature(namespace["train"]).parameters
+    assert {k: train[k].default for k in template.TRAIN_ARGS} == {k: contract.training[k] for k in template.TRAIN_ARGS}
+    for role in contract.param_names:
+        assert f"self.{contract.attr(role)}: (" in text and f"self.{contract.grad_names[role]}" in text
+    assert ("self.b1" in text) == contract.bias and contract.data["file"] in text
+    pinned = folder / "assignment.toml"
+    assert (tomllib.loads(pinned.read_text())["assignment"] if pinned.exists() else spec.DEFAULT) == name
+    assert f"The template in submissions/your-name is {name}'s" in (tmp_path / "kit" / "README.md").read_text()

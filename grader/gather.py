@@ -54,7 +54,7 @@ class Carried:
     path: Path
     node_path: str
     outcome: dict
-    expected: int | None
+    expected: int  # the checks of the student this run selected (carry_counts)
 
 
 def carried(report: pytest.TestReport) -> Carried | None:
@@ -62,9 +62,8 @@ def carried(report: pytest.TestReport) -> Carried | None:
     props = dict(report.user_properties)
     if report.when != "call" or OUTCOME_KEY not in props:
         return None
-    expected = props.get(EXPECTED_KEY)
-    return Carried(Path(props[SUBMISSION_KEY]), props.get(NODE_KEY, ""), json.loads(props[OUTCOME_KEY]),
-                   None if expected is None else int(expected))
+    return Carried(Path(props[SUBMISSION_KEY]), props[NODE_KEY], json.loads(props[OUTCOME_KEY]),
+                   int(props[EXPECTED_KEY]))
 
 
 class RunState:
@@ -115,9 +114,7 @@ class RunState:
         path = carried.path
         self.node_paths[path] = carried.node_path
         self.outcomes.setdefault(path, []).append(carried.outcome)
-        name, _ = Submission(path).assignment()
-        expected = carried.expected if carried.expected is not None else len(spec.assignment(name).rubric.checks)
-        return self.finish(path) if len(self.outcomes[path]) == expected else None
+        return self.finish(path) if len(self.outcomes[path]) == carried.expected else None
 
     def finish(self, path: Path) -> Recorded | None:
         """Write one student's results (merged into the previous ones after a partial run)."""

@@ -29,6 +29,8 @@ from classgen import EXAMPLE, make_class, mutate
 from grader import spec
 from grader.worker.client import TIMEOUT_ENV
 
+pytestmark = pytest.mark.slow  # a class graded through pytest subprocesses, serially, sharded and under xdist
+
 CHEAP = "structure or no_autograd"
 # One correct student, one who loses a cheap check and one whose forward hangs
 # (no_autograd.grad_disabled calls forward: it times out; the hang sleeps rather than spins,

@@ -85,6 +85,7 @@ def statuses(results: dict) -> dict[str, str]:
     return {t["extra_data"]["id"]: t["extra_data"]["status"] for t in results["tests"]}
 
 
+@pytest.mark.slow
 def test_the_installed_kit_is_the_one_running(venv_python, built):
     probe = "import grader, grader.oracle as o, importlib.util as u; print(grader.__file__, o.available(), u.find_spec('grader.diagnosis'))"
     out = kit_run(venv_python, ["-c", probe], built).stdout.split()
@@ -94,6 +95,7 @@ def test_the_installed_kit_is_the_one_running(venv_python, built):
     assert out[2] == "None"  # nor the diagnosis, whose variants spell out the backprop
 
 
+@pytest.mark.slow
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
     graded = self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py")
     results = statuses(graded)
@@ -109,6 +111,7 @@ def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python,
     assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
 
 
+@pytest.mark.slow
 def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_python, built):
     results = self_check(venv_python, built, "bad", EXAMPLES / "example-forgot-factor-2" / "mlp.py")
     failed = sorted(k for k, v in statuses(results).items() if v not in ("passed", "skipped"))

@@ -31,6 +31,7 @@ def kit_text(folder: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_the_kit_holds_no_reference_no_ta_configuration_and_no_example_solution(built):
     files = {str(p.relative_to(built)) for p in built.rglob("*") if p.is_file()}
     assert not any(f.startswith(("reference", "ta/", "tests", "submissions/example")) for f in files)
@@ -125,6 +126,7 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_kit_zip_leaves_the_folder_of_the_same_name_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "X").mkdir()
@@ -154,6 +156,7 @@ def test_kit_refuses_the_repository_itself(capsys):
     assert "the grader's own repository" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys):
     target = tmp_path / "kit.zip"
     assert cli.main(["kit", "--out", str(target)]) == 0
@@ -166,6 +169,7 @@ def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys
     assert other.read_bytes() == b"PK not a kit"
 
 
+@pytest.mark.slow
 def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     out = tmp_path / "kit"
     kit.build(out)
@@ -187,6 +191,7 @@ def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     assert (out / "submissions" / "your-name" / "mlp.py").read_text() == "my solution"
 
 
+@pytest.mark.slow
 def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path):
     kit_dir = tmp_path / "kit"
     shutil.copytree(built, kit_dir)

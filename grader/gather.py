@@ -67,6 +67,8 @@ def carried(report: pytest.TestReport) -> Carried | None:
 
 
 class RunState:
+    """One pytest process's grading state; a plugin too, for the one hook that gets no config."""
+
     def __init__(self, config: pytest.Config):
         self.config = config
         self.gradings: dict[Path, Grading] = {}

@@ -108,7 +108,8 @@ def cmd_kit(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     try:
-        path = kit.build_zip(out, args.force) if out.suffix == ".zip" else kit.build(out, args.force)
+        build = kit.build_zip if out.suffix == ".zip" else kit.build
+        path = build(out, args.force, args.assignment)
     except kit.KitRefused as exc:
         print(f"grader kit: {exc}", file=sys.stderr)
         return USAGE_ERROR
@@ -159,11 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(intake)
     intake.set_defaults(fn=cmd_intake)
 
-    kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data")
+    # Help lines broken by hand: wrapped, the default path would break at one of its hyphens.
+    kit = sub.add_parser("kit", help="build the student kit: the checker without the solution or hidden data",
+                         formatter_class=argparse.RawTextHelpFormatter)
     kit.add_argument("--out", default="dist/mlp-grader-kit.zip",
-                     help="a .zip file, or a folder (default: %(default)s); an existing one is refused")
+                     help="a .zip file or a folder (default: %(default)s);\nan existing one is refused")
     kit.add_argument("--force", action="store_true",
-                     help="replace a kit that `grader kit` wrote there before (only its own unchanged files)")
+                     help="replace a kit that `grader kit` wrote there before\n(only its own unchanged files)")
+    _assignment_option(kit)  # the assignment whose code template the kit holds
     kit.set_defaults(fn=cmd_kit)
 
     summary = sub.add_parser("summary", help="rebuild the class summary (index.html) and grades.csv from the "

@@ -1,8 +1,9 @@
 """`grader kit`: the folder (or zip) students get to check themselves before the deadline.
 
-It holds the harness, the handout, the data command, mlp-regression's training set
+It holds the harness, the handouts, the data command, mlp-regression's training set
 (`data/train.pt`: its teacher network is the TA's secret, so students cannot make it
-themselves) and an empty submission template, and nothing of the reference solution, the
+themselves) and an empty submission template of the chosen assignment (grader/template.py,
+written from its spec), and nothing of the reference solution, the
 TA configuration or the bundled example submissions (one of them is a full solution). Without `reference/` and
 `ta/config.toml`, the checks that compare with them are skipped with "checked at grading
 time"; every visible check runs as it will at grading.
@@ -18,59 +19,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from grader import spec, template
+from grader.submission import ASSIGNMENT_FILE
+
 ROOT = Path(__file__).parents[1]
 INCLUDED = ("grader", "pyproject.toml", "constraints.txt", "scripts/install.sh", "ASSIGNMENT.md", "docs/assignments")
-EXCLUDED_NAMES = {"__pycache__", "calibrate.py", "kit.py", "diagnosis"}
-
-TEMPLATE = '''"""Your two-layer MLP with hand-written backprop. See ASSIGNMENT.md for the contract."""
-
-import torch
-
-
-class TwoLayerMLP:
-    def __init__(self, in_dim=256, hidden_dim=512, out_dim=1):
-        raise NotImplementedError
-
-    def forward(self, X):
-        raise NotImplementedError
-
-    def backward(self, pred, y):
-        raise NotImplementedError
-
-    def step(self, lr):
-        raise NotImplementedError
-
-    def state_dict(self):
-        raise NotImplementedError
-
-    def load_state_dict(self, state):
-        raise NotImplementedError
-
-
-def mse_loss(pred, y):
-    raise NotImplementedError
-
-
-def train(model, X, y, epochs=150, batch_size=256, lr=1e-3,
-          decay_every=50, decay_factor=0.5, shuffle=True):
-    raise NotImplementedError
-
-
-if __name__ == "__main__":
-    # python submissions/<your-name>/mlp.py [EPOCHS], from the kit's folder: trains on the
-    # kit's data/train.pt and writes model.pth next to this file, where the checks look.
-    import sys
-    from pathlib import Path
-
-    here = Path(__file__).resolve().parent
-    data = torch.load(here.parents[1] / "data" / "train.pt")
-    torch.manual_seed(0)
-    model = TwoLayerMLP()
-    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 150
-    train(model, data["X"], data["y"], epochs=epochs)
-    torch.save(model.state_dict(), here / "model.pth")
-    print(f"trained {epochs} epochs; wrote {here / 'model.pth'}")
-'''
+EXCLUDED_NAMES = {"__pycache__", "calibrate.py", "kit.py", "template.py", "diagnosis"}
 
 README = '''# Checking your homework yourself
 
@@ -92,10 +46,10 @@ epoch, measured with the course's solution); a loop over samples takes much long
 model trained for 3 epochs is enough to try every check, but scores low on the hidden
 test set.
 
-Another assignment of the family (its handout is in docs/assignments/)? Put its name in
+The template in submissions/your-name is {assignment}'s ({handout}). Another assignment of
+the family (its handout is in docs/assignments/)? Put its name in
 `submissions/<your-name>/assignment.toml` (`assignment = "sin-fit"`) and write its data with
-`python -m grader data --assignment sin-fit` (the template in submissions/your-name is the
-default homework's).
+`python -m grader data --assignment sin-fit`.
 
 Then open `reports/students/<your-name>/index.html`: every check with its points, what
 failed, the smallest failing example and the numbers compared. A failing check is re-run
@@ -174,15 +128,15 @@ def _clear_previous_kit(out: Path, force: bool) -> None:
     manifest.unlink()
 
 
-def build(out: Path, force: bool = False) -> Path:
-    """Write the kit folder at `out` and return it. An existing `out` is refused unless it is
-    empty, or `force` is given and it holds a kit this command wrote (whose files are
-    replaced; anything else in the folder is left alone)."""
+def build(out: Path, force: bool = False, assignment: str = spec.DEFAULT) -> Path:
+    """Write the kit folder at `out`, its template of `assignment`, and return it. An existing
+    `out` is refused unless it is empty, or `force` is given and it holds a kit this command
+    wrote (whose files are replaced; anything else in the folder is left alone)."""
     out = Path(out)
     _refuse_the_grader_itself(out)
     _clear_previous_kit(out, force)
     with tempfile.TemporaryDirectory() as tmp:
-        staged = _write_kit(Path(tmp) / "kit")
+        staged = _write_kit(Path(tmp) / "kit", spec.assignment(assignment).contract)
         files = {str(p.relative_to(staged)): _digest(p) for p in sorted(staged.rglob("*")) if p.is_file()}
         clashes = sorted(name for name in files if (out / name).exists())
         if clashes:
@@ -196,7 +150,7 @@ def build(out: Path, force: bool = False) -> Path:
     return out
 
 
-def _write_kit(out: Path) -> Path:
+def _write_kit(out: Path, contract: spec.Contract) -> Path:
     out.mkdir(parents=True)
     for name in INCLUDED:
         source, target = ROOT / name, out / name
@@ -205,10 +159,12 @@ def _write_kit(out: Path) -> Path:
             _copy_tree(source, target)
         else:
             shutil.copy2(source, target)
-    template = out / "submissions" / "your-name" / "mlp.py"
-    template.parent.mkdir(parents=True)
-    template.write_text(TEMPLATE)
-    (out / "README.md").write_text(README)
+    folder = out / "submissions" / "your-name"
+    folder.mkdir(parents=True)
+    (folder / contract.submission["code"]).write_text(template.render(contract))
+    if contract.name != spec.DEFAULT:
+        (folder / ASSIGNMENT_FILE).write_text(f'assignment = "{contract.name}"\n')
+    (out / "README.md").write_text(README.format(assignment=contract.name, handout=contract.handout))
     (out / ".gitignore").write_text("reports/\n__pycache__/\n")
     _write_training_set(out)
     return out
@@ -217,10 +173,10 @@ def _write_kit(out: Path) -> Path:
 def _write_training_set(out: Path) -> None:
     """The default homework's training set, made here with the TA's teacher (the kit's
     `grader data` cannot make it: no TA configuration)."""
-    from grader import data, spec
+    from grader import data
 
-    with spec.using(spec.DEFAULT):
-        data.write_training_set(out / spec.contract().data["file"])
+    with spec.using(spec.DEFAULT):  # data.write_training_set reads the active assignment's spec
+        data.write_training_set(out / spec.assignment(spec.DEFAULT).contract.data["file"])
 
 
 
@@ -232,7 +188,7 @@ def _is_kit_zip(path: Path) -> bool:
         return False
 
 
-def build_zip(out_zip: Path, force: bool = False) -> Path:
+def build_zip(out_zip: Path, force: bool = False, assignment: str = spec.DEFAULT) -> Path:
     """Write the kit as a zip (one top folder named like the zip). Built in a temporary
     folder: nothing next to the zip is touched; an existing file is replaced only with
     `force`, and only when it is a kit zip."""
@@ -247,7 +203,7 @@ def build_zip(out_zip: Path, force: bool = False) -> Path:
                              f"nothing was changed")
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_zip.parent) as tmp:
-        folder = build(Path(tmp) / out_zip.stem)
+        folder = build(Path(tmp) / out_zip.stem, assignment=assignment)
         partial = Path(tmp) / "kit.zip"
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.rglob("*")):

@@ -54,3 +54,11 @@ class Outcome:
             "seconds": round(self.seconds, 3),
             "student_seconds": round(self.student_seconds, 3),
         }
+
+    @classmethod
+    def from_json(cls, check: CheckSpec, data: dict[str, Any]) -> Outcome:
+        """The outcome `to_json` wrote (passed from an xdist worker, or kept in results.json's
+        extra_data), scored against `check`, the rubric's spec of that id."""
+        return cls(check, float(data["score"]), data["status"], data["message"], data.get("details") or {},
+                   data.get("hint"), data.get("output", ""), float(data.get("seconds", 0.0)),
+                   float(data.get("student_seconds", 0.0)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from grader import spec
 from grader.outcome import Outcome
@@ -46,12 +45,6 @@ def previous_outcomes(reports_dir: Path, name: str, assignment: str) -> tuple[di
         return {}, None
 
 
-def outcome_from_json(check_spec: spec.CheckSpec, o: dict[str, Any]) -> Outcome:
-    return Outcome(check_spec, float(o["score"]), o["status"], o["message"], o.get("details") or {},
-                   o.get("hint"), o.get("output", ""), float(o.get("seconds", 0.0)),
-                   float(o.get("student_seconds", 0.0)))
-
-
 def record(submission: Submission, outcomes: list[dict], notes: list[str], reports_dir: Path,
            node_path: str = "") -> Recorded:
     """The student's result in rubric order: this run's outcomes, then the previous run's for
@@ -65,9 +58,9 @@ def record(submission: Submission, outcomes: list[dict], notes: list[str], repor
     rebuilt, kept = [], 0
     for check_spec in rubric.checks:
         if check_spec.id in ran:
-            rebuilt.append(outcome_from_json(check_spec, ran[check_spec.id]))
+            rebuilt.append(Outcome.from_json(check_spec, ran[check_spec.id]))
         elif check_spec.id in previous:
-            rebuilt.append(outcome_from_json(check_spec, previous[check_spec.id]))
+            rebuilt.append(Outcome.from_json(check_spec, previous[check_spec.id]))
             kept += 1
         else:
             rebuilt.append(Outcome(check_spec, 0.0, NOT_RUN, NOT_RUN_MESSAGE))

@@ -29,6 +29,8 @@ from classgen import EXAMPLE, make_class, mutate
 from grader import spec
 from grader.worker.client import TIMEOUT_ENV
 
+pytestmark = pytest.mark.slow  # a class graded through pytest subprocesses, serially, sharded and under xdist
+
 CHEAP = "structure or no_autograd"
 # One correct student, one who loses a cheap check and one whose forward hangs
 # (no_autograd.grad_disabled calls forward: it times out; the hang sleeps rather than spins,
@@ -257,7 +259,7 @@ def test_shards_are_disjoint_stable_and_merge_into_the_unsharded_gradebook(gradi
     assert (merged / "index.html").is_file()
 
     # Stable: the plugin's assignment is the name-only formula, whoever else is in the class.
-    from grader.plugin import shard_of
+    from grader.selection import shard_of
     many = [f"student-{i:03d}" for i in range(200)] + ["alice", "Zoë", "x" * 80]
     assert all(shard_of(n, k) == expected_shard(n, k) for n in many for k in (1, 2, 3, 7))
 

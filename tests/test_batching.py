@@ -35,6 +35,7 @@ def outcomes(name: str | Path, only=PROPERTY_CHECKS) -> dict:
 
 
 @pytest.mark.parametrize("name", ["example-correct", "example-forgot-factor-2", "example-hardcoded-dims"])
+@pytest.mark.slow
 def test_batched_and_one_by_one_judge_the_same(name, monkeypatch):
     batched = outcomes(name)
     refused = []
@@ -50,6 +51,7 @@ def test_batched_and_one_by_one_judge_the_same(name, monkeypatch):
     assert len(refused) >= len(PROPERTY_CHECKS) - 1 and all(refused)
 
 
+@pytest.mark.slow
 def test_a_checks_examples_cost_one_call_per_round_not_one_each(monkeypatch):
     ops = []
     original = client.Worker.call
@@ -66,6 +68,7 @@ def test_a_checks_examples_cost_one_call_per_round_not_one_each(monkeypatch):
     assert ops == ["construct", "forward", "batch", "batch", "batch"]
 
 
+@pytest.mark.slow
 def test_the_failing_example_reported_is_the_smallest():
     outcome = engine.grade(SUBMISSIONS / "example-forgot-factor-2", only=["backward.matches_reference"]).outcomes[0]
     assert outcome.status == "failed"
@@ -104,6 +107,7 @@ def test_examples_are_the_same_on_every_draw_and_hold_two_decimals():
     assert np.all(every.astype(np.float32).astype(np.float64) == every)
 
 
+@pytest.mark.slow
 def test_examples_drawn_for_one_submission_serve_only_those_they_fit(monkeypatch):
     """Examples are kept per process, keyed by the probes a strategy depends on
     (STRATEGY_PROBES): a submission that runs in float32 only, graded after one that runs

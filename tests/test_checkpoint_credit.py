@@ -50,6 +50,7 @@ def test_a_nan_share_of_points_scores_zero_not_nan():
     assert clipped(7.0, 4.0) == 4.0 and clipped(-1.0, 4.0) == 0.0
 
 
+@pytest.mark.slow
 def test_huge_finite_parameters_earn_no_test_mse_credit(tmp_path):
     shapes = spec.contract().param_shapes(spec.contract().dims)
     folder = with_checkpoint(tmp_path, CORRECT, huge_state(shapes))
@@ -58,6 +59,7 @@ def test_huge_finite_parameters_earn_no_test_mse_credit(tmp_path):
     assert outcome.message.startswith("the test-set MSE is nan, not a finite number")
 
 
+@pytest.mark.slow
 def test_huge_finite_parameters_earn_no_grid_rmse_credit(tmp_path):
     with spec.using("sin-fit"):
         shapes = spec.contract().param_shapes(spec.contract().dims)
@@ -88,6 +90,7 @@ def teacher_as_student() -> dict[str, torch.Tensor]:
     return {name: torch.tensor(value, dtype=torch.float32) for name, value in state.items()}
 
 
+@pytest.mark.slow
 def test_the_teacher_handed_in_as_the_checkpoint_is_flagged_for_review(tmp_path):
     folder = with_checkpoint(tmp_path, CORRECT, teacher_as_student())
     outcome = outcome_of(folder, "checkpoint.test_mse")
@@ -98,6 +101,7 @@ def test_the_teacher_handed_in_as_the_checkpoint_is_flagged_for_review(tmp_path)
     assert outcome.details["ratio"] < 0.1 and outcome.details["review"]
 
 
+@pytest.mark.slow
 def test_an_honest_checkpoint_is_not_flagged():
     outcome = outcome_of(CORRECT, "checkpoint.test_mse")
     assert (outcome.status, outcome.message) == ("passed", "")

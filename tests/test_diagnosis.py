@@ -177,6 +177,7 @@ CORRECT = [ROOT / "tests" / "specs_ok" / n for n in ("digits-ok", "sin-ok")] + [
 
 
 @pytest.mark.parametrize("folder", CORRECT, ids=lambda p: p.name)
+@pytest.mark.slow
 def test_a_correct_submission_gets_full_code_points_and_no_hint(folder):
     from grader.submission import Submission
 

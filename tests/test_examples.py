@@ -61,6 +61,7 @@ def graded(request):
     return request.param, engine.grade(SUBMISSIONS / request.param)
 
 
+@pytest.mark.slow
 def test_category_scores_are_exactly_the_expected_ones(graded):
     name, result = graded
     assert result.assignment == assignment_of(name)
@@ -73,12 +74,14 @@ def test_every_example_folder_is_expected():
     assert sorted(p.name for p in SUBMISSIONS.iterdir() if p.is_dir()) == sorted(EXPECTED)
 
 
+@pytest.mark.slow
 def test_every_lost_point_comes_with_a_message(graded):
     _, result = graded
     for outcome in result.outcomes:
         assert outcome.lost_points == bool(outcome.message), outcome.check.id
 
 
+@pytest.mark.slow
 def test_import_failure_message_tells_the_student_what_to_do():
     result = engine.grade(SUBMISSIONS / "example-trains-on-import", only=["structure.imports"])
     message = result.outcomes[0].message
@@ -86,6 +89,7 @@ def test_import_failure_message_tells_the_student_what_to_do():
     assert 'if __name__ == "__main__":' in message
 
 
+@pytest.mark.slow
 def test_naive_softmax_loses_only_the_large_logits_check_and_is_told_why():
     result = engine.grade(SUBMISSIONS / "example-digits-naive-softmax",
                           only=["backward.matches_reference", "backward.large_logits"])
@@ -94,6 +98,7 @@ def test_naive_softmax_loses_only_the_large_logits_check_and_is_told_why():
     assert "NaN or infinite" in large.message and "row maximum" in large.message
 
 
+@pytest.mark.slow
 def test_decay_on_biases_is_reported_on_the_bias_gradients():
     result = engine.grade(SUBMISSIONS / "example-digits-decay-on-biases", only=["backward.matches_reference"])
     assert "grad_b" in result.outcomes[0].message
@@ -107,6 +112,7 @@ BACKWARD = ["backward.matches_reference", "backward.finite_differences"]
     ("example-digits-decay-on-biases", "backward.weight_decay_on_biases", "grad_b1, grad_b2"),
     ("example-digits-no-weight-decay", "backward.weight_decay_missing", "grad_W1, grad_W2"),
 ])
+@pytest.mark.slow
 def test_weight_decay_mistakes_are_named_on_every_failed_gradient_check(name, finding, grads):
     outcomes = engine.grade(SUBMISSIONS / name, only=BACKWARD).outcomes
     assert [o.status for o in outcomes] == ["failed"] * 2
@@ -115,11 +121,13 @@ def test_weight_decay_mistakes_are_named_on_every_failed_gradient_check(name, fi
         assert outcome.hint.startswith(grads + " are ")
 
 
+@pytest.mark.slow
 def test_a_failure_that_is_not_about_weight_decay_gets_no_decay_hint():
     large = engine.grade(SUBMISSIONS / "example-digits-naive-softmax", only=["backward.large_logits"]).outcomes[0]
     assert large.status == "failed" and large.hint is None and "diagnosis" not in large.details
 
 
+@pytest.mark.slow
 def test_out_in_layout_is_named_in_the_messages():
     result = engine.grade(SUBMISSIONS / "example-sin-out-in-layout",
                           only=["structure.constructor_dims", "structure.parameters"])

@@ -110,6 +110,7 @@ def gradescope_run(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_run_autograder_leaves_gradescope_results(gradescope_run):
     data = json.loads((gradescope_run / "results" / "results.json").read_text())
     assert data["score"] == 4 and data["max_score"] == 100
@@ -133,6 +134,7 @@ def junit_xml(tmp_path_factory) -> Path:
     return xml
 
 
+@pytest.mark.slow
 def test_junitxml_has_one_testcase_per_selected_check(junit_xml):
     suite = ET.parse(junit_xml).getroot().find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("1", "0", "0")

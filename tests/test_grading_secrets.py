@@ -62,6 +62,7 @@ def test_without_the_ta_configuration_the_teacher_data_cannot_be_made(no_ta_conf
         data.training_set()
 
 
+@pytest.mark.slow
 def test_grader_data_without_the_ta_configuration_says_where_the_data_is(tmp_path):
     env = {"MLP_GRADER_TA_CONFIG": str(tmp_path / "absent.toml"), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "grader", "data", "--out", str(tmp_path / "train.pt")],
@@ -71,6 +72,7 @@ def test_grader_data_without_the_ta_configuration_says_where_the_data_is(tmp_pat
     assert not (tmp_path / "train.pt").exists()
 
 
+@pytest.mark.slow
 def test_the_kit_ships_the_training_set_and_not_the_teacher(tmp_path):
     built = kit.build(tmp_path / "kit")
     shipped = torch.load(built / "data" / "train.pt")
@@ -82,6 +84,7 @@ def test_the_kit_ships_the_training_set_and_not_the_teacher(tmp_path):
         assert spec.contract().data["file"] == "data/train.pt"
 
 
+@pytest.mark.slow
 def test_a_correct_float32_digits_solution_passes_large_logits_with_another_salt(monkeypatch, tmp_path):
     """Grades must not depend on the secret: the old large_logits scaled each gradient's
     float32 allowance by that gradient's own size, so with this salt the correct float32

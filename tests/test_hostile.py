@@ -37,6 +37,8 @@ from grader import engine, sandbox
 from grader.results import SubmissionResult
 from grader.worker.client import TIMEOUT_ENV
 
+pytestmark = pytest.mark.slow  # hostile submissions graded for real
+
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = Path(__file__).parent / "hostile"
 CORRECT = REPO / "submissions" / "example-correct"

@@ -76,6 +76,7 @@ def test_intake_drops_pytest_configuration_conftest_and_test_modules(tmp_path, c
     assert log_of(into, "eve") == [*dropped, f"kept mlp.py ({len(CODE)} bytes)", f"kept model.pth ({len(MODEL)} bytes)"]
 
 
+@pytest.mark.slow
 def test_pytest_on_an_intaken_folder_grades_it_and_the_students_files_never_run(tmp_path):
     source = make_folders(tmp_path / "download", hostile_files("pytest.ini"))
     course = tmp_path / "course"
@@ -193,6 +194,7 @@ def test_a_pipe_in_place_of_the_code_fails_that_student_instead_of_hanging_the_g
     assert mallory.outcomes[0].message.startswith("mlp.py is a named pipe (FIFO): the grader uses only regular files")
 
 
+@pytest.mark.slow
 def test_a_pipe_beside_the_code_is_left_out_of_the_workers_copy(classmates):
     """It used to make copying the folder fail: an internal error instead of a grade."""
     (classmates / "mallory" / "mlp.py").write_bytes(CODE)

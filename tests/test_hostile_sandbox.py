@@ -32,6 +32,8 @@ import torch
 from grader import sandbox
 from grader.worker.client import TIMEOUT_ENV
 
+pytestmark = pytest.mark.slow  # whole classes of hostile submissions graded in the sandbox
+
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = Path(__file__).parent / "hostile"
 CORRECT = REPO / "submissions" / "example-correct"

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from grader import cli, kit, spec, ta_config
+from grader import cli, kit, spec, ta_config, template
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "submissions"
@@ -29,6 +31,7 @@ def kit_text(folder: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_the_kit_holds_no_reference_no_ta_configuration_and_no_example_solution(built):
     files = {str(p.relative_to(built)) for p in built.rglob("*") if p.is_file()}
     assert not any(f.startswith(("reference", "ta/", "tests", "submissions/example")) for f in files)
@@ -83,6 +86,7 @@ def statuses(results: dict) -> dict[str, str]:
     return {t["extra_data"]["id"]: t["extra_data"]["status"] for t in results["tests"]}
 
 
+@pytest.mark.slow
 def test_the_installed_kit_is_the_one_running(venv_python, built):
     probe = "import grader, grader.oracle as o, importlib.util as u; print(grader.__file__, o.available(), u.find_spec('grader.diagnosis'))"
     out = kit_run(venv_python, ["-c", probe], built).stdout.split()
@@ -92,6 +96,7 @@ def test_the_installed_kit_is_the_one_running(venv_python, built):
     assert out[2] == "None"  # nor the diagnosis, whose variants spell out the backprop
 
 
+@pytest.mark.slow
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
     graded = self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py")
     results = statuses(graded)
@@ -107,6 +112,7 @@ def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python,
     assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
 
 
+@pytest.mark.slow
 def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_python, built):
     results = self_check(venv_python, built, "bad", EXAMPLES / "example-forgot-factor-2" / "mlp.py")
     failed = sorted(k for k, v in statuses(results).items() if v not in ("passed", "skipped"))
@@ -120,6 +126,7 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_kit_zip_leaves_the_folder_of_the_same_name_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "X").mkdir()
@@ -149,6 +156,7 @@ def test_kit_refuses_the_repository_itself(capsys):
     assert "the grader's own repository" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys):
     target = tmp_path / "kit.zip"
     assert cli.main(["kit", "--out", str(target)]) == 0
@@ -161,6 +169,7 @@ def test_kit_zip_is_replaced_only_with_force_and_only_a_kit_zip(tmp_path, capsys
     assert other.read_bytes() == b"PK not a kit"
 
 
+@pytest.mark.slow
 def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     out = tmp_path / "kit"
     kit.build(out)
@@ -182,12 +191,14 @@ def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     assert (out / "submissions" / "your-name" / "mlp.py").read_text() == "my solution"
 
 
+@pytest.mark.slow
 def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path):
     kit_dir = tmp_path / "kit"
     shutil.copytree(built, kit_dir)
     (kit_dir / "data").mkdir(exist_ok=True)  # the kit ships the training set: a tiny one stands in
     torch.save({"X": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, kit_dir / "data" / "train.pt")
-    main = kit.TEMPLATE[kit.TEMPLATE.index('if __name__ == "__main__":'):]
+    text = template.render(spec.assignment(spec.DEFAULT).contract)
+    main = text[text.index('if __name__ == "__main__":'):]
     student = kit_dir / "submissions" / "me"
     student.mkdir()
     (student / "mlp.py").write_text(
@@ -200,3 +211,30 @@ def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path)
     assert not (kit_dir / "model.pth").exists()
     readme = (built / "README.md").read_text()
     assert "python submissions/<your-name>/mlp.py 3" in readme and "minutes" in readme
+
+
+@pytest.mark.parametrize("name", spec.names())
+def test_the_kits_template_is_the_chosen_assignments_api(tmp_path, name):
+    """`grader kit --assignment <name>`: the template names that assignment's class, methods,
+    parameters, gradients and functions, with its dims and training defaults."""
+    contract = spec.assignment(name).contract
+    assert cli.main(["kit", "--out", str(tmp_path / "kit"), "--assignment", name]) == 0
+    folder = tmp_path / "kit" / "submissions" / "your-name"
+    text = (folder / contract.submission["code"]).read_text()
+    namespace: dict = {}
+    exec(compile(text, "mlp.py", "exec"), namespace)  # defines only: its __main__ block does not run
+    cls = namespace[contract.class_name]
+    init = inspect.signature(cls.__init__).parameters
+    dims = contract.dims
+    assert {k: p.default for k, p in init.items() if k != "self"} == {
+        "in_dim": dims.in_dim, "hidden_dim": dims.hidden_dim, "out_dim": dims.out_dim, **contract.constructor_kwargs}
+    assert all(callable(getattr(cls, method)) for method in contract.methods)
+    assert all(callable(namespace[function]) for function in (*contract.functions, contract.loss_function))
+    train = inspect.signature(namespace["train"]).parameters
+    assert {k: train[k].default for k in template.TRAIN_ARGS} == {k: contract.training[k] for k in template.TRAIN_ARGS}
+    for role in contract.param_names:
+        assert f"self.{contract.attr(role)}: (" in text and f"self.{contract.grad_names[role]}" in text
+    assert ("self.b1" in text) == contract.bias and contract.data["file"] in text
+    pinned = folder / "assignment.toml"
+    assert (tomllib.loads(pinned.read_text())["assignment"] if pinned.exists() else spec.DEFAULT) == name
+    assert f"The template in submissions/your-name is {name}'s" in (tmp_path / "kit" / "README.md").read_text()

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from grader import engine
 
+
+pytestmark = pytest.mark.slow  # a submission graded for real
 HOSTILE = Path(__file__).parent / "hostile"
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from grader import engine
 
+pytestmark = pytest.mark.slow  # submissions graded for real
+
 ROOT = Path(__file__).parents[1]
 HOSTILE = Path(__file__).parent / "hostile"
 CHECKS = ["no_autograd.grad_disabled", "no_autograd.source"]

@@ -61,6 +61,7 @@ NOTEBOOK_SUMMARY = ("graded the definitions of mlp.ipynb: cells 2-4 kept (2 in p
                     "6 (plotting), 7 (a cell magic) left out")
 
 
+@pytest.mark.slow
 def test_a_notebook_with_training_and_plotting_cells_gets_every_point(tmp_path):
     folder = take_in(tmp_path, {"mlp.ipynb": CLASS_NOTEBOOK, "model.pth": MODEL})
     assert sorted(p.name for p in folder.iterdir()) == ["mlp.py", "model.pth"]
@@ -87,6 +88,7 @@ def test_a_notebook_with_training_and_plotting_cells_gets_every_point(tmp_path):
     assert NOTEBOOK_SUMMARY in result.notes
 
 
+@pytest.mark.slow
 def test_a_script_that_trains_at_import_gets_every_point_after_intake(tmp_path, capsys):
     script = (EXAMPLES / "example-trains-on-import" / "mlp.py").read_bytes()
     folder = take_in(tmp_path, {"mlp.py": script, "model.pth": MODEL})

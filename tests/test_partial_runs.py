@@ -19,6 +19,8 @@ import pytest
 
 from grader import spec
 
+pytestmark = pytest.mark.slow  # real gradings through pytest subprocesses
+
 STUB = '''"""A stub: the source scan passes, everything that runs the network fails."""
 import torch
 

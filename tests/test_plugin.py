@@ -16,6 +16,8 @@ import pytest
 
 from grader import spec
 
+pytestmark = pytest.mark.slow  # real gradings through pytest subprocesses
+
 ROOT = Path(__file__).parents[1]
 CORRECT = ROOT / "submissions" / "example-correct" / "mlp.py"
 

@@ -12,6 +12,8 @@ import report_fixtures as fx
 from grader import spec
 from grader.report import write_class_reports, write_reports
 
+pytestmark = pytest.mark.slow  # the reports opened in a real browser
+
 if not Path(fx.CHROMIUM).exists():
     pytest.skip(f"browser tests need Debian's chromium at {fx.CHROMIUM} (apt-get install -y chromium)",
                 allow_module_level=True)

@@ -95,6 +95,7 @@ def test_an_unknown_assignment_fails_every_check_with_its_reason(tmp_path):
     assert any("'mlp-regresion'" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_collection_follows_each_folders_assignment_and_reports_name_it(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     for name, example in (("erin", "example-sin-correct"), ("fay", "example-correct"), ("gus", "example-correct")):
@@ -118,6 +119,7 @@ def test_collection_follows_each_folders_assignment_and_reports_name_it(tmp_path
 
 
 @pytest.mark.parametrize("name,example", [("digits-ok", "example-digits-correct"), ("sin-ok", "example-sin-correct")])
+@pytest.mark.slow
 def test_correct_code_written_differently_gets_full_marks(tmp_path, name, example):
     """tests/specs_ok/: logsumexp and one_hot with a parameter loop (classification);
     float32-only code with 1/cosh^2 as tanh' (sin-fit). The checkpoint is the example's."""
@@ -153,6 +155,7 @@ def course_variant(tmp_path, monkeypatch):
     spec.assignment.cache_clear()
 
 
+@pytest.mark.slow
 def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant):
     import subprocess
     import sys

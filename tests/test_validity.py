@@ -63,6 +63,7 @@ def test_every_validity_folder_is_expected():
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.slow
 def test_exactly_the_mistakes_own_checks_lose_points(name):
     folder = VALIDITY / name
     result = engine.grade(folder, only=code_checks(folder))
@@ -74,6 +75,7 @@ def test_exactly_the_mistakes_own_checks_lose_points(name):
             assert word in lost[check_id].message, (check_id, lost[check_id].message)
 
 
+@pytest.mark.slow
 def test_large_logits_allows_float32_rounding_on_many_draws(monkeypatch):
     """A correct float32 logits - logsumexp used to fail about one draw in 60 (the old
     tolerance was relative to the largest gradient, tighter than float32's resolution at
@@ -86,11 +88,13 @@ def test_large_logits_allows_float32_rounding_on_many_draws(monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["example-digits-no-weight-decay", "example-digits-decay-on-biases"])
+@pytest.mark.slow
 def test_a_weight_decay_mistake_keeps_the_stability_check(name):
     [outcome] = engine.grade(SUBMISSIONS / name, only=["backward.large_logits"]).outcomes
     assert outcome.status == "passed", outcome.message
 
 
+@pytest.mark.slow
 def test_dropping_the_last_batch_costs_the_batches_part_only():
     [outcome] = engine.grade(ZOO / "tr-drops-last-batch", only=["training.schedule"]).outcomes
     parts = spec.rubric()["training.schedule"].parts
@@ -100,6 +104,7 @@ def test_dropping_the_last_batch_costs_the_batches_part_only():
 
 
 @pytest.mark.parametrize("name", ["init-zero-weights", "init-small-normal"])
+@pytest.mark.slow
 def test_a_bad_init_keeps_loss_falls(name):
     [outcome] = engine.grade(ZOO / name, only=["training.loss_falls"]).outcomes
     assert outcome.status == "passed", outcome.message

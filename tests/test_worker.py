@@ -18,6 +18,8 @@ import pytest
 from grader import sandbox, spec
 from grader.worker.client import TIMEOUT_ENV, Worker, shutdown_hosts
 
+pytestmark = pytest.mark.slow  # every test talks to a real worker process (torch preloaded, sandboxed)
+
 MARKER = f"mlp-grader-worker-test-{os.getpid()}"
 TIMEOUT = 3.0
 

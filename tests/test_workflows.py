@@ -13,7 +13,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.slow  # the class workflow's scripts run on a sample class
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "grade-class.yml"

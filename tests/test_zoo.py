@@ -248,6 +248,7 @@ def test_every_mistake_of_issue_15_has_a_one_bug_entry(assignment):
 
 
 @pytest.mark.parametrize("name", ENTRIES)
+@pytest.mark.slow
 def test_zoo_entry(zoo, name):
     expect = Expectation.load(name)
     checks = zoo[name].checks
@@ -322,6 +323,7 @@ def test_init_diagnosis_names_nothing_in_a_right_init(seed):
     assert not init_diagnosis.biases(params).findings
 
 
+@pytest.mark.slow
 def test_the_checks_work_without_the_diagnoses():
     """The student kit leaves grader/diagnosis out (its variants spell out the solution):
     the checks must import and fail as usual without it, only with no hint."""

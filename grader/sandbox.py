@@ -35,7 +35,8 @@ from grader.worker import landlock, seccomp
 MODE_ENV = "MLP_GRADER_SANDBOX"
 MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/guard.py", "worker/host.py", "worker/ops.py",
-                "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py")
+                "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py",
+                "worker/bindings.py")
 # argv after -c: RUNTIME SITE_DIRS STAGE MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
 # no environment variables, no user site, no .pth files (site-packages holds the editable
 # install's finder, which points into the repository) and no .pyc written (-I ignores

@@ -37,6 +37,9 @@ INTERNALS = ("ctypes", "gc", "grader", "torch._C", "torch.utils._python_dispatch
 # Calls that run code the scan cannot read.
 DYNAMIC_CODE = {"exec", "eval", "compile", "__import__"}
 MAX_MODULES = 50
+# A numpy assignment ([binding] framework = "numpy") computes every gradient with numpy: the
+# packages that differentiate automatically are refused outright, however they are used.
+NUMPY_FORBIDDEN = ("torch", "jax", "autograd", "functorch", "tensorflow", "mxnet", "chainer")
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,8 @@ def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
         module = node.module if isinstance(node, ast.ImportFrom) else None
         for alias in node.names:
             name = f"{module}.{alias.name}" if module else alias.name
+            if spec.contract().framework == "numpy" and _in_modules(name, NUMPY_FORBIDDEN):
+                return f"import of {name} (a numpy assignment computes its gradients with numpy alone)"
             if _in_modules(name) or (module == "torch" and alias.name in ("func", "autograd", "enable_grad")):
                 return f"import of {name}"
             if _in_modules(name, INTERNALS) or (module == "torch" and alias.name == "_C"):

@@ -28,6 +28,7 @@ from grader import spec
 from grader.python2 import of_worker_error as python2_code
 from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
+from grader.worker.protocol import is_import_stage
 from grader.worker.host import descendants, kill_all, process_table, remove_tree
 
 START_TIMEOUT = 120.0
@@ -59,7 +60,7 @@ class CallResult:
         where = self.stage or "starting the worker"
         hints = "".join(f"\n{h}" for h in (self.hint, _import_hint(self)) if h)
         if self.status == "error":
-            python2 = python2_code(self.error) if self.stage == "import mlp.py" else None
+            python2 = python2_code(self.error) if is_import_stage(self.stage) else None
             if python2:  # one sentence, not a traceback
                 return python2
             text = f"{self.error.get('type')} during {where}: {self.error.get('message')}"
@@ -74,7 +75,7 @@ class CallResult:
 
 
 def _import_hint(result: CallResult) -> str:
-    if result.stage == "import mlp.py":
+    if is_import_stage(result.stage):
         return ("Hint: importing mlp.py must only define things. Put data loading, training "
                 "and saving under `if __name__ == \"__main__\":`.")
     return ""
@@ -379,7 +380,7 @@ def _copy_submission(source: Path, target: Path) -> None:
         skipped = []
         for name in names:
             path = Path(directory) / name
-            if path.is_symlink() or name.endswith((".pth", ".pt")) or name == "__pycache__":
+            if path.is_symlink() or name.endswith((".pth", ".pt", ".npz")) or name == "__pycache__":
                 skipped.append(name)
             elif not (path.is_file() or path.is_dir()):  # a pipe or device: copying would block or fail
                 skipped.append(name)

@@ -78,6 +78,8 @@ def operation(fn: Callable[..., dict]) -> Callable[..., dict]:
     def run(module, model: dict | None = None, **args) -> dict:
         global MODEL
         MODEL = {**DEFAULT_MODEL, **(model or {})}
+        if MODEL.get("binding") and fn.__name__ in bindings.OPERATIONS:  # a course's own API (bindings.py)
+            return bindings.OPERATIONS[fn.__name__](module, **args)
         return fn(module, **args)
 
     run.__name__ = fn.__name__
@@ -108,7 +110,7 @@ def _run(name: str, args: dict, submission: Path) -> dict:
         if name not in OPERATIONS:
             raise ContractError(f"unknown operation {name!r}")
         seed_torch(0)
-        module = _student_module(submission)
+        module = _student_module(submission, (args.get("model") or {}).get("code", "mlp.py"))
         CHILD.stage(name)
         return {"status": "ok", "value": OPERATIONS[name](module, **args)}
     except ContractError as exc:
@@ -126,11 +128,12 @@ def seed_torch(seed: int) -> None:
 _STUDENT: dict[Path, Any] = {}
 
 
-def _student_module(submission: Path):
-    """mlp.py, imported by this child's first call and kept for its later calls (a child
-    serves one check's calls). A failed import is not kept: every call reports it."""
+def _student_module(submission: Path, code: str = "mlp.py"):
+    """mlp.py (the spec's [submission] code), imported by this child's first call and kept
+    for its later calls (a child serves one check's calls). A failed import is not kept:
+    every call reports it."""
     if submission not in _STUDENT:
-        _STUDENT[submission] = CHILD.call("import mlp.py", _import_student, submission)
+        _STUDENT[submission] = CHILD.call(f"import {code}", _import_student, submission, code)
     return _STUDENT[submission]
 
 
@@ -142,15 +145,16 @@ def _flush_output() -> None:
             pass
 
 
-def _import_student(submission: Path):
-    path = submission / "mlp.py"
+def _import_student(submission: Path, code: str = "mlp.py"):
+    path = submission / code
     if not path.exists():
-        raise ContractError("mlp.py is missing from the submission folder")
-    sys.path.insert(0, str(submission))
+        raise ContractError(f"{code} is missing from the submission folder")
+    sys.path.insert(0, str(submission))  # its helper modules beside it import as they would at home
     sys.argv = [str(path)]  # as if run as a module: a script reading sys.argv sees no arguments
-    spec = importlib.util.spec_from_file_location("mlp", path)
+    name = Path(code).stem
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["mlp"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -425,3 +429,6 @@ def batch(module, calls: list[dict]) -> dict:
             result["stage"] = CHILD.board.read()
         results.append(result)
     return {"results": results}
+
+
+from grader.worker import bindings  # noqa: E402  (it builds on the helpers above)

@@ -167,3 +167,8 @@ class StageBoard:
 
     def clear(self) -> None:
         self.memory[0:4] = bytes(4)
+
+
+def is_import_stage(stage) -> bool:
+    """The child's stage while it imports the spec's code file ("import mlp.py")."""
+    return isinstance(stage, str) and stage.startswith("import ") and stage.endswith(".py")

@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "submissions"
 
 
 def test_the_bundled_specs_and_the_default():
-    assert spec.names() == ["mlp-classification", "mlp-regression", "sin-fit"]
+    assert spec.names() == ["cs231n-two-layer", "mlp-classification", "mlp-regression", "sin-fit"]
     assert spec.DEFAULT == "mlp-regression" and spec.active() == spec.DEFAULT
     assert spec.contract().name == spec.DEFAULT
     for name in spec.names():

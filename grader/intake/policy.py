@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from grader import spec
 from grader.intake.convert import notebook_name
 from grader.intake.entries import TOOL_FOLDERS, Entry, ReadProblem
-from grader.submission import ASSIGNMENT_FILE, pytest_role
+from grader.submission import ASSIGNMENT_FILE, FOREIGN_FILES, pytest_role
 
 # Canvas renames a file a student uploads again: mlp.py becomes mlp-1.py.
 COPY_SUFFIX = re.compile(r"^(?P<stem>.+)-\d+(?P<suffix>\.[^.]+)$")
@@ -28,6 +28,7 @@ class Rules:
     checkpoint: str
     code: str
     notebook: str  # taken instead of the code file when there is none; intake converts it
+    max_helpers: int = 0  # helper modules (*.py beside the code file) taken with it
 
 
     @classmethod
@@ -39,13 +40,22 @@ class Rules:
                 contract["checkpoint"]: int(sizes["size"]["max_checkpoint_bytes"]),
                 ASSIGNMENT_FILE: int(sizes["intake"]["max_small_file_bytes"]),
                 notebook: int(sizes["intake"]["max_notebook_bytes"])}
-        return cls(caps, contract["checkpoint"], contract["code"], notebook)
+        return cls(caps, contract["checkpoint"], contract["code"], notebook,
+                   int(sizes["intake"].get("max_helper_modules", 0)))
 
     def described(self) -> str:
         return f"{self.code} (or {self.notebook}), {self.checkpoint} and {ASSIGNMENT_FILE}"
 
     def cap(self, name: str) -> int:
+        if name not in self.caps and self.helper(name):
+            return self.caps[self.code]
         return self.caps.get(name, self.caps[self.checkpoint])
+
+    def helper(self, name: str) -> bool:
+        """A module the code file may import, beside it: `layers.py` (not the code file,
+        not a file Python or pytest would act on by itself)."""
+        return (name.endswith(".py") and name[:-3].isidentifier() and name not in self.caps
+                and name not in FOREIGN_FILES and pytest_role(name) is None)
 
 
 @dataclass
@@ -78,8 +88,11 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
     notebooks = sorted(name for name in named if name.endswith(".ipynb") and name != rules.notebook)
     if len(notebooks) == 1 and rules.notebook not in named and rules.code not in named:
         named[rules.notebook] = named.pop(notebooks[0])  # the only notebook, whatever its name
-    lone = [name for name in named if name.endswith(".pth") and name not in rules.caps]
+    suffix = "." + rules.checkpoint.rsplit(".", 1)[-1]  # .pth, or .npz for a numpy assignment
+    lone = [name for name in named if name.endswith(suffix) and name not in rules.caps]
     lone_taken = len(lone) == 1 and rules.checkpoint not in named  # the grader takes a lone .pth
+    helpers = [name for name in sorted(named) if rules.helper(name) and len(named[name]) == 1]
+    kept_helpers = set(helpers[:rules.max_helpers])
     for name, found in sorted(named.items()):
         path, entry = found[0]
         if len(found) > 1:
@@ -94,10 +107,16 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
                 why = "the platform's copy of a re-uploaded file" if _target(path, rules) == name else \
                     f"the only notebook, and no {rules.code}"
                 choice.log.append(f"renamed {path} to {name} ({why})")
+        elif name in kept_helpers:
+            choice.chosen[name] = (path, entry)
+            choice.log.append(f"taking {name}: a helper module beside {rules.code} (graded and scanned with it)")
+        elif name in helpers:
+            choice.drop(path, f"more than {rules.max_helpers} helper modules beside {rules.code} "
+                              f"(the first {rules.max_helpers} by name are taken)")
         elif name in notebooks and rules.code not in named and rules.notebook not in named:
             choice.drop(path, f"one of several notebooks ({', '.join(notebooks)}) and none is named {rules.notebook}")
         elif name in lone and rules.checkpoint not in named:
-            choice.drop(path, f"one of several .pth files ({', '.join(sorted(lone))}) and none is named "
+            choice.drop(path, f"one of several {suffix} files ({', '.join(sorted(lone))}) and none is named "
                               f"{rules.checkpoint}")
         else:
             choice.drop(path, f"not part of the submission, which holds {rules.described()}")

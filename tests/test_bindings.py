@@ -1,0 +1,91 @@
+"""A course's own API ([binding] in a spec, grader/worker/bindings.py): numpy code, a params
+dict, loss() returning the gradients, iteration training, .npz checkpoints, the spec's code
+file and helper modules beside it. (The bundled examples' exact scores: test_examples.py.)"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from grader import engine
+from test_intake import intake, landed, log_of, make_folders
+
+ROOT = Path(__file__).parents[1]
+CORRECT = ROOT / "submissions" / "example-cs231n-correct"
+LAYERS = ROOT / "tests" / "specs_ok" / "cs231n-layers"
+
+
+def staged(tmp_path: Path, source: Path = LAYERS, name: str = "carol") -> Path:
+    folder = tmp_path / "submissions" / name
+    shutil.copytree(source, folder)
+    if not (folder / "model.npz").exists():
+        shutil.copy(CORRECT / "model.npz", folder / "model.npz")
+    return folder
+
+
+def test_a_solution_over_two_files_written_differently_gets_full_marks(tmp_path):
+    """two_layer_net.py imports its layers from layers.py beside it: the worker imports the
+    spec's code file with its helper, the scan reads both."""
+    result = engine.grade(staged(tmp_path))
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100
+
+
+def test_a_helper_module_importing_torch_fails_the_source_scan(tmp_path):
+    folder = staged(tmp_path)
+    layers = folder / "layers.py"
+    layers.write_text(layers.read_text().replace("import numpy as np\n", "import numpy as np\nimport torch\n"))
+    outcome = engine.grade(folder, only=["no_autograd.source"]).outcomes[0]
+    assert outcome.score == 0 and "layers.py line 6: import of torch" in outcome.message
+    assert "numpy alone" in outcome.message
+
+
+def test_a_numpy_submission_may_not_import_an_autograd_package(tmp_path):
+    folder = staged(tmp_path, CORRECT)
+    code = folder / "two_layer_net.py"
+    for package in ("torch", "jax.numpy", "autograd.numpy"):
+        code.write_text((CORRECT / "two_layer_net.py").read_text().replace("import numpy as np\n",
+                                                                           f"import numpy as np\nimport {package}\n"))
+        outcome = engine.grade(folder, only=["no_autograd.source"]).outcomes[0]
+        assert outcome.score == 0 and f"import of {package}" in outcome.message
+
+
+def test_an_npz_is_read_without_pickles(tmp_path):
+    folder = staged(tmp_path, CORRECT)
+    params = dict(np.load(CORRECT / "model.npz"))
+    np.savez(folder / "model.npz", **{**params, "W1": np.array([object()], dtype=object)})
+    outcome = engine.grade(folder, only=["checkpoint.loads"]).outcomes[0]
+    assert outcome.score == 0 and "np.load(allow_pickle=False)" in outcome.message
+    np.savez(folder / "model.npz", **{k: v for k, v in params.items() if k != "b2"})
+    outcome = engine.grade(folder, only=["checkpoint.loads"]).outcomes[0]
+    assert outcome.score == 0 and "expected ['W1', 'W2', 'b1', 'b2']" in outcome.message
+
+
+def test_the_spec_names_the_code_file(tmp_path):
+    folder = staged(tmp_path, CORRECT)
+    (folder / "two_layer_net.py").rename(folder / "mlp.py")
+    outcome = engine.grade(folder, only=["structure.imports"]).outcomes[0]
+    assert outcome.score == 0 and "two_layer_net.py" in outcome.message
+
+
+def test_intake_takes_helper_modules_with_the_code_file(tmp_path):
+    code, helper = (LAYERS / "two_layer_net.py").read_bytes(), (LAYERS / "layers.py").read_bytes()
+    files = {"dana/two_layer_net.py": code, "dana/layers.py": helper, "dana/model.npz": b"npz",
+             "dana/__init__.py": b"", "dana/test_mine.py": b"", "dana/notes.txt": b"x",
+             "dana/my-utils.py": b"x"}
+    files.update({f"dana/util{i}.py": b"x = 1\n" for i in range(8)})
+    source = make_folders(tmp_path / "download", files)
+    into = tmp_path / "submissions"
+    assert intake(source, "--into", into, "--assignment", "cs231n-two-layer") == 0
+    kept = landed(into)["dana"]
+    assert kept["two_layer_net.py"] == code and kept["layers.py"] == helper and kept["model.npz"] == b"npz"
+    # the first 8 helper modules by name: layers.py, util0.py ... util6.py
+    assert sorted(kept) == sorted(["two_layer_net.py", "model.npz", "layers.py", *(f"util{i}.py" for i in range(7))])
+    log = log_of(into, "dana")
+    assert "taking layers.py: a helper module beside two_layer_net.py (graded and scanned with it)" in log
+    assert any(line.startswith("dropped util7.py: more than 8 helper modules beside two_layer_net.py") for line in log)
+    assert any(line.startswith("dropped __init__.py") for line in log)
+    assert any(line.startswith("dropped test_mine.py: a test module") for line in log)
+    assert any(line.startswith("dropped my-utils.py: not part of the submission") for line in log)

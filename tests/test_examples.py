@@ -14,7 +14,9 @@ FULL = {"structure": 10, "init": 12, "forward": 14, "backward": 22, "no_autograd
 DIGITS = {"structure": 10, "init": 10, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 18}
 SIN = FULL
 CS231N = {"structure": 10, "init": 10, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 18}
-ASSIGNMENT = {"example-digits-": "mlp-classification", "example-sin-": "sin-fit", "example-cs231n-": "cs231n-two-layer"}
+NPDIGITS = CS231N
+ASSIGNMENT = {"example-digits-": "mlp-classification", "example-sin-": "sin-fit", "example-cs231n-": "cs231n-two-layer",
+              "example-npdigits-": "numpy-digits"}
 
 EXPECTED = {
     "example-correct": FULL,
@@ -59,6 +61,13 @@ EXPECTED = {
     # dscores not divided by N: every gradient N times too large; the iterations check sees
     # it, the handout's learning rate diverges, the checkpoint is at chance (but loads).
     "example-cs231n-softmax-not-averaged": {**CS231N, "backward": 8, "training": 0, "checkpoint": 4},
+    # numpy-digits: numpy attributes, backward(logits, y) setting dW1..., train() by epochs, .npz
+    "example-npdigits-correct": NPDIGITS,
+    # the loop's learning rates and the reference trajectory are wrong.
+    "example-npdigits-no-lr-decay": {**NPDIGITS, "training": 12},
+    # dW += 2 * weight_decay * W: backward.matches_reference sees it (weight_decay 1e-3 and
+    # 1e-4); finite differences at 1e-4 stay within their tolerance, and so does training.
+    "example-npdigits-decay-doubled": {**NPDIGITS, "backward": 14},
 }
 
 

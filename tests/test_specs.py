@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "submissions"
 
 
 def test_the_bundled_specs_and_the_default():
-    assert spec.names() == ["cs231n-two-layer", "mlp-classification", "mlp-regression", "sin-fit"]
+    assert spec.names() == ["cs231n-two-layer", "mlp-classification", "mlp-regression", "numpy-digits", "sin-fit"]
     assert spec.DEFAULT == "mlp-regression" and spec.active() == spec.DEFAULT
     assert spec.contract().name == spec.DEFAULT
     for name in spec.names():
@@ -245,6 +245,9 @@ def test_the_binding_and_its_regularisation_convention():
     half = _cs231n_raw()
     half["binding"]["reg_convention"] = "half_sum_squares"
     assert spec.Contract(half).weight_decay == 1e-3
+    digits = spec.assignment("numpy-digits").contract
+    assert digits.framework == "numpy" and digits.wire()["binding"]["gradients"] == "backward"
+    assert digits.grad_names["W1"] == "dW1" and digits.weight_decay == 1e-4
     for name in ("mlp-regression", "mlp-classification", "sin-fit"):  # the torch homework's requests are unchanged
         old = spec.assignment(name).contract
         assert "binding" not in old.wire() and "code" not in old.wire() and old.framework == "torch"

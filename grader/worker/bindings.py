@@ -254,6 +254,18 @@ def train(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> dict:
     return {"losses": ops.epoch_losses(losses), "params": get_params(model)}
 
 
+@operation
+def train_recorded(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> dict:
+    """As ops.train_recorded: train() on a model that notes its forward, backward and step
+    calls (the student's own methods still do the work)."""
+    fn = ops.student_function(module, "train")
+    model, events = ops.recording(construct_model(module, dims))
+    set_params(model, params)
+    globals()["seed"](seed)
+    losses = ops.CHILD.call("train()", fn, model, given(X), given(y), **kwargs)
+    return {"losses": ops.epoch_losses(losses), "events": events}
+
+
 HISTORIES = ("loss_history", "train_acc_history", "val_acc_history")
 
 

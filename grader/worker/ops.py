@@ -396,6 +396,8 @@ def recording(model):
 
 
 def _copy(value):
+    if isinstance(value, np.ndarray):  # a numpy assignment's
+        return value.copy()
     return torch.Tensor.clone(value) if isinstance(value, torch.Tensor) else value
 
 

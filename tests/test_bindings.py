@@ -89,3 +89,32 @@ def test_intake_takes_helper_modules_with_the_code_file(tmp_path):
     assert any(line.startswith("dropped __init__.py") for line in log)
     assert any(line.startswith("dropped test_mine.py: a test module") for line in log)
     assert any(line.startswith("dropped my-utils.py: not part of the submission") for line in log)
+
+
+def test_a_cs231n_notebook_with_training_and_plotting_cells_gets_every_point(tmp_path):
+    """The course's notebook, as students hand it in: the class cell, then cells that load
+    the data, train, plot and save. Intake grades its definitions (two_layer_net.ipynb ->
+    two_layer_net.py), and they get every point."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    source = (CORRECT / "two_layer_net.py").read_text()
+    cls = source[source.index("class TwoLayerNet"):source.index('if __name__ == "__main__":')]
+    cells = [new_markdown_cell("# Two-layer net"), new_code_cell("import numpy as np\nimport matplotlib.pyplot as plt\n"),
+             new_code_cell(cls),
+             new_code_cell('data = np.load("data/digits-train.npz")\nnet = TwoLayerNet(64, 64, 10)\n'
+                           'stats = net.train(data["X"], data["y"], data["X"], data["y"], num_iters=10)\n'),
+             new_code_cell('plt.plot(stats["loss_history"])\nplt.show()\n'),
+             new_code_cell('np.savez("model.npz", **net.params)\n')]
+    folder = make_folders(tmp_path / "download", {
+        "erin/two_layer_net.ipynb": nbformat.writes(new_notebook(cells=cells)).encode(),
+        "erin/model.npz": (CORRECT / "model.npz").read_bytes(),
+        "erin/assignment.toml": b'assignment = "cs231n-two-layer"\n'})
+    into = tmp_path / "submissions"
+    assert intake(folder, "--into", into, "--assignment", "cs231n-two-layer") == 0
+    kept = landed(into)["erin"]
+    assert sorted(kept) == ["assignment.toml", "model.npz", "two_layer_net.py"]
+    assert "net.train" not in kept["two_layer_net.py"].decode() and "plt.plot" not in kept["two_layer_net.py"].decode()
+    result = engine.grade(into / "erin")
+    assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+    assert result.score == 100

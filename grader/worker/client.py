@@ -76,7 +76,7 @@ class CallResult:
 
 def _import_hint(result: CallResult) -> str:
     if is_import_stage(result.stage):
-        return ("Hint: importing mlp.py must only define things. Put data loading, training "
+        return (f"Hint: importing {result.stage[len('import '):]} must only define things. Put data loading, training "
                 "and saving under `if __name__ == \"__main__\":`.")
     return ""
 

@@ -212,7 +212,7 @@ def new_model(module, dims: list[int], seed: int = 0):
     class_name = MODEL["class_name"]
     cls = getattr(module, class_name, None)
     if cls is None:
-        raise ContractError(f"mlp.py has no class {class_name}")
+        raise ContractError(f"{MODEL.get('code', 'mlp.py')} has no class {class_name}")
     seed_torch(seed)
     kwargs = MODEL["constructor_kwargs"]
     shown = ", ".join([*map(str, dims), *(f"{k}={v!r}" for k, v in kwargs.items())])
@@ -242,7 +242,7 @@ def get_grads(model) -> dict[str, dict]:
 def student_function(module, name: str):
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise ContractError(f"mlp.py has no function {name}()")
+        raise ContractError(f"{MODEL.get('code', 'mlp.py')} has no function {name}()")
     return fn
 
 

@@ -37,7 +37,8 @@ PENALISED_CHECK = "structure.imports"  # the check a "penalise" spec zeroes
 FRAMEWORKS = ("torch", "numpy")
 GRADIENT_SOURCES = ("backward", "loss")  # backward(pred, y) sets attributes | loss(X, y, reg) returns (loss, grads)
 REG_CONVENTIONS = {"sum_squares": 2.0, "half_sum_squares": 1.0}  # reg * sum(W**2) (grad 2 reg W) | 0.5 * reg * ...
-TRAIN_STYLES = ("epochs", "iterations")  # train(model, X, y, epochs=...) -> losses | model.train(X, y, X_val, y_val, ..., num_iters) -> histories
+TRAIN_STYLES = ("epochs", "iterations")
+LABELS = ("int", "one_hot")  # class labels (N,) ints, or one-hot rows (N, out_dim)  # train(model, X, y, epochs=...) -> losses | model.train(X, y, X_val, y_val, ..., num_iters) -> histories
 # Checks that a binding cannot run, and those that replace them (never silently skipped).
 EPOCH_TRAINING_CHECKS = ("training.step", "training.schedule", "training.trajectory", "training.loss_falls")
 ITERATION_TRAINING_CHECKS = ("training.iterations", "training.history")
@@ -133,7 +134,7 @@ class Contract:
     @property
     def binding(self) -> dict[str, Any]:
         """[binding], with its defaults: the torch homework's shapes."""
-        return {"framework": "torch", "params": "attributes", "gradients": "backward", "train": "epochs",
+        return {"framework": "torch", "params": "attributes", "gradients": "backward", "train": "epochs", "labels": "int",
                 **self.raw.get("binding", {})}
 
     @property
@@ -357,7 +358,7 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
     """What makes no sense in [binding] (and in what it implies for the rest of the spec)."""
     m, b, t = raw["model"], raw.get("binding", {}), raw["training"]
     problems = []
-    known = {"framework", "params", "gradients", "loss_method", "reg_convention", "train", "train_method"}
+    known = {"framework", "params", "gradients", "loss_method", "reg_convention", "train", "train_method", "labels"}
     if set(b) - known:
         problems.append(f"binding has unknown keys {sorted(set(b) - known)} (known: {sorted(known)})")
     framework, gradients = b.get("framework", "torch"), b.get("gradients", "backward")
@@ -382,6 +383,10 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
                             "training.reg with binding.reg_convention, not as a constructor keyword")
     elif "backward" not in methods:
         problems.append("binding.gradients = 'backward' needs 'backward' in model.methods")
+    if b.get("labels", "int") not in LABELS:
+        problems.append(f"binding.labels must be one of {LABELS}, not {b.get('labels')!r}")
+    elif b.get("labels") == "one_hot" and m.get("loss") != "cross_entropy":
+        problems.append("binding.labels = 'one_hot' needs loss = 'cross_entropy' (class labels)")
     convention = b.get("reg_convention")
     if convention is not None and convention not in REG_CONVENTIONS:
         problems.append(f"binding.reg_convention must be one of {tuple(REG_CONVENTIONS)}, not {convention!r}")

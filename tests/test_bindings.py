@@ -118,3 +118,38 @@ def test_a_cs231n_notebook_with_training_and_plotting_cells_gets_every_point(tmp
     result = engine.grade(into / "erin")
     assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
     assert result.score == 100
+
+
+def test_one_hot_labels_are_a_binding(tmp_path, monkeypatch):
+    """numpy-digits with [binding] labels = "one_hot": the student's backward, loss and
+    train() get one-hot rows, the checks still speak int labels, and a solution written for
+    one-hot targets gets every point."""
+    from grader import spec
+
+    folder = tmp_path / "assignments"
+    shutil.copytree(spec.ASSIGNMENTS, folder)
+    text = (spec.ASSIGNMENTS / "numpy-digits.toml").read_text()
+    for old, new in (('name = "numpy-digits"', 'name = "numpy-onehot"'),
+                     ('framework = "numpy"', 'framework = "numpy"\nlabels = "one_hot"')):
+        assert old in text
+        text = text.replace(old, new)
+    (folder / "numpy-onehot.toml").write_text(text)
+    monkeypatch.setattr(spec, "ASSIGNMENTS", folder)
+    spec.assignment.cache_clear()
+    try:
+        student = staged(tmp_path, ROOT / "submissions" / "example-npdigits-correct", "frank")
+        (student / "assignment.toml").write_text('assignment = "numpy-onehot"\n')
+        code = (student / "classifier.py").read_text()
+        for old, new in (("probs[np.arange(n), y] -= 1.0", "probs -= y"),
+                         ("-log_probs[np.arange(len(y)), y].mean()", "-(log_probs * y).sum(axis=1).mean()")):
+            assert old in code
+            code = code.replace(old, new)
+        (student / "classifier.py").write_text(code)
+        result = engine.grade(student)
+        assert result.assignment == "numpy-onehot"
+        assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+        # the int-label solution fails under it: labels are part of the binding
+        shutil.copy(ROOT / "submissions" / "example-npdigits-correct" / "classifier.py", student / "classifier.py")
+        assert engine.grade(student, only=["backward.matches_reference"]).outcomes[0].score == 0
+    finally:
+        spec.assignment.cache_clear()

@@ -205,6 +205,7 @@ def _cs231n_raw() -> dict:
     (lambda r: r["binding"].update(params="params[0]"), "binding.params must be"),
     (lambda r: r["binding"].update(bogus=1), "binding has unknown keys ['bogus']"),
     (lambda r: r["binding"].update(train="forever"), "binding.train must be one of"),
+    (lambda r: r["binding"].update(labels="strings"), "binding.labels must be one of"),
     (lambda r: r["training"].pop("num_iters"), "needs training.num_iters"),
     (lambda r: r["submission"].update(checkpoint="model.pth"), "a numpy submission hands in a .npz checkpoint"),
     (lambda r: r["submission"].update(code="src/net.py"), "submission.code must name a module file"),

@@ -8,6 +8,8 @@ is shaped:
 - params "attributes" or the name of a dict attribute (CS231n's `self.params['W1']`);
 - gradients "backward" (backward(pred, y) sets the spec's gradient attributes) or "loss"
   (`loss(X)` returns the scores, `loss(X, y, reg)` returns (loss, grads) with grads['W1']);
+- labels "int" (class labels (N,)) or "one_hot" (rows of an identity, float), for
+  cross-entropy assignments: the checks speak int labels, the student's code gets its own;
 - train "epochs" (the homework's train function) or "iterations" (CS231n's
   `model.train(X, y, X_val, y_val, learning_rate=..., num_iters=..., batch_size=...)`,
   random mini-batches, returning a dict of histories).
@@ -44,6 +46,23 @@ def given(array) -> "np.ndarray | torch.Tensor":
     """A fresh copy of a grader array, as the student's code takes it."""
     copy = np.array(array, copy=True)
     return copy if numpy_framework() else torch.from_numpy(copy)
+
+
+def labels(y, classes: int):
+    """The targets as the student's code takes them: int labels as they are, or one-hot
+    rows (float) for [binding] labels = "one_hot"."""
+    y = np.asarray(y)
+    if binding().get("labels") == "one_hot" and y.dtype.kind in "iu":
+        y = np.eye(classes, dtype=np.float64 if numpy_framework() else np.float32)[y.reshape(-1)]
+    return given(y)
+
+
+def as_labels(described: dict) -> dict:
+    """A recorded one-hot target, described as the int labels the grader's checks compare."""
+    array = described.get("array")
+    if binding().get("labels") == "one_hot" and isinstance(array, np.ndarray) and array.ndim == 2:
+        return {**described, "array": np.argmax(array, axis=1).astype(np.int64), "dtype": "int64"}
+    return described
 
 
 def seed(value: int) -> None:
@@ -192,14 +211,14 @@ def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, p
                 set_param(model, b2, given(np.asarray(params["b2"]) + np.max(pred_shift)))
                 shifted = forward_of(model, given(X))
             with watch.part("backward"):
-                _, grads = loss_and_grads(model, given(X), given(y))
+                _, grads = loss_and_grads(model, given(X), labels(y, dims[2]))
             described = {role: describe(grads.get(key)) for role, key in ops.MODEL["grads"].items()}
         else:
             shifted = pred if pred_shift is None else pred + given(pred_shift)
             uncount = watch.count_forward_calls(model)
             try:
                 with watch.part("backward"):
-                    ops.CHILD.call("backward()", model.backward, shifted, given(y))
+                    ops.CHILD.call("backward()", model.backward, shifted, labels(y, dims[2]))
             finally:
                 uncount()
             described = get_grads_attributes(model)
@@ -216,7 +235,7 @@ def loss(module, pred, y) -> dict:
     name = ops.MODEL["loss_function"]
     if name in ops.MODEL["functions"] or binding().get("gradients") != "loss":
         fn = ops.student_function(module, name)
-        return {"loss": describe(ops.CHILD.call(f"{name}()", fn, given(pred), given(y)))}
+        return {"loss": describe(ops.CHILD.call(f"{name}()", fn, given(pred), labels(y, np.shape(pred)[1])))}
     pred = np.asarray(pred)
     k = pred.shape[1]
     eye = np.eye(k, dtype=pred.dtype)
@@ -228,7 +247,7 @@ def loss(module, pred, y) -> dict:
         params.update(b1=np.zeros(2 * k, dtype=pred.dtype), b2=np.zeros(k, dtype=pred.dtype))
     model = construct_model(module, [k, 2 * k, k])
     set_params(model, params)
-    value, _ = loss_and_grads(model, given(pred), given(y), reg=0.0)
+    value, _ = loss_and_grads(model, given(pred), labels(y, k), reg=0.0)
     return {"loss": describe(value)}
 
 
@@ -250,7 +269,7 @@ def train(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> dict:
     model = construct_model(module, dims)
     set_params(model, params)
     globals()["seed"](seed)
-    losses = ops.CHILD.call("train()", fn, model, given(X), given(y), **kwargs)
+    losses = ops.CHILD.call("train()", fn, model, given(X), labels(y, dims[2]), **kwargs)
     return {"losses": ops.epoch_losses(losses), "params": get_params(model)}
 
 
@@ -262,7 +281,10 @@ def train_recorded(module, dims, params, X, y, kwargs: dict, seed: int = 0) -> d
     model, events = ops.recording(construct_model(module, dims))
     set_params(model, params)
     globals()["seed"](seed)
-    losses = ops.CHILD.call("train()", fn, model, given(X), given(y), **kwargs)
+    losses = ops.CHILD.call("train()", fn, model, given(X), labels(y, dims[2]), **kwargs)
+    for event in events:
+        if "y" in event:
+            event["y"] = as_labels(event["y"])
     return {"losses": ops.epoch_losses(losses), "events": events}
 
 
@@ -278,7 +300,8 @@ def train_iterations(module, dims, params, X, y, X_val, y_val, kwargs: dict, see
     model = construct_model(module, dims)
     set_params(model, params)
     globals()["seed"](seed)
-    out = ops.CHILD.call(f"{name}()", getattr(model, name), given(X), given(y), given(X_val), given(y_val), **kwargs)
+    out = ops.CHILD.call(f"{name}()", getattr(model, name), given(X), labels(y, dims[2]), given(X_val),
+                         labels(y_val, dims[2]), **kwargs)
     if not isinstance(out, dict):
         raise ContractError(f"{name}() returned {type(out).__name__}, not the dict of histories "
                             f"({', '.join(HISTORIES)})")

@@ -35,7 +35,10 @@ TOP_LEVEL_WORK = ("accept", "penalise")  # [submission] top_level_work: what con
 PENALISED_CHECK = "structure.imports"  # the check a "penalise" spec zeroes
 # [binding]: how the student's code is reached (grader/worker/bindings.py does the reaching).
 FRAMEWORKS = ("torch", "numpy")
-GRADIENT_SOURCES = ("backward", "loss")  # backward(pred, y) sets attributes | loss(X, y, reg) returns (loss, grads)
+# backward(pred, y) sets attributes | loss(X, y, reg) returns (loss, grads) | backward(upstream)
+# with the upstream gradient from the student's loss function, which returns (loss, dloss/dpred)
+GRADIENT_SOURCES = ("backward", "loss", "upstream")
+LOSS_ARGS = ("pred_target", "target_pred")  # the order of the student's loss function's arguments
 REG_CONVENTIONS = {"sum_squares": 2.0, "half_sum_squares": 1.0}  # reg * sum(W**2) (grad 2 reg W) | 0.5 * reg * ...
 TRAIN_STYLES = ("epochs", "iterations")
 LABELS = ("int", "one_hot")  # class labels (N,) ints, or one-hot rows (N, out_dim)  # train(model, X, y, epochs=...) -> losses | model.train(X, y, X_val, y_val, ..., num_iters) -> histories
@@ -213,6 +216,8 @@ class Contract:
         grads = dict(self.raw["model"]["grads"])
         if self.binding["gradients"] == "loss":
             return {role: f"grads[{key!r}]" for role, key in grads.items()}
+        if self.binding.get("grads", "attributes") != "attributes":  # a dict attribute of gradients
+            return {role: f"self.{self.binding['grads']}[{key!r}]" for role, key in grads.items()}
         return grads
 
     def param_shapes(self, dims: Dims) -> dict[str, tuple[int, ...]]:
@@ -358,7 +363,8 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
     """What makes no sense in [binding] (and in what it implies for the rest of the spec)."""
     m, b, t = raw["model"], raw.get("binding", {}), raw["training"]
     problems = []
-    known = {"framework", "params", "gradients", "loss_method", "reg_convention", "train", "train_method", "labels"}
+    known = {"framework", "params", "gradients", "loss_method", "reg_convention", "train", "train_method", "labels",
+             "grads", "loss_args", "constructor_args"}
     if set(b) - known:
         problems.append(f"binding has unknown keys {sorted(set(b) - known)} (known: {sorted(known)})")
     framework, gradients = b.get("framework", "torch"), b.get("gradients", "backward")
@@ -382,7 +388,25 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
             problems.append("binding.gradients = 'loss' takes the regularisation as loss(X, y, reg): state it as "
                             "training.reg with binding.reg_convention, not as a constructor keyword")
     elif "backward" not in methods:
-        problems.append("binding.gradients = 'backward' needs 'backward' in model.methods")
+        problems.append(f"binding.gradients = {gradients!r} needs 'backward' in model.methods")
+    if gradients == "upstream":
+        if m.get("loss_function") not in m.get("functions", []):
+            problems.append("binding.gradients = 'upstream' needs model.loss_function, one of model.functions "
+                            "(it returns (loss, dloss/dpred), and backward() gets the second)")
+        wrong = sorted(checks & {"training.schedule", "training.trajectory", "training.loss_falls"})
+        if wrong:
+            problems.append(f"{', '.join(wrong)} call backward(pred, y) through the homework's train(): "
+                            f"not with binding.gradients = 'upstream'")
+    if b.get("loss_args", "pred_target") not in LOSS_ARGS:
+        problems.append(f"binding.loss_args must be one of {LOSS_ARGS}, not {b.get('loss_args')!r}")
+    grads_box = b.get("grads", "attributes")
+    if not (isinstance(grads_box, str) and grads_box.isidentifier()):
+        problems.append("binding.grads must be \"attributes\" or the name of the model's dict attribute of gradients")
+    args = b.get("constructor_args")
+    if args is not None and not (isinstance(args, list) and all(isinstance(a, (str, int, float, bool)) for a in args)
+                                 and {"in_dim", "hidden_dim", "out_dim"} <= set(a for a in args if isinstance(a, str))):
+        problems.append("binding.constructor_args must list the constructor's positional arguments, naming "
+                        "in_dim, hidden_dim and out_dim where the dims go (other values are passed as they are)")
     if b.get("labels", "int") not in LABELS:
         problems.append(f"binding.labels must be one of {LABELS}, not {b.get('labels')!r}")
     elif b.get("labels") == "one_hot" and m.get("loss") != "cross_entropy":

@@ -153,3 +153,99 @@ def test_one_hot_labels_are_a_binding(tmp_path, monkeypatch):
         assert engine.grade(student, only=["backward.matches_reference"]).outcomes[0].score == 0
     finally:
         spec.assignment.cache_clear()
+
+
+NYU_STYLE = '''
+import math
+
+import torch
+
+
+class MLP:
+    def __init__(self, linear_1_in_features, linear_1_out_features, f_function, linear_2_in_features,
+                 linear_2_out_features, g_function):
+        self.f_function, self.g_function = f_function, g_function
+        def xavier(fan_out, fan_in):
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            return torch.empty(fan_out, fan_in).uniform_(-bound, bound)
+        self.parameters = dict(W1=xavier(linear_1_out_features, linear_1_in_features),
+                               b1=torch.zeros(linear_1_out_features),
+                               W2=xavier(linear_2_out_features, linear_2_in_features),
+                               b2=torch.zeros(linear_2_out_features))
+        self.grads = {}
+        self.cache = {}
+
+    def forward(self, x):
+        p = self.parameters
+        s1 = x @ p["W1"].T + p["b1"]
+        z1 = torch.clamp(s1, min=0) if self.f_function == "relu" else s1
+        self.cache = dict(x=x, s1=s1, z1=z1)
+        return z1 @ p["W2"].T + p["b2"]
+
+    def backward(self, dJdy_hat):
+        c, p = self.cache, self.parameters
+        self.grads["dJdW2"] = dJdy_hat.T @ c["z1"]
+        self.grads["dJdb2"] = dJdy_hat.sum(0)
+        dz1 = dJdy_hat @ p["W2"]
+        ds1 = dz1 * (c["s1"] > 0) if self.f_function == "relu" else dz1
+        self.grads["dJdW1"] = ds1.T @ c["x"]
+        self.grads["dJdb1"] = ds1.sum(0)
+
+
+def mse_loss(y, y_hat):
+    diff = y_hat - y
+    return (diff ** 2).mean(), 2 * diff / diff.numel()
+'''
+
+
+def test_an_upstream_gradient_api_with_its_own_constructor_and_grads_dict(tmp_path, monkeypatch):
+    """NYU DLSP's shape: MLP(in, hidden, "relu", hidden, out, "identity"), self.parameters
+    and self.grads dicts (dJdW1, ...), mse_loss(y, y_hat) returning (J, dJdy_hat), and
+    backward(dJdy_hat). mlp-regression's maths and checks, with the binding only."""
+    from grader import spec
+
+    folder = tmp_path / "assignments"
+    shutil.copytree(spec.ASSIGNMENTS, folder)
+    text = (spec.ASSIGNMENTS / "mlp-regression.toml").read_text()
+    text = text[:text.index("[[check]]")]  # the rubric: the checks this API can answer
+    for old, new in (('name = "mlp-regression"', 'name = "nyu-style"'),
+                     ('class_name = "TwoLayerMLP"', 'class_name = "MLP"'),
+                     ('grads = { W1 = "grad_W1", b1 = "grad_b1", W2 = "grad_W2", b2 = "grad_b2" }',
+                      'grads = { W1 = "dJdW1", b1 = "dJdb1", W2 = "dJdW2", b2 = "dJdb2" }'),
+                     ('methods = ["forward", "backward", "step", "state_dict", "load_state_dict"]',
+                      'methods = ["forward", "backward"]'),
+                     ('functions = ["mse_loss", "train"]', 'functions = ["mse_loss"]')):
+        assert old in text
+        text = text.replace(old, new)
+    text = text.replace("[init]", '''[binding]
+params = "parameters"
+grads = "grads"
+gradients = "upstream"
+loss_args = "target_pred"
+constructor_args = ["in_dim", "hidden_dim", "relu", "hidden_dim", "out_dim", "identity"]
+
+[init]''')
+    checks = ["structure.imports", "structure.api", "structure.constructor_dims", "structure.parameters",
+              "init.xavier_bound", "init.seeded", "forward.matches_reference", "forward.rowwise",
+              "backward.matches_reference", "backward.finite_differences", "backward.latest_cache",
+              "no_autograd.grad_disabled", "no_autograd.source"]
+    text += "".join(f'\n[[check]]\nid = "{c}"\ncategory = "{c.split(".")[0]}"\npoints = 1\nvisibility = "visible"\n'
+                    f'title = "{c}"\n' for c in checks)
+    (folder / "nyu-style.toml").write_text(text)
+    monkeypatch.setattr(spec, "ASSIGNMENTS", folder)
+    spec.assignment.cache_clear()
+    try:
+        student = tmp_path / "submissions" / "gus"
+        student.mkdir(parents=True)
+        (student / "assignment.toml").write_text('assignment = "nyu-style"\n')
+        (student / "mlp.py").write_text(NYU_STYLE)
+        result = engine.grade(student)
+        assert result.assignment == "nyu-style"
+        assert [(o.check.id, o.message) for o in result.outcomes if o.lost_points] == []
+        assert result.score == len(checks)
+        # a loss gradient without its factor 2 is seen through backward(dJdy_hat)
+        (student / "mlp.py").write_text(NYU_STYLE.replace("2 * diff / diff.numel()", "diff / diff.numel()"))
+        outcome = engine.grade(student, only=["backward.matches_reference"]).outcomes[0]
+        assert outcome.score == 0 and outcome.message.startswith("self.grads['dJdW1'] differs")
+    finally:
+        spec.assignment.cache_clear()

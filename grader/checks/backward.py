@@ -169,7 +169,7 @@ def finite_differences(ctx: Context) -> None:
 
 def grad_label(name: str) -> str:
     """self.grad_W1, or grads['W1'] of what loss(X, y, reg) returns ([binding] gradients = "loss")."""
-    return name if name.startswith("grads[") else f"self.{name}"
+    return name if name.startswith(("grads[", "self.")) else f"self.{name}"
 
 
 def objective_text() -> str:

@@ -6,8 +6,12 @@ is shaped:
 - framework "torch" or "numpy": what the student's code gets (tensors or ndarrays) and what
   seeds a model's init (torch.manual_seed, or np.random.seed too);
 - params "attributes" or the name of a dict attribute (CS231n's `self.params['W1']`);
-- gradients "backward" (backward(pred, y) sets the spec's gradient attributes) or "loss"
-  (`loss(X)` returns the scores, `loss(X, y, reg)` returns (loss, grads) with grads['W1']);
+- gradients "backward" (backward(pred, y) sets the spec's gradient attributes), "loss"
+  (`loss(X)` returns the scores, `loss(X, y, reg)` returns (loss, grads) with grads['W1'])
+  or "upstream" (NYU's: the loss function returns (loss, dloss/dpred), in the order
+  loss_args says, and `backward(dloss/dpred)` sets the gradients); grads "attributes" or the
+  name of a dict attribute (`self.grads['dJdW1']`); constructor_args the constructor's
+  positional arguments (`[in_dim, hidden_dim, "relu", hidden_dim, out_dim, "identity"]`);
 - labels "int" (class labels (N,)) or "one_hot" (rows of an identity, float), for
   cross-entropy assignments: the checks speak int labels, the student's code gets its own;
 - train "epochs" (the homework's train function) or "iterations" (CS231n's
@@ -79,8 +83,12 @@ def construct_model(module, dims, seed_value: int = 0):
         raise ContractError(f"{code_name()} has no class {ops.MODEL['class_name']}")
     seed(seed_value)
     kwargs = ops.MODEL["constructor_kwargs"]
-    shown = ", ".join([*map(str, dims), *(f"{k}={v!r}" for k, v in kwargs.items())])
-    return ops.CHILD.call(f"{ops.MODEL['class_name']}({shown})", cls, *dims, **kwargs)
+    args = list(dims)
+    if binding().get("constructor_args"):  # e.g. (in_dim, hidden_dim, "relu", hidden_dim, out_dim, "identity")
+        named = dict(zip(("in_dim", "hidden_dim", "out_dim"), dims))
+        args = [named.get(a, a) if isinstance(a, str) else a for a in binding()["constructor_args"]]
+    shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+    return ops.CHILD.call(f"{ops.MODEL['class_name']}({shown})", cls, *args, **kwargs)
 
 
 def code_name() -> str:
@@ -129,7 +137,30 @@ def get_params(model) -> dict:
 
 
 def get_grads_attributes(model) -> dict:
-    return {role: describe(getattr(model, attr, None)) for role, attr in ops.MODEL["grads"].items()}
+    """The gradients backward() left: attributes, or entries of the dict attribute [binding] grads."""
+    box_name = binding().get("grads", "attributes")
+    if box_name == "attributes":
+        return {role: describe(getattr(model, attr, None)) for role, attr in ops.MODEL["grads"].items()}
+    box = getattr(model, box_name, None)
+    if not isinstance(box, dict):
+        raise ContractError(f"after backward(), self.{box_name} is a {type(box).__name__}, not the dict of gradients")
+    return {role: describe(box.get(key)) for role, key in ops.MODEL["grads"].items()}
+
+
+def student_loss(module, pred, y):
+    """The student's loss function on (pred, y), in the order it takes them."""
+    name = ops.MODEL["loss_function"]
+    fn = ops.student_function(module, name)
+    args = (y, pred) if binding().get("loss_args") == "target_pred" else (pred, y)
+    return ops.CHILD.call(f"{name}()", fn, *args)
+
+
+def loss_and_upstream(module, pred, y):
+    out = student_loss(module, pred, y)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise ContractError(f"{ops.MODEL['loss_function']}() returned {type(out).__name__}, not the pair "
+                            f"(loss, gradient of the loss with respect to the prediction)")
+    return out
 
 
 # ---------------------------------------------------------------- forward and gradients
@@ -218,7 +249,11 @@ def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, p
             uncount = watch.count_forward_calls(model)
             try:
                 with watch.part("backward"):
-                    ops.CHILD.call("backward()", model.backward, shifted, labels(y, dims[2]))
+                    if binding().get("gradients") == "upstream":
+                        _, upstream = loss_and_upstream(module, shifted, labels(y, dims[2]))
+                        ops.CHILD.call("backward(upstream gradient)", model.backward, upstream)
+                    else:
+                        ops.CHILD.call("backward()", model.backward, shifted, labels(y, dims[2]))
             finally:
                 uncount()
             described = get_grads_attributes(model)
@@ -233,9 +268,11 @@ def loss(module, pred, y) -> dict:
     so with X = the logits, W1 = [I, -I] and W2 = [I; -I] (biases 0) the scores are the
     logits exactly."""
     name = ops.MODEL["loss_function"]
+    if binding().get("gradients") == "upstream":
+        value, _ = loss_and_upstream(module, given(pred), labels(y, np.shape(pred)[1]))
+        return {"loss": describe(value)}
     if name in ops.MODEL["functions"] or binding().get("gradients") != "loss":
-        fn = ops.student_function(module, name)
-        return {"loss": describe(ops.CHILD.call(f"{name}()", fn, given(pred), labels(y, np.shape(pred)[1])))}
+        return {"loss": describe(student_loss(module, given(pred), labels(y, np.shape(pred)[1])))}
     pred = np.asarray(pred)
     k = pred.shape[1]
     eye = np.eye(k, dtype=pred.dtype)

@@ -70,22 +70,26 @@ def test_the_spec_names_the_code_file(tmp_path):
     assert outcome.score == 0 and "two_layer_net.py" in outcome.message
 
 
-def test_intake_takes_helper_modules_with_the_code_file(tmp_path):
-    code, helper = (LAYERS / "two_layer_net.py").read_bytes(), (LAYERS / "layers.py").read_bytes()
+def test_intake_takes_the_helper_modules_the_code_file_imports(tmp_path):
+    code = (LAYERS / "two_layer_net.py").read_bytes()
+    code = code.replace(b"import numpy as np\n", b"import numpy as np\n" + b"".join(b"import util%d\n" % i for i in range(8)))
+    helper = (LAYERS / "layers.py").read_bytes()
     files = {"dana/two_layer_net.py": code, "dana/layers.py": helper, "dana/model.npz": b"npz",
              "dana/__init__.py": b"", "dana/test_mine.py": b"", "dana/notes.txt": b"x",
-             "dana/my-utils.py": b"x"}
+             "dana/my-utils.py": b"x", "dana/scratch.py": b"x = 1\n"}
     files.update({f"dana/util{i}.py": b"x = 1\n" for i in range(8)})
     source = make_folders(tmp_path / "download", files)
     into = tmp_path / "submissions"
     assert intake(source, "--into", into, "--assignment", "cs231n-two-layer") == 0
     kept = landed(into)["dana"]
     assert kept["two_layer_net.py"] == code and kept["layers.py"] == helper and kept["model.npz"] == b"npz"
-    # the first 8 helper modules by name: layers.py, util0.py ... util6.py
+    # the first 8 imported helper modules by name: layers.py, util0.py ... util6.py
     assert sorted(kept) == sorted(["two_layer_net.py", "model.npz", "layers.py", *(f"util{i}.py" for i in range(7))])
     log = log_of(into, "dana")
-    assert "taking layers.py: a helper module beside two_layer_net.py (graded and scanned with it)" in log
+    assert (f"kept layers.py ({len(helper)} bytes): a helper module two_layer_net.py imports, graded and scanned "
+            f"with it") in log
     assert any(line.startswith("dropped util7.py: more than 8 helper modules beside two_layer_net.py") for line in log)
+    assert "dropped scratch.py: a .py file two_layer_net.py does not import: not part of the submission" in log
     assert any(line.startswith("dropped __init__.py") for line in log)
     assert any(line.startswith("dropped test_mine.py: a test module") for line in log)
     assert any(line.startswith("dropped my-utils.py: not part of the submission") for line in log)

@@ -91,8 +91,7 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
     suffix = "." + rules.checkpoint.rsplit(".", 1)[-1]  # .pth, or .npz for a numpy assignment
     lone = [name for name in named if name.endswith(suffix) and name not in rules.caps]
     lone_taken = len(lone) == 1 and rules.checkpoint not in named  # the grader takes a lone .pth
-    helpers = [name for name in sorted(named) if rules.helper(name) and len(named[name]) == 1]
-    kept_helpers = set(helpers[:rules.max_helpers])
+    helpers = {name for name in named if rules.helper(name) and len(named[name]) == 1}
     for name, found in sorted(named.items()):
         path, entry = found[0]
         if len(found) > 1:
@@ -107,12 +106,8 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
                 why = "the platform's copy of a re-uploaded file" if _target(path, rules) == name else \
                     f"the only notebook, and no {rules.code}"
                 choice.log.append(f"renamed {path} to {name} ({why})")
-        elif name in kept_helpers:
+        elif name in helpers:  # taken if the code file imports it (`take`)
             choice.chosen[name] = (path, entry)
-            choice.log.append(f"taking {name}: a helper module beside {rules.code} (graded and scanned with it)")
-        elif name in helpers:
-            choice.drop(path, f"more than {rules.max_helpers} helper modules beside {rules.code} "
-                              f"(the first {rules.max_helpers} by name are taken)")
         elif name in notebooks and rules.code not in named and rules.notebook not in named:
             choice.drop(path, f"one of several notebooks ({', '.join(notebooks)}) and none is named {rules.notebook}")
         elif name in lone and rules.checkpoint not in named:
@@ -145,9 +140,22 @@ def _target(name: str, rules: Rules) -> str:
 
 
 def take(choice: Choice, rules: Rules, pinned: str) -> dict[str, bytes]:
-    """Read the chosen files, each under its cap; the log says what was kept and what not."""
-    taken = {}
-    for name, (path, entry) in sorted(choice.chosen.items()):
+    """Read the chosen files, each under its cap; the log says what was kept and what not.
+    Helper modules last: only those the code file (or the notebook) imports, up to
+    [intake] max_helper_modules of them by name."""
+    taken: dict[str, bytes] = {}
+    files = sorted(choice.chosen.items(), key=lambda item: (rules.helper(item[0]), item[0]))
+    helpers_kept = 0
+    for name, (path, entry) in files:
+        if rules.helper(name):
+            code = taken.get(rules.code, taken.get(rules.notebook, b""))
+            if not re.search(rb"(?:from|import)\s+" + re.escape(name[:-3].encode()) + rb"\b", code):
+                choice.drop(path, f"a .py file {rules.code} does not import: not part of the submission")
+                continue
+            if helpers_kept >= rules.max_helpers:
+                choice.drop(path, f"more than {rules.max_helpers} helper modules beside {rules.code} "
+                                  f"(the first {rules.max_helpers} by name are taken)")
+                continue
         cap = rules.cap(name)
         if entry.size > cap:
             choice.drop(path, f"{entry.size} bytes, more than the {cap} allowed for {name}")
@@ -162,6 +170,11 @@ def take(choice: Choice, rules: Rules, pinned: str) -> dict[str, bytes]:
                                     f"member inflating beyond its header, or a file that grew)")
             continue
         taken[name] = data
+        if rules.helper(name):
+            helpers_kept += 1
+            choice.log.append(f"kept {name} ({len(data)} bytes): a helper module {rules.code} imports, graded and "
+                              f"scanned with it")
+            continue
         choice.log.append(f"kept {name} ({len(data)} bytes)")
         if name == ASSIGNMENT_FILE:
             note = assignment_note(data, pinned)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import losses, oracle, spec, validate
+from grader import losses, oracle, spec
 from grader.checks.base import Context, check, dims_list, params_of
 from grader.checks.training import handout_init, train_timeout
 from grader.compare import is_close
@@ -45,12 +45,13 @@ def method() -> str:
 def history(value: dict, key: str, length: int | None = None) -> np.ndarray:
     if key not in value["histories"]:
         raise Failed(f"{method()}() returned a dict with keys {sorted(value['keys'])}, without {key!r}")
-    array = validate.tensor(value["histories"][key], f"{method()}()['{key}']",
-                            dtypes=("float64", "float32"), finite=True) \
-        if value["histories"][key].get("type") == "numpy.ndarray" else None
-    if array is None:
-        raise Failed(f"{method()}()['{key}'] is a {value['histories'][key].get('type')}, not a list of numbers")
-    array = array.reshape(-1)
+    described = value["histories"][key]
+    array = described.get("array") if described.get("type") == "numpy.ndarray" else None  # the worker's float array
+    if not isinstance(array, np.ndarray):
+        raise Failed(f"{method()}()['{key}'] is a {described.get('type')}, not a list of numbers")
+    array = array.astype(np.float64).reshape(-1)
+    if not np.all(np.isfinite(array)):
+        raise Failed(f"{method()}()['{key}'] holds NaN or infinite values")
     if length is not None and array.size != length:
         raise Failed(f"{method()}()['{key}'] has {array.size} entries, expected {length}")
     return array

@@ -393,10 +393,10 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
         if m.get("loss_function") not in m.get("functions", []):
             problems.append("binding.gradients = 'upstream' needs model.loss_function, one of model.functions "
                             "(it returns (loss, dloss/dpred), and backward() gets the second)")
-        wrong = sorted(checks & {"training.schedule", "training.trajectory", "training.loss_falls"})
-        if wrong:
-            problems.append(f"{', '.join(wrong)} call backward(pred, y) through the homework's train(): "
-                            f"not with binding.gradients = 'upstream'")
+    if gradients in GRADIENT_SOURCES and gradients != "backward" and "training.schedule" in checks:
+        # its recording model notes the forward(X), backward(pred, y) and step(lr) calls of train()
+        problems.append(f"training.schedule records backward(pred, y) calls: with binding.gradients = {gradients!r} "
+                        f"use training.trajectory (the reference trajectory across a decay boundary) instead")
     if b.get("loss_args", "pred_target") not in LOSS_ARGS:
         problems.append(f"binding.loss_args must be one of {LOSS_ARGS}, not {b.get('loss_args')!r}")
     grads_box = b.get("grads", "attributes")
@@ -435,8 +435,6 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
     for check, needed in (("training.step", "step"), ("structure.state_dict", "state_dict")):
         if check in checks and needed not in methods:
             problems.append(f"the rubric's {check} needs the method {needed}() in model.methods")
-    if gradients != "backward" and "backward" not in methods and checks & {"training.schedule", "training.trajectory"}:
-        problems.append("training.schedule and training.trajectory record backward() calls: they need gradients = 'backward'")
     checkpoint = raw["submission"].get("checkpoint", "")
     suffix = {"torch": (".pth", ".pt"), "numpy": (".npz",)}.get(framework, ())
     if suffix and not checkpoint.endswith(suffix):

@@ -230,6 +230,16 @@ def test_a_binding_that_makes_no_sense_is_named(change, complaint):
         spec._validate(raw, "cs231n-two-layer", "test")
 
 
+def test_the_schedule_check_needs_backward_pred_y():
+    """training.schedule records the forward(X), backward(pred, y), step(lr) calls of train():
+    another gradient source is told to use training.trajectory."""
+    with open(spec.ASSIGNMENTS / "mlp-classification.toml", "rb") as fh:
+        raw = tomllib.load(fh)
+    raw["binding"] = {"gradients": "upstream"}
+    with pytest.raises(ValueError, match="with binding.gradients = 'upstream' use training.trajectory"):
+        spec._validate(raw, "mlp-classification", "test")
+
+
 def test_iteration_checks_need_an_iteration_binding():
     with open(spec.ASSIGNMENTS / "mlp-classification.toml", "rb") as fh:
         raw = tomllib.load(fh)

@@ -23,8 +23,27 @@ def trained_reference(threads: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
     c = spec.contract()
     X, y = data.training_set()
     model = oracle.new_model(c.dims, seed=seed)
+    if c.binding["train"] == "iterations":
+        return _iterations(model, X, y, seed)
     oracle.train_model(model, X, y, **{k: v for k, v in c.training.items() if k != "weight_decay"})
     return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def _iterations(model, X, y, seed: int) -> dict[str, np.ndarray]:
+    """[binding] train = "iterations": num_iters steps of SGD on random mini-batches (with
+    replacement, numpy's default_rng(seed)) with the reference's gradients, the learning
+    rate multiplied by learning_rate_decay after every epoch."""
+    t = spec.contract().training
+    params = {k: v.numpy().astype(np.float64) for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(seed)
+    per_epoch, lr = max(len(X) // t["batch_size"], 1), float(t["learning_rate"])
+    for it in range(int(t["num_iters"])):
+        rows = rng.integers(0, len(X), t["batch_size"])
+        grads = oracle.gradients(params, X[rows], y[rows])
+        params = {k: v - lr * grads[k] for k, v in params.items()}
+        if (it + 1) % per_epoch == 0:
+            lr *= float(t["learning_rate_decay"])
+    return params
 
 
 def reference_test_mse(test_seed: int, threads: int = 1, seed: int = 0) -> float:

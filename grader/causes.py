@@ -10,8 +10,8 @@ from __future__ import annotations
 from grader.outcome import Outcome
 from grader.sources import Unreadable, read_source
 from grader.submission import Submission
+from grader.worker.protocol import is_import_stage
 
-IMPORT_STAGE = "import mlp.py"
 UNREADABLE = "could not be read"  # the scan: "the source could not be read: ...", "... could not be read as Python"
 
 
@@ -33,7 +33,7 @@ def code_problem(submission: Submission, shown_as: str) -> str | None:
 
 def caused_by_code(outcome: Outcome) -> bool:
     return outcome.status in ("failed", "error") and (
-        outcome.details.get("stage") == IMPORT_STAGE or UNREADABLE in outcome.message)
+        is_import_stage(outcome.details.get("stage")) or UNREADABLE in outcome.message)
 
 
 def explain(outcome: Outcome, problem: str, first_node_id: str | None) -> None:

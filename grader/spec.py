@@ -33,6 +33,18 @@ INIT_SCHEMES = ("xavier_uniform", "xavier_normal", "he_normal", "normal")
 METRICS = ("test_mse_ratio", "test_accuracy", "grid_rmse")
 TOP_LEVEL_WORK = ("accept", "penalise")  # [submission] top_level_work: what converting a submission costs
 PENALISED_CHECK = "structure.imports"  # the check a "penalise" spec zeroes
+# [binding]: how the student's code is reached (grader/worker/bindings.py does the reaching).
+FRAMEWORKS = ("torch", "numpy")
+# backward(pred, y) sets attributes | loss(X, y, reg) returns (loss, grads) | backward(upstream)
+# with the upstream gradient from the student's loss function, which returns (loss, dloss/dpred)
+GRADIENT_SOURCES = ("backward", "loss", "upstream")
+LOSS_ARGS = ("pred_target", "target_pred")  # the order of the student's loss function's arguments
+REG_CONVENTIONS = {"sum_squares": 2.0, "half_sum_squares": 1.0}  # reg * sum(W**2) (grad 2 reg W) | 0.5 * reg * ...
+TRAIN_STYLES = ("epochs", "iterations")
+LABELS = ("int", "one_hot")  # class labels (N,) ints, or one-hot rows (N, out_dim)  # train(model, X, y, epochs=...) -> losses | model.train(X, y, X_val, y_val, ..., num_iters) -> histories
+# Checks that a binding cannot run, and those that replace them (never silently skipped).
+EPOCH_TRAINING_CHECKS = ("training.step", "training.schedule", "training.trajectory", "training.loss_falls")
+ITERATION_TRAINING_CHECKS = ("training.iterations", "training.history")
 
 
 class UnknownAssignment(ValueError):
@@ -109,7 +121,32 @@ class Contract:
 
     @property
     def weight_decay(self) -> float:
+        """The coefficient of the gradient term weight_decay * W (objective + weight_decay / 2
+        * |W|^2). A spec with [binding] reg_convention states the course's own `reg` in
+        [training] instead: reg * sum(W**2) is weight_decay = 2 * reg; 0.5 * reg * ... is reg."""
+        convention = self.binding.get("reg_convention")
+        if convention:
+            return REG_CONVENTIONS[convention] * self.reg
         return float(self.raw["training"].get("weight_decay", 0.0))
+
+    @property
+    def reg(self) -> float:
+        """The `reg` a [binding] gradients = "loss" spec passes to loss(X, y, reg)."""
+        return float(self.raw["training"].get("reg", 0.0))
+
+    @property
+    def binding(self) -> dict[str, Any]:
+        """[binding], with its defaults: the torch homework's shapes."""
+        return {"framework": "torch", "params": "attributes", "gradients": "backward", "train": "epochs", "labels": "int",
+                **self.raw.get("binding", {})}
+
+    @property
+    def framework(self) -> str:
+        return self.binding["framework"]
+
+    @property
+    def code_file(self) -> str:
+        return self.raw["submission"]["code"]
 
     @property
     def constructor_kwargs(self) -> dict[str, Any]:
@@ -150,9 +187,14 @@ class Contract:
 
     def wire(self) -> dict[str, Any]:
         """The names the worker needs to call the student's code (sent with every request)."""
-        return {"class_name": self.class_name, "params": self.attr_names, "grads": self.grad_names,
+        wire = {"class_name": self.class_name, "params": self.attr_names, "grads": dict(self.raw["model"]["grads"]),
                 "methods": list(self.methods), "functions": list(self.functions),
                 "loss_function": self.loss_function, "constructor_kwargs": self.constructor_kwargs}
+        if self.code_file != "mlp.py":
+            wire["code"] = self.code_file
+        if "binding" in self.raw:  # only then: the torch homework's requests stay as they were
+            wire["binding"] = {**self.binding, "reg": self.reg, "bias": self.bias, "layout": self.layout}
+        return wire
 
     @property
     def class_name(self) -> str:
@@ -169,7 +211,14 @@ class Contract:
 
     @property
     def grad_names(self) -> dict[str, str]:
-        return dict(self.raw["model"]["grads"])
+        """Gradient role -> how the student's gradient is named in messages: the attribute
+        backward() sets, or grads['W1'] of what loss(X, y, reg) returns."""
+        grads = dict(self.raw["model"]["grads"])
+        if self.binding["gradients"] == "loss":
+            return {role: f"grads[{key!r}]" for role, key in grads.items()}
+        if self.binding.get("grads", "attributes") != "attributes":  # a dict attribute of gradients
+            return {role: f"self.{self.binding['grads']}[{key!r}]" for role, key in grads.items()}
+        return grads
 
     def param_shapes(self, dims: Dims) -> dict[str, tuple[int, ...]]:
         return {name: dims.shape_of(axes) for name, axes in self.raw["model"]["params"].items()}
@@ -305,8 +354,97 @@ def _validate(raw: dict[str, Any], name: str, where: str) -> None:
     if m.get("constructor_kwargs", {}).get("weight_decay", decay) != decay:
         # the student's model is built with one, the reference's maths uses the other
         problems.append("model.constructor_kwargs.weight_decay must equal training.weight_decay")
+    problems += _binding_problems(raw)
     if problems:
         raise ValueError(f"{where}: " + "; ".join(problems))
+
+
+def _binding_problems(raw: dict[str, Any]) -> list[str]:
+    """What makes no sense in [binding] (and in what it implies for the rest of the spec)."""
+    m, b, t = raw["model"], raw.get("binding", {}), raw["training"]
+    problems = []
+    known = {"framework", "params", "gradients", "loss_method", "reg_convention", "train", "train_method", "labels",
+             "grads", "loss_args", "constructor_args"}
+    if set(b) - known:
+        problems.append(f"binding has unknown keys {sorted(set(b) - known)} (known: {sorted(known)})")
+    framework, gradients = b.get("framework", "torch"), b.get("gradients", "backward")
+    train, container = b.get("train", "epochs"), b.get("params", "attributes")
+    methods, checks = set(m.get("methods", [])), {c.get("id") for c in raw.get("check", [])}
+    if framework not in FRAMEWORKS:
+        problems.append(f"binding.framework must be one of {FRAMEWORKS}, not {framework!r}")
+    if not (isinstance(container, str) and container.isidentifier()):
+        problems.append("binding.params must be \"attributes\" or the name of the model's dict attribute (e.g. \"params\")")
+    if gradients not in GRADIENT_SOURCES:
+        problems.append(f"binding.gradients must be one of {GRADIENT_SOURCES}, not {gradients!r}")
+    elif gradients == "loss":
+        method = b.get("loss_method")
+        if not method or method not in methods:
+            problems.append("binding.gradients = 'loss' needs binding.loss_method, one of model.methods "
+                            "(the method loss(X, y=None, reg=0.0) that returns the scores, or (loss, grads))")
+        if m.get("activation") != "relu":
+            problems.append("binding.gradients = 'loss' needs activation = 'relu' (the grader reads the loss of given "
+                            "logits through an identity ReLU network)")
+        if "weight_decay" in m.get("constructor_kwargs", {}):
+            problems.append("binding.gradients = 'loss' takes the regularisation as loss(X, y, reg): state it as "
+                            "training.reg with binding.reg_convention, not as a constructor keyword")
+    elif "backward" not in methods:
+        problems.append(f"binding.gradients = {gradients!r} needs 'backward' in model.methods")
+    if gradients == "upstream":
+        if m.get("loss_function") not in m.get("functions", []):
+            problems.append("binding.gradients = 'upstream' needs model.loss_function, one of model.functions "
+                            "(it returns (loss, dloss/dpred), and backward() gets the second)")
+    if gradients in GRADIENT_SOURCES and gradients != "backward" and "training.schedule" in checks:
+        # its recording model notes the forward(X), backward(pred, y) and step(lr) calls of train()
+        problems.append(f"training.schedule records backward(pred, y) calls: with binding.gradients = {gradients!r} "
+                        f"use training.trajectory (the reference trajectory across a decay boundary) instead")
+    if b.get("loss_args", "pred_target") not in LOSS_ARGS:
+        problems.append(f"binding.loss_args must be one of {LOSS_ARGS}, not {b.get('loss_args')!r}")
+    grads_box = b.get("grads", "attributes")
+    if not (isinstance(grads_box, str) and grads_box.isidentifier()):
+        problems.append("binding.grads must be \"attributes\" or the name of the model's dict attribute of gradients")
+    args = b.get("constructor_args")
+    if args is not None and not (isinstance(args, list) and all(isinstance(a, (str, int, float, bool)) for a in args)
+                                 and {"in_dim", "hidden_dim", "out_dim"} <= set(a for a in args if isinstance(a, str))):
+        problems.append("binding.constructor_args must list the constructor's positional arguments, naming "
+                        "in_dim, hidden_dim and out_dim where the dims go (other values are passed as they are)")
+    if b.get("labels", "int") not in LABELS:
+        problems.append(f"binding.labels must be one of {LABELS}, not {b.get('labels')!r}")
+    elif b.get("labels") == "one_hot" and m.get("loss") != "cross_entropy":
+        problems.append("binding.labels = 'one_hot' needs loss = 'cross_entropy' (class labels)")
+    convention = b.get("reg_convention")
+    if convention is not None and convention not in REG_CONVENTIONS:
+        problems.append(f"binding.reg_convention must be one of {tuple(REG_CONVENTIONS)}, not {convention!r}")
+    if convention is not None and "weight_decay" in t:
+        problems.append("binding.reg_convention states the decay as training.reg: drop training.weight_decay")
+    if "reg" in t and convention is None:
+        problems.append("training.reg needs binding.reg_convention (reg * sum(W**2) or 0.5 * reg * sum(W**2)?)")
+    if train not in TRAIN_STYLES:
+        problems.append(f"binding.train must be one of {TRAIN_STYLES}, not {train!r}")
+    elif train == "iterations":
+        if b.get("train_method", "train") not in methods:
+            problems.append("binding.train = 'iterations' needs binding.train_method (default 'train') in model.methods")
+        for key in ("num_iters", "batch_size", "learning_rate", "learning_rate_decay"):
+            if key not in t:
+                problems.append(f"binding.train = 'iterations' needs training.{key}")
+        wrong = sorted(checks & set(EPOCH_TRAINING_CHECKS))
+        if wrong:
+            problems.append(f"{', '.join(wrong)} cannot run on iteration training with random mini-batches: "
+                            f"use {', '.join(ITERATION_TRAINING_CHECKS)}")
+    elif checks & set(ITERATION_TRAINING_CHECKS):
+        problems.append(f"{', '.join(sorted(checks & set(ITERATION_TRAINING_CHECKS)))} need binding.train = 'iterations'")
+    for check, needed in (("training.step", "step"), ("structure.state_dict", "state_dict")):
+        if check in checks and needed not in methods:
+            problems.append(f"the rubric's {check} needs the method {needed}() in model.methods")
+    checkpoint = raw["submission"].get("checkpoint", "")
+    suffix = {"torch": (".pth", ".pt"), "numpy": (".npz",)}.get(framework, ())
+    if suffix and not checkpoint.endswith(suffix):
+        problems.append(f"a {framework} submission hands in a {' or '.join(suffix)} checkpoint, not {checkpoint!r}")
+    code = raw["submission"].get("code", "")
+    if not (isinstance(code, str) and code.endswith(".py") and "/" not in code and code[:-3].isidentifier()):
+        problems.append(f"submission.code must name a module file beside the others (like mlp.py), not {code!r}")
+    if framework == "numpy" and m.get("dtype") not in ("float32", "float64"):
+        problems.append("a numpy assignment's model.dtype must be float32 or float64")
+    return problems
 
 
 def active() -> str:

@@ -77,12 +77,13 @@ class Submission:
         preferred = self.path / spec.contract().submission["checkpoint"]
         if os.path.lexists(preferred):
             return preferred
-        found = sorted(self.path.glob("*.pth"))
+        suffix = preferred.suffix or ".pth"  # .npz for a numpy assignment
+        found = sorted(self.path.glob(f"*{suffix}"))
         if not found:
-            raise CheckpointProblem(f"no .pth file in the submission (expected {preferred.name})")
+            raise CheckpointProblem(f"no {suffix} file in the submission (expected {preferred.name})")
         if len(found) > 1:
             names = ", ".join(p.name for p in found)
-            raise CheckpointProblem(f"several .pth files ({names}) and none is named {preferred.name}: "
+            raise CheckpointProblem(f"several {suffix} files ({names}) and none is named {preferred.name}: "
                                     f"rename the one to grade to {preferred.name}")
         return found[0]
 
@@ -147,7 +148,8 @@ class Submission:
         if self.path.is_symlink():
             return (f"the submission folder {self.name} is a symbolic link (to {os.readlink(self.path)}): "
                     f"the grader uses only regular files inside the submission folder")
-        candidates = [self.code, self.path / ASSIGNMENT_FILE, *sorted(self.path.glob("*.pth"))]
+        candidates = [self.code, self.path / ASSIGNMENT_FILE, *sorted(self.path.glob("*.pth")),
+                      *sorted(self.path.glob("*.npz"))]
         return next(filter(None, map(not_regular, candidates)), None)
 
     def pytest_files(self) -> list[str]:

@@ -11,9 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from grader import spec
 from grader.outcome import Failed
 
 TENSOR_TYPES = ("torch.Tensor", "torch.nn.parameter.Parameter")
+NUMPY_TYPES = ("numpy.ndarray",)  # what a [binding] framework = "numpy" assignment's code holds and returns
+
+
+def array_types() -> tuple[tuple[str, ...], str]:
+    """The types the active assignment's code must hand back, and how to name them."""
+    if spec.contract().framework == "numpy":
+        return NUMPY_TYPES, "a numpy array"
+    return TENSOR_TYPES, "a torch.Tensor"
 FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -24,8 +33,9 @@ def tensor(described: Any, what: str, shape: tuple[int, ...] | None = None, *,
     kind = described["type"]
     if kind == "builtins.NoneType":
         raise Failed(f"{what} is None (was it set?)")
-    if kind not in TENSOR_TYPES:
-        raise Failed(f"{what} is a {kind}, expected a torch.Tensor")
+    types, name = array_types()
+    if kind not in types:
+        raise Failed(f"{what} is a {kind}, expected {name}")
     array = described.get("array")
     if not isinstance(array, np.ndarray):
         raise Failed(f"{what}: its values could not be read")
@@ -47,9 +57,9 @@ def scalar(described: Any, what: str) -> float:
     array = described.get("array")
     if described.get("dtype") == "python" and isinstance(array, np.ndarray):
         value = float(array)
-    elif kind in TENSOR_TYPES and isinstance(array, np.ndarray) and array.size == 1:
+    elif kind in array_types()[0] and isinstance(array, np.ndarray) and array.size == 1:
         value = float(array.reshape(()))
-    elif kind in TENSOR_TYPES and isinstance(array, np.ndarray):
+    elif kind in array_types()[0] and isinstance(array, np.ndarray):
         raise Failed(f"{what} is a tensor of shape {tuple(array.shape)}, expected a single number")
     else:
         raise Failed(f"{what} is a {kind}, expected a float or a 0-dim tensor")

@@ -13,7 +13,10 @@ SUBMISSIONS = Path(__file__).parents[1] / "submissions"
 FULL = {"structure": 10, "init": 12, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 16}
 DIGITS = {"structure": 10, "init": 10, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 18}
 SIN = FULL
-ASSIGNMENT = {"example-digits-": "mlp-classification", "example-sin-": "sin-fit"}
+CS231N = {"structure": 10, "init": 10, "forward": 14, "backward": 22, "no_autograd": 8, "training": 18, "checkpoint": 18}
+NPDIGITS = CS231N
+ASSIGNMENT = {"example-digits-": "mlp-classification", "example-sin-": "sin-fit", "example-cs231n-": "cs231n-two-layer",
+              "example-npdigits-": "numpy-digits"}
 
 EXPECTED = {
     "example-correct": FULL,
@@ -49,6 +52,22 @@ EXPECTED = {
     # every call with the handout's shapes fails; only the import, the api, the source scan
     # and step() (element-wise) pass.
     "example-sin-out-in-layout": {**dict.fromkeys(SIN, 0), "structure": 4, "no_autograd": 4, "training": 4},
+    # cs231n-two-layer: numpy, self.params, loss(X, y, reg) -> (loss, grads), model.npz.
+    "example-cs231n-correct": CS231N,
+    # grads['W'] += reg * W instead of 2 * reg * W: both gradient checks of the maths see it
+    # (latest_cache and large_logits compare with the student's own gradients); 3 iterations
+    # at reg = 1e-3 stay within the trajectory's tolerance, and training still works.
+    "example-cs231n-reg-grad-factor": {**CS231N, "backward": 8},
+    # dscores not divided by N: every gradient N times too large; the iterations check sees
+    # it, the handout's learning rate diverges, the checkpoint is at chance (but loads).
+    "example-cs231n-softmax-not-averaged": {**CS231N, "backward": 8, "training": 0, "checkpoint": 4},
+    # numpy-digits: numpy attributes, backward(logits, y) setting dW1..., train() by epochs, .npz
+    "example-npdigits-correct": NPDIGITS,
+    # the loop's learning rates and the reference trajectory are wrong.
+    "example-npdigits-no-lr-decay": {**NPDIGITS, "training": 12},
+    # dW += 2 * weight_decay * W: backward.matches_reference sees it (weight_decay 1e-3 and
+    # 1e-4); finite differences at 1e-4 stay within their tolerance, and so does training.
+    "example-npdigits-decay-doubled": {**NPDIGITS, "backward": 14},
 }
 
 
@@ -133,3 +152,16 @@ def test_out_in_layout_is_named_in_the_messages():
                           only=["structure.constructor_dims", "structure.parameters"])
     for outcome in result.outcomes:
         assert outcome.score == 0 and "(in, out)" in outcome.message and "X @ W1" in outcome.message
+
+
+def test_a_numpy_course_skeleton_is_graded_through_its_own_api():
+    """cs231n-two-layer: the numpy TwoLayerNet with self.params, loss(X, y, reg) returning
+    (loss, grads) and train() returning histories gets every code point; its mistakes are
+    named in the course's own terms."""
+    result = engine.grade(SUBMISSIONS / "example-cs231n-correct")
+    assert result.assignment == "cs231n-two-layer" and result.score == 100
+    code = [o for o in result.outcomes if o.check.category != "checkpoint"]
+    assert all(o.status == "passed" for o in code) and sum(o.score for o in code) == 82
+    wrong = engine.grade(SUBMISSIONS / "example-cs231n-reg-grad-factor", only=BACKWARD).outcomes
+    assert wrong[0].message.startswith("grads['W1'] differs")
+    assert "reg * (sum(W1**2) + sum(W2**2)), reg = 0.001" in wrong[1].message

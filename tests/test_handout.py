@@ -33,11 +33,18 @@ def test_handout_states_the_contract_numbers(name):
     dims = c.dims
     activation = {"relu": "ReLU", "tanh": "tanh"}[c.activation]
     assert f"{dims.in_dim} → {dims.hidden_dim} ({activation}) → {dims.out_dim}" in text
-    assert f"**{t['epochs']} epochs**" in text and f"**batch size {t['batch_size']}**" in text
-    assert (f"learning rate **{t['lr']:.0e}**".replace("e-0", "e-") in text
-            or f"learning rate **{t['lr']:g}**" in text)
-    assert f"**halved every {t['decay_every']} epochs**" in text and t["decay_factor"] == 0.5
-    if c.weight_decay:
+    if c.binding["train"] == "iterations":  # a course's train(): iterations of random mini-batches
+        assert f"**{t['num_iters']} iterations**" in text and f"**batch size {t['batch_size']}**" in text
+        assert f"learning rate **{t['learning_rate']:g}**" in text
+        assert f"**learning_rate_decay = {t['learning_rate_decay']:g}**" in text and f"reg = {c.reg:g}" in text
+    else:
+        assert f"**{t['epochs']} epochs**" in text and f"**batch size {t['batch_size']}**" in text
+        assert (f"learning rate **{t['lr']:.0e}**".replace("e-0", "e-") in text
+                or f"learning rate **{t['lr']:g}**" in text)
+        assert f"**halved every {t['decay_every']} epochs**" in text and t["decay_factor"] == 0.5
+    if c.weight_decay and c.binding.get("reg_convention") == "sum_squares":
+        assert "reg \\* (sum(W1\\*\\*2) + sum(W2\\*\\*2))" in text and "**2 \\* reg \\* W**" in text
+    elif c.weight_decay:
         assert f"weight_decay={c.weight_decay:g}" in text
     if "n_train" in c.data:
         assert f"{c.data['n_train']:,}" in text or f"{c.data['n_train']} ×" in text

@@ -206,5 +206,6 @@ def test_init_follows_the_spec_scheme(name):
                 bound = np.sqrt(6 / (fan_in + fan_out))
                 assert 0.99 * bound < float(state[w].abs().max()) <= bound
             else:
-                std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in)}[scheme]
+                std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in),
+                       "normal": c.init.get("std")}[scheme]
                 assert abs(float(state[w].std()) / std - 1) < 0.05

@@ -20,7 +20,7 @@ EXAMPLES = ROOT / "submissions"
 
 
 def test_the_bundled_specs_and_the_default():
-    assert spec.names() == ["mlp-classification", "mlp-regression", "sin-fit"]
+    assert spec.names() == ["cs231n-two-layer", "mlp-classification", "mlp-regression", "numpy-digits", "sin-fit"]
     assert spec.DEFAULT == "mlp-regression" and spec.active() == spec.DEFAULT
     assert spec.contract().name == spec.DEFAULT
     for name in spec.names():
@@ -190,3 +190,82 @@ def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant
     subprocess.run([sys.executable, "-c", torch_save.format(folder / "model.pth")], check=True, timeout=120)
     loads = engine.grade(folder, only=["checkpoint.loads"]).outcomes[0]
     assert loads.score == 0 and "expected ['hidden', 'readout']" in loads.message
+
+
+def _cs231n_raw() -> dict:
+    with open(spec.ASSIGNMENTS / "cs231n-two-layer.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (lambda r: r["binding"].update(framework="jax"), "binding.framework must be one of"),
+    (lambda r: r["binding"].update(gradients="autograd"), "binding.gradients must be one of"),
+    (lambda r: r["binding"].pop("loss_method"), "binding.gradients = 'loss' needs binding.loss_method"),
+    (lambda r: r["binding"].update(loss_method="compute"), "binding.gradients = 'loss' needs binding.loss_method"),
+    (lambda r: r["binding"].update(reg_convention="l2"), "binding.reg_convention must be one of"),
+    (lambda r: r["binding"].pop("reg_convention"), "training.reg needs binding.reg_convention"),
+    (lambda r: r["training"].update(weight_decay=1e-3), "drop training.weight_decay"),
+    (lambda r: r["binding"].update(params="params[0]"), "binding.params must be"),
+    (lambda r: r["binding"].update(bogus=1), "binding has unknown keys ['bogus']"),
+    (lambda r: r["binding"].update(train="forever"), "binding.train must be one of"),
+    (lambda r: r["binding"].update(labels="strings"), "binding.labels must be one of"),
+    (lambda r: r["binding"].update(loss_args="y_first"), "binding.loss_args must be one of"),
+    (lambda r: r["binding"].update(grads="grads.all"), "binding.grads must be"),
+    (lambda r: r["binding"].update(constructor_args=["in_dim", "hidden_dim"]), "binding.constructor_args must list"),
+    (lambda r: r["binding"].update(gradients="upstream"), "binding.gradients = 'upstream' needs model.loss_function"),
+    (lambda r: r["training"].pop("num_iters"), "needs training.num_iters"),
+    (lambda r: r["submission"].update(checkpoint="model.pth"), "a numpy submission hands in a .npz checkpoint"),
+    (lambda r: r["submission"].update(code="src/net.py"), "submission.code must name a module file"),
+    (lambda r: r["model"]["constructor_kwargs"].update(weight_decay=1e-3), "state it as training.reg"),
+    (lambda r: r["model"].update(activation="tanh"), "binding.gradients = 'loss' needs activation = 'relu'"),
+    # batch order and epoch losses do not exist under random sampling: refused, not skipped
+    (lambda r: r["check"].append({"id": "training.schedule", "category": "training", "points": 0, "visibility": "visible",
+                                  "title": "t"}), "training.schedule cannot run on iteration training"),
+    (lambda r: r["check"].append({"id": "training.step", "category": "training", "points": 0, "visibility": "visible",
+                                  "title": "t"}), "training.step needs the method step()"),
+])
+def test_a_binding_that_makes_no_sense_is_named(change, complaint):
+    raw = _cs231n_raw()
+    spec._validate(copy.deepcopy(raw), "cs231n-two-layer", "test")  # as shipped
+    change(raw)
+    with pytest.raises(ValueError, match=complaint.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+                       .replace("]", r"\]").replace(".", r"\.").replace("*", r"\*")):
+        spec._validate(raw, "cs231n-two-layer", "test")
+
+
+def test_the_schedule_check_needs_backward_pred_y():
+    """training.schedule records the forward(X), backward(pred, y), step(lr) calls of train():
+    another gradient source is told to use training.trajectory."""
+    with open(spec.ASSIGNMENTS / "mlp-classification.toml", "rb") as fh:
+        raw = tomllib.load(fh)
+    raw["binding"] = {"gradients": "upstream"}
+    with pytest.raises(ValueError, match="with binding.gradients = 'upstream' use training.trajectory"):
+        spec._validate(raw, "mlp-classification", "test")
+
+
+def test_iteration_checks_need_an_iteration_binding():
+    with open(spec.ASSIGNMENTS / "mlp-classification.toml", "rb") as fh:
+        raw = tomllib.load(fh)
+    raw["check"].append({"id": "training.history", "category": "training", "points": 0, "visibility": "visible",
+                         "title": "t"})
+    with pytest.raises(ValueError, match="training.history need binding.train = 'iterations'"):
+        spec._validate(raw, "mlp-classification", "test")
+
+
+def test_the_binding_and_its_regularisation_convention():
+    c = spec.assignment("cs231n-two-layer").contract
+    assert c.framework == "numpy" and c.code_file == "two_layer_net.py"
+    assert c.reg == 1e-3 and c.weight_decay == 2e-3  # reg * sum(W**2): gradient 2 * reg * W
+    assert c.grad_names["W1"] == "grads['W1']"
+    wire = c.wire()
+    assert wire["code"] == "two_layer_net.py" and wire["grads"]["W1"] == "W1"
+    assert wire["binding"]["params"] == "params" and wire["binding"]["reg"] == 1e-3
+    half = _cs231n_raw()
+    half["binding"]["reg_convention"] = "half_sum_squares"
+    assert spec.Contract(half).weight_decay == 1e-3
+    digits = spec.assignment("numpy-digits").contract
+    assert digits.framework == "numpy" and digits.wire()["binding"]["gradients"] == "backward"
+    assert digits.grad_names["W1"] == "dW1" and digits.weight_decay == 1e-4
+    for name in ("mlp-regression", "mlp-classification", "sin-fit"):  # the torch homework's requests are unchanged
+        old = spec.assignment(name).contract
+        assert "binding" not in old.wire() and "code" not in old.wire() and old.framework == "torch"

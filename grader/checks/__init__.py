@@ -1,7 +1,7 @@
 """The checks, one module per rubric category. Importing this package registers them all."""
 
 from grader.checks import (  # noqa: F401
-    backward, checkpoint, forward, init, no_autograd, schedule, structure, training,
+    backward, checkpoint, forward, init, iterations, no_autograd, schedule, structure, training,
 )
 from grader.checks.base import REGISTRY, Context, run_check
 

@@ -59,7 +59,7 @@ def assert_gradients(got: dict, case: Case, weight_decay: float | None = None) -
     for name in spec.contract().param_names:
         if name in alternative and is_close(got[name], alternative[name], tol["rtol"], tol["atol"]):
             continue
-        assert_close(f"self.{names[name]}", got[name], expected[name], tol)
+        assert_close(grad_label(names[name]), got[name], expected[name], tol)
 
 
 SECOND_DECAY_FACTOR = 10.0  # 1e-3 -> 1e-2: a hard-coded 1e-3 then errs by 9e-3 * W, far above the tolerance
@@ -167,8 +167,17 @@ def finite_differences(ctx: Context) -> None:
         for_all(ctx, "backward.finite_differences", strategy, body, max_examples=15)
 
 
+def grad_label(name: str) -> str:
+    """self.grad_W1, or grads['W1'] of what loss(X, y, reg) returns ([binding] gradients = "loss")."""
+    return name if name.startswith(("grads[", "self.")) else f"self.{name}"
+
+
 def objective_text() -> str:
     c = spec.contract()
+    if c.binding.get("reg_convention") == "sum_squares":
+        return c.loss_text + f" plus reg * (sum(W1**2) + sum(W2**2)), reg = {c.reg:g}"
+    if c.binding.get("reg_convention") == "half_sum_squares":
+        return c.loss_text + f" plus 0.5 * reg * (sum(W1**2) + sum(W2**2)), reg = {c.reg:g}"
     decay = f" plus (weight_decay / 2) * (|W1|^2 + |W2|^2), weight_decay = {c.weight_decay:g}" if c.weight_decay else ""
     return c.loss_text + decay
 
@@ -194,7 +203,7 @@ def latest_cache(ctx: Context) -> None:
         after_others = grads_of(run_backward(ctx, case, "float32", earlier=earlier)["grads"], case.dims)
         for name in spec.contract().param_names:
             try:
-                assert_close(f"self.{names[name]}", after_others[name], alone[name], tol)
+                assert_close(grad_label(names[name]), after_others[name], alone[name], tol)
             except Failed as failure:
                 failure.message = ("after forward() on other batches and then forward(X), backward(pred, y) "
                                    "does not give what it gives after forward(X) alone: " + failure.message)
@@ -263,7 +272,7 @@ def large_logits(ctx: Context) -> None:
             sensitivity = logit_sensitivity(case)
             for name in c.param_names:
                 allowed = {"rtol": tol["rtol"], "atol": tol["atol"] + resolution * sensitivity[name]}
-                assert_close(f"self.{c.grad_names[name]} {where}, against its value at ordinary logits,",
+                assert_close(f"{grad_label(c.grad_names[name])} {where}, against its value at ordinary logits,",
                              got[name], ordinary[name], allowed)
         except Failed as failure:
             overflowed = "NaN or infinite" in failure.message

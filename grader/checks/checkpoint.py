@@ -40,6 +40,8 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
     if unpacked > cap:
         raise Failed(f"{path.name} unpacks to {unpacked} bytes, more than the {cap} allowed "
                      f"(torch.save writes its tensors uncompressed: was it compressed by hand?)")
+    if path.suffix == ".npz":
+        return _parameters(_load_npz(path), path.name)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -52,6 +54,22 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
         raise Failed(f"{path.name} is not a readable torch checkpoint: {type(exc).__name__}: {str(exc)[:300]}") from None
     return _parameters(state, path.name)
+
+
+def _load_npz(path) -> dict[str, np.ndarray]:
+    """A numpy assignment's np.savez file, read with np.load(allow_pickle=False): arrays
+    only, never a pickled object."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("a single array (np.save), not an archive of named arrays (np.savez)")
+            return {name: archive[name] for name in archive.files}
+    except ValueError as exc:
+        raise Failed(f"{path.name} cannot be loaded with np.load(allow_pickle=False): {str(exc)[:300]}. Save it with "
+                     f"np.savez('{spec.contract().submission['checkpoint']}', W1=..., b1=..., ...) with plain arrays"
+                     ) from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
+        raise Failed(f"{path.name} is not a readable .npz file: {type(exc).__name__}: {str(exc)[:300]}") from None
 
 
 def unpacked_size(path) -> int:
@@ -78,6 +96,10 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
     for role, shape in c.param_shapes(c.dims).items():
         name = c.attr(role)
         value = state[name]
+        if type(value) is np.ndarray:  # from an .npz
+            if value.dtype.kind != "f":
+                raise Failed(f"{filename}[{name!r}] has dtype {value.dtype}, expected a floating dtype")
+            value = torch.from_numpy(np.array(value, dtype=np.float64))
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
         if tuple(value.shape) != shape:

@@ -177,9 +177,20 @@ def reproducible(ctx: Context) -> None:
     for name in weights():
         if not np.array_equal(first[name], again[name]):
             raise with_diagnosis(
-                Failed(f"two models made after torch.manual_seed(7) have different {attr(name)}: draw the weights "
-                       f"from torch's global RNG (torch.rand/torch.randn/torch.empty().uniform_), not numpy or random"),
+                Failed(seeded_text(name)),
                 lambda: diagnosis.seeding(same_seed=(first, again)))
+
+
+def seed_call() -> str:
+    return "np.random.seed" if spec.contract().framework == "numpy" else "torch.manual_seed"
+
+
+def seeded_text(name: str) -> str:
+    if spec.contract().framework == "numpy":
+        return (f"two models made after np.random.seed(7) have different {attr(name)}: draw the weights from "
+                f"numpy's global RNG (np.random.randn), not a private Generator or a fixed seed of your own")
+    return (f"two models made after torch.manual_seed(7) have different {attr(name)}: draw the weights "
+            f"from torch's global RNG (torch.rand/torch.randn/torch.empty().uniform_), not numpy or random")
 
 
 def validate_again(ctx: Context, dims: Dims, seed: int) -> dict[str, np.ndarray]:
@@ -194,6 +205,6 @@ def seeds_differ(ctx: Context) -> None:
     for name in weights():
         if np.array_equal(a[name], b[name]):
             raise with_diagnosis(
-                Failed(f"torch.manual_seed(7) and torch.manual_seed(8) give the same {attr(name)}: the weights "
+                Failed(f"{seed_call()}(7) and {seed_call()}(8) give the same {attr(name)}: the weights "
                        f"must be random draws, not fixed values or a fixed private seed"),
                 lambda: diagnosis.seeding(other_seeds=(a, b)))

@@ -35,9 +35,10 @@ def grad_disabled(ctx: Context) -> None:
         for name in grads_on:
             assert_close(f"{spec.contract().grad_names[name]} with grad mode off (vs on)",
                          grads_off[name], grads_on[name], tol)
-        stepped = ctx.call("step", dims=dims_list(case.dims), params=as_float32(case.params),
-                           grads=as_float32(grads_on), lr=0.1)
-        judge(stepped.get("autograd"), "step()", size)
+        if "step" in spec.contract().methods:  # a course's API may update inside its train() alone
+            stepped = ctx.call("step", dims=dims_list(case.dims), params=as_float32(case.params),
+                               grads=as_float32(grads_on), lr=0.1)
+            judge(stepped.get("autograd"), "step()", size)
 
     for_all(ctx, "no_autograd.grad_disabled", cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3), body,
             max_examples=5)

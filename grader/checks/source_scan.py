@@ -37,6 +37,10 @@ INTERNALS = ("ctypes", "gc", "grader", "torch._C", "torch.utils._python_dispatch
 # Calls that run code the scan cannot read.
 DYNAMIC_CODE = {"exec", "eval", "compile", "__import__"}
 MAX_MODULES = 50
+# A numpy assignment ([binding] framework = "numpy") computes every gradient with numpy: the
+# packages that differentiate automatically are refused outright, however they are used.
+NUMPY_FORBIDDEN = ("torch", "jax", "autograd", "functorch", "tensorflow", "mxnet", "chainer")
+NUMPY_REASON = "(a numpy assignment computes its gradients with numpy alone)"
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class _Module:
         body = [node for node in tree.body if not _is_main_guard(node)]
         graded_nodes = body if helper else _reachable(body)
         self.graded = [(n.lineno, n.end_lineno or n.lineno) for n in graded_nodes]
+        self.script = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body if _is_main_guard(n)]
         # every module imported outside the script runs at import: its code is graded
         self.imports = sorted({name for node in body for name in _imported(node)})
 
@@ -159,7 +164,10 @@ class _Module:
             what = _autograd_use(node, own)
             if what:
                 line = getattr(node, "lineno", 0)
-                found.append(Finding(line, what, self.is_graded(line), self.name))
+                # a forbidden package of a numpy assignment is imported when the module is,
+                # used or not; only the __main__ script may compare with it
+                forbidden = what.endswith(NUMPY_REASON) and not any(a <= line <= b for a, b in self.script)
+                found.append(Finding(line, what, self.is_graded(line) or forbidden, self.name))
         return found
 
 
@@ -259,6 +267,8 @@ def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
         module = node.module if isinstance(node, ast.ImportFrom) else None
         for alias in node.names:
             name = f"{module}.{alias.name}" if module else alias.name
+            if spec.contract().framework == "numpy" and _in_modules(name, NUMPY_FORBIDDEN):
+                return f"import of {name} {NUMPY_REASON}"
             if _in_modules(name) or (module == "torch" and alias.name in ("func", "autograd", "enable_grad")):
                 return f"import of {name}"
             if _in_modules(name, INTERNALS) or (module == "torch" and alias.name == "_C"):

@@ -30,7 +30,7 @@ def names_exist(ctx: Context) -> None:
     found = api(ctx)
     c = spec.contract()
     if not found["class"]:
-        raise Failed(f"mlp.py defines no class {c.class_name}")
+        raise Failed(f"{c.code_file} defines no class {c.class_name}")
     missing = [f"{c.class_name}.{m}()" for m in c.methods if not found["methods"].get(m)]
     missing += [f"{f}()" for f in c.functions if not found["functions"].get(f)]
     if missing:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from grader import spec
 from grader.intake.convert import notebook_name
 from grader.intake.entries import TOOL_FOLDERS, Entry, ReadProblem
-from grader.submission import ASSIGNMENT_FILE, pytest_role
+from grader.submission import ASSIGNMENT_FILE, FOREIGN_FILES, pytest_role
 
 # Canvas renames a file a student uploads again: mlp.py becomes mlp-1.py.
 COPY_SUFFIX = re.compile(r"^(?P<stem>.+)-\d+(?P<suffix>\.[^.]+)$")
@@ -28,6 +28,7 @@ class Rules:
     checkpoint: str
     code: str
     notebook: str  # taken instead of the code file when there is none; intake converts it
+    max_helpers: int = 0  # helper modules (*.py beside the code file) taken with it
 
 
     @classmethod
@@ -39,13 +40,22 @@ class Rules:
                 contract["checkpoint"]: int(sizes["size"]["max_checkpoint_bytes"]),
                 ASSIGNMENT_FILE: int(sizes["intake"]["max_small_file_bytes"]),
                 notebook: int(sizes["intake"]["max_notebook_bytes"])}
-        return cls(caps, contract["checkpoint"], contract["code"], notebook)
+        return cls(caps, contract["checkpoint"], contract["code"], notebook,
+                   int(sizes["intake"].get("max_helper_modules", 0)))
 
     def described(self) -> str:
         return f"{self.code} (or {self.notebook}), {self.checkpoint} and {ASSIGNMENT_FILE}"
 
     def cap(self, name: str) -> int:
+        if name not in self.caps and self.helper(name):
+            return self.caps[self.code]
         return self.caps.get(name, self.caps[self.checkpoint])
+
+    def helper(self, name: str) -> bool:
+        """A module the code file may import, beside it: `layers.py` (not the code file,
+        not a file Python or pytest would act on by itself)."""
+        return (name.endswith(".py") and name[:-3].isidentifier() and name not in self.caps
+                and name not in FOREIGN_FILES and pytest_role(name) is None)
 
 
 @dataclass
@@ -78,8 +88,10 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
     notebooks = sorted(name for name in named if name.endswith(".ipynb") and name != rules.notebook)
     if len(notebooks) == 1 and rules.notebook not in named and rules.code not in named:
         named[rules.notebook] = named.pop(notebooks[0])  # the only notebook, whatever its name
-    lone = [name for name in named if name.endswith(".pth") and name not in rules.caps]
+    suffix = "." + rules.checkpoint.rsplit(".", 1)[-1]  # .pth, or .npz for a numpy assignment
+    lone = [name for name in named if name.endswith(suffix) and name not in rules.caps]
     lone_taken = len(lone) == 1 and rules.checkpoint not in named  # the grader takes a lone .pth
+    helpers = {name for name in named if rules.helper(name) and len(named[name]) == 1}
     for name, found in sorted(named.items()):
         path, entry = found[0]
         if len(found) > 1:
@@ -94,10 +106,12 @@ def choose(files: list[tuple[str, Entry]], rules: Rules) -> Choice:
                 why = "the platform's copy of a re-uploaded file" if _target(path, rules) == name else \
                     f"the only notebook, and no {rules.code}"
                 choice.log.append(f"renamed {path} to {name} ({why})")
+        elif name in helpers:  # taken if the code file imports it (`take`)
+            choice.chosen[name] = (path, entry)
         elif name in notebooks and rules.code not in named and rules.notebook not in named:
             choice.drop(path, f"one of several notebooks ({', '.join(notebooks)}) and none is named {rules.notebook}")
         elif name in lone and rules.checkpoint not in named:
-            choice.drop(path, f"one of several .pth files ({', '.join(sorted(lone))}) and none is named "
+            choice.drop(path, f"one of several {suffix} files ({', '.join(sorted(lone))}) and none is named "
                               f"{rules.checkpoint}")
         else:
             choice.drop(path, f"not part of the submission, which holds {rules.described()}")
@@ -126,9 +140,22 @@ def _target(name: str, rules: Rules) -> str:
 
 
 def take(choice: Choice, rules: Rules, pinned: str) -> dict[str, bytes]:
-    """Read the chosen files, each under its cap; the log says what was kept and what not."""
-    taken = {}
-    for name, (path, entry) in sorted(choice.chosen.items()):
+    """Read the chosen files, each under its cap; the log says what was kept and what not.
+    Helper modules last: only those the code file (or the notebook) imports, up to
+    [intake] max_helper_modules of them by name."""
+    taken: dict[str, bytes] = {}
+    files = sorted(choice.chosen.items(), key=lambda item: (rules.helper(item[0]), item[0]))
+    helpers_kept = 0
+    for name, (path, entry) in files:
+        if rules.helper(name):
+            code = taken.get(rules.code, taken.get(rules.notebook, b""))
+            if not re.search(rb"(?:from|import)\s+" + re.escape(name[:-3].encode()) + rb"\b", code):
+                choice.drop(path, f"a .py file {rules.code} does not import: not part of the submission")
+                continue
+            if helpers_kept >= rules.max_helpers:
+                choice.drop(path, f"more than {rules.max_helpers} helper modules beside {rules.code} "
+                                  f"(the first {rules.max_helpers} by name are taken)")
+                continue
         cap = rules.cap(name)
         if entry.size > cap:
             choice.drop(path, f"{entry.size} bytes, more than the {cap} allowed for {name}")
@@ -143,6 +170,11 @@ def take(choice: Choice, rules: Rules, pinned: str) -> dict[str, bytes]:
                                     f"member inflating beyond its header, or a file that grew)")
             continue
         taken[name] = data
+        if rules.helper(name):
+            helpers_kept += 1
+            choice.log.append(f"kept {name} ({len(data)} bytes): a helper module {rules.code} imports, graded and "
+                              f"scanned with it")
+            continue
         choice.log.append(f"kept {name} ({len(data)} bytes)")
         if name == ASSIGNMENT_FILE:
             note = assignment_note(data, pinned)

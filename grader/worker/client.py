@@ -26,7 +26,7 @@ from grader.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
 from grader.worker.disk import remove_tree
 from grader.worker.processes import end_processes
-from grader.worker.protocol import Hello, Release, Request, Response, Status
+from grader.worker.protocol import Hello, Release, Request, Response, Status, is_import_stage
 
 START_TIMEOUT = 120.0
 RELEASE_TIMEOUT = 30.0
@@ -51,7 +51,7 @@ class CallResult(Response):
         where = self.stage or "starting the worker"
         hints = "".join(f"\n{h}" for h in (self.hint, _import_hint(self)) if h)
         if self.status == Status.ERROR:
-            python2 = python2_code(self.error) if self.stage == "import mlp.py" else None
+            python2 = python2_code(self.error) if is_import_stage(self.stage) else None
             if python2:  # one sentence, not a traceback
                 return python2
             text = f"{self.error.get('type')} during {where}: {self.error.get('message')}"
@@ -66,8 +66,8 @@ class CallResult(Response):
 
 
 def _import_hint(result: CallResult) -> str:
-    if result.stage == "import mlp.py":
-        return ("Hint: importing mlp.py must only define things. Put data loading, training "
+    if is_import_stage(result.stage):
+        return (f"Hint: importing {result.stage[len('import '):]} must only define things. Put data loading, training "
                 "and saving under `if __name__ == \"__main__\":`.")
     return ""
 
@@ -296,7 +296,7 @@ def _copy_submission(source: Path, target: Path) -> None:
         skipped = []
         for name in names:
             path = Path(directory) / name
-            if path.is_symlink() or name.endswith((".pth", ".pt")) or name == "__pycache__":
+            if path.is_symlink() or name.endswith((".pth", ".pt", ".npz")) or name == "__pycache__":
                 skipped.append(name)
             elif not (path.is_file() or path.is_dir()):  # a pipe or device: copying would block or fail
                 skipped.append(name)

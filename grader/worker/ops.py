@@ -103,8 +103,10 @@ def _run(name: str, args: dict, model: dict, submission: Path) -> Response:
         if name not in OPERATIONS:
             raise ContractError(f"unknown operation {name!r}")
         seed_torch(0)
-        module = _student_module(submission)
+        module = _student_module(submission, model.get("code", "mlp.py"))
         CHILD.stage(name)
+        if model.get("binding") and name in bindings.OPERATIONS:  # a course's own API (bindings.py)
+            return Response(Status.OK, value=bindings.OPERATIONS[name](module, **args))
         return Response(Status.OK, value=OPERATIONS[name](module, **args))
     except ContractError as exc:
         return contract_error(str(exc))
@@ -121,11 +123,12 @@ def seed_torch(seed: int) -> None:
 _STUDENT: dict[Path, Any] = {}
 
 
-def _student_module(submission: Path):
-    """mlp.py, imported by this child's first call and kept for its later calls (a child
-    serves one check's calls). A failed import is not kept: every call reports it."""
+def _student_module(submission: Path, code: str = "mlp.py"):
+    """mlp.py (the spec's [submission] code), imported by this child's first call and kept
+    for its later calls (a child serves one check's calls). A failed import is not kept:
+    every call reports it."""
     if submission not in _STUDENT:
-        _STUDENT[submission] = CHILD.call("import mlp.py", _import_student, submission)
+        _STUDENT[submission] = CHILD.call(f"import {code}", _import_student, submission, code)
     return _STUDENT[submission]
 
 
@@ -137,15 +140,16 @@ def _flush_output() -> None:
             pass
 
 
-def _import_student(submission: Path):
-    path = submission / "mlp.py"
+def _import_student(submission: Path, code: str = "mlp.py"):
+    path = submission / code
     if not path.exists():
-        raise ContractError("mlp.py is missing from the submission folder")
-    sys.path.insert(0, str(submission))
+        raise ContractError(f"{code} is missing from the submission folder")
+    sys.path.insert(0, str(submission))  # its helper modules beside it import as they would at home
     sys.argv = [str(path)]  # as if run as a module: a script reading sys.argv sees no arguments
-    spec = importlib.util.spec_from_file_location("mlp", path)
+    name = Path(code).stem
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["mlp"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -203,7 +207,7 @@ def new_model(module, dims: list[int], seed: int = 0):
     class_name = MODEL["class_name"]
     cls = getattr(module, class_name, None)
     if cls is None:
-        raise ContractError(f"mlp.py has no class {class_name}")
+        raise ContractError(f"{MODEL.get('code', 'mlp.py')} has no class {class_name}")
     seed_torch(seed)
     kwargs = MODEL["constructor_kwargs"]
     shown = ", ".join([*map(str, dims), *(f"{k}={v!r}" for k, v in kwargs.items())])
@@ -233,7 +237,7 @@ def get_grads(model) -> dict[str, dict]:
 def student_function(module, name: str):
     fn = getattr(module, name, None)
     if not callable(fn):
-        raise ContractError(f"mlp.py has no function {name}()")
+        raise ContractError(f"{MODEL.get('code', 'mlp.py')} has no function {name}()")
     return fn
 
 
@@ -387,6 +391,8 @@ def recording(model):
 
 
 def _copy(value):
+    if isinstance(value, np.ndarray):  # a numpy assignment's
+        return value.copy()
     return torch.Tensor.clone(value) if isinstance(value, torch.Tensor) else value
 
 
@@ -420,3 +426,6 @@ def batch(module, calls: list[dict]) -> dict:
             result.stage = CHILD.board.read()
         results.append(result.to_wire())
     return {"results": results}
+
+
+from grader.worker import bindings  # noqa: E402  (it builds on the helpers above)

@@ -366,3 +366,8 @@ def _number(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
+
+
+def is_import_stage(stage) -> bool:
+    """The child's stage while it imports the spec's code file ("import mlp.py")."""
+    return isinstance(stage, str) and stage.startswith("import ") and stage.endswith(".py")

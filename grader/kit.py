@@ -22,6 +22,12 @@ ROOT = Path(__file__).parents[1]
 INCLUDED = ("grader", "pyproject.toml", "constraints.txt", "scripts/install.sh", "ASSIGNMENT.md", "docs/assignments")
 EXCLUDED_NAMES = {"__pycache__", "calibrate.py", "kit.py", "diagnosis"}
 
+# The kit's grader/known_diagnoses.py: without grader/diagnosis/ no diagnosis registers, and
+# a failed check gets no hint (grader/diagnoses.py).
+NO_DIAGNOSES = '''"""The student kit has no diagnoses (their variants spell out the solution): importing
+this module registers none, and a failed check gets no hint."""
+'''
+
 TEMPLATE = '''"""Your two-layer MLP with hand-written backprop. See ASSIGNMENT.md for the contract."""
 
 import torch
@@ -210,6 +216,7 @@ def _write_kit(out: Path) -> Path:
     template.write_text(TEMPLATE)
     (out / "README.md").write_text(README)
     (out / ".gitignore").write_text("reports/\n__pycache__/\n")
+    (out / "grader" / "known_diagnoses.py").write_text(NO_DIAGNOSES)
     _write_training_set(out)
     return out
 
@@ -219,8 +226,8 @@ def _write_training_set(out: Path) -> None:
     `grader data` cannot make it: no TA configuration)."""
     from grader import data, spec
 
-    with spec.using(spec.DEFAULT):
-        data.write_training_set(out / spec.contract().data["file"])
+    contract = spec.assignment(spec.DEFAULT).contract  # the kit's data/ is the default homework's
+    data.write_training_set(contract, out / contract.data["file"])
 
 
 

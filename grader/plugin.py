@@ -177,7 +177,7 @@ def _grading_path(arg: str) -> bool:
     if arg.startswith("-"):
         return False
     path = Path(arg.split("::")[0]).resolve()
-    root_name = spec.contract().submission["root_name"]
+    root_name = spec.root_name()
     return path.exists() and (path.name == root_name or root_name in path.parent.parts)
 
 
@@ -216,8 +216,8 @@ class SubmissionFolder(pytest.Directory):
         return self.config.hook
 
     def collect(self):
-        name, _ = Submission(self.path).assignment()  # an unknown name: every check fails with why
-        for check_spec in spec.assignment(name).rubric.checks:
+        assignment, _ = Submission(self.path).assignment()  # an unknown name: every check fails with why
+        for check_spec in assignment.rubric.checks:
             item = CheckItem.from_parent(self, name=check_spec.id, check_id=check_spec.id)
             item.add_marker(pytest.mark.xdist_group(self.path.name))
             yield item
@@ -240,6 +240,7 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         session: GradingSession = self.config.pluginmanager.get_plugin("mlp-grader-session")
+        import grader.known_diagnoses  # noqa: F401 - registers the diagnoses (none in the student kit)
         from grader.checks import run_check
 
         outcome = run_check(self.check_id, session.context(self.path))
@@ -302,7 +303,7 @@ class GradingSession:
         self.code_problems: dict[Path, tuple[str | None, list[str]]] = {}  # cause, failures it caused
 
     def context(self, path: Path) -> "Context":
-        from grader.checks import Context
+        from grader.context import Context
         from grader.worker.client import Worker
 
         if path not in self.contexts:
@@ -317,9 +318,8 @@ class GradingSession:
 
         if path not in self.code_problems:
             submission, node_path = Submission(path), node_id.split("::")[0]
-            with spec.using(submission.assignment()[0]):
-                shown_as = f"{node_path}/{submission.code.name}"
-                self.code_problems[path] = (causes.code_problem(submission, shown_as), [])
+            shown_as = f"{node_path}/{submission.code.name}"
+            self.code_problems[path] = (causes.code_problem(submission, shown_as), [])
         problem, caused = self.code_problems[path]
         if problem and causes.caused_by_code(outcome):
             causes.explain(outcome, problem, caused[0] if caused else None)
@@ -343,7 +343,8 @@ class GradingSession:
             path = Path(props[SUBMISSION_KEY])
             self.node_paths[path] = props.get(NODE_KEY, "")
             self.outcomes.setdefault(path, []).append(json.loads(props[OUTCOME_KEY]))
-            if len(self.outcomes[path]) == int(props.get(EXPECTED_KEY, len(spec.rubric().checks))):
+            expected = props.get(EXPECTED_KEY) or len(Submission(path).assignment()[0].rubric.checks)
+            if len(self.outcomes[path]) == int(expected):
                 self._finish(path)
 
     def _finish(self, path: Path) -> None:
@@ -405,7 +406,7 @@ class GradingSession:
 
     def _explain_nothing_graded(self) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        root_name = spec.contract().submission["root_name"]
+        root_name = spec.root_name()
         for arg in self.config.args:
             path = Path(arg.split("::")[0])
             if not path.exists():

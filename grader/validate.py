@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from grader.outcome import Failed
+from grader.spec import Contract, Dims
 
 TENSOR_TYPES = ("torch.Tensor", "torch.nn.parameter.Parameter")
 FLOAT_DTYPES = ("float32", "float64")
@@ -56,3 +57,15 @@ def scalar(described: Any, what: str) -> float:
     if not np.isfinite(value):
         raise Failed(f"{what} is {value}")
     return value
+
+
+def params_of(contract: Contract, described: dict, dims: Dims, what: str = "") -> dict[str, np.ndarray]:
+    """The parameters a worker call described, by role, checked against the contract's shapes."""
+    return {name: tensor(described.get(name), f"{what}{contract.attr(name)}", shape)
+            for name, shape in contract.param_shapes(dims).items()}
+
+
+def grads_of(contract: Contract, described: dict, dims: Dims) -> dict[str, np.ndarray]:
+    """The gradients a worker call described, by parameter role (named as the contract says)."""
+    return {name: tensor(described.get(name), contract.grad_names[name], shape)
+            for name, shape in contract.param_shapes(dims).items()}

@@ -1,25 +1,18 @@
-"""forward: equals relu(X W1^T + b1) W2^T + b2, leaves X alone, treats rows independently."""
+"""forward: equals the reference's (e.g. relu(X W1^T + b1) W2^T + b2, per the assignment's activation,
+layout and biases), leaves X alone, treats rows independently."""
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 from hypothesis import strategies as st
 
 from grader import oracle, spec, validate
-from grader.checks.base import Context, check, dims_list, for_all
+from grader.checks.base import check, clue, for_all
+from grader.context import Context, dims_list
 from grader.compare import assert_close
 from grader.outcome import Failed
 from grader.spec import Dims
 from grader.strategies import cases, dims_for
-
-try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
-    from grader.diagnosis import explained
-    from grader.diagnosis import forward as diagnosis
-except ImportError:  # pragma: no cover - only in the kit
-    def explained(ctx: Context, name: str, diagnose) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
 
 
 def dtypes(ctx: Context) -> list[str]:
@@ -35,7 +28,7 @@ def _dtypes(ctx: Context) -> list[str]:
     """float32 only when forward() fails in float64 and works in float32; code that fails
     either way is tested as before, and the examples say what is wrong."""
     dims = ctx.fixed_dims() or Dims(3, 4, 2)
-    params = {name: np.full(shape, 0.5) for name, shape in spec.contract().param_shapes(dims).items()}
+    params = {name: np.full(shape, 0.5) for name, shape in ctx.contract.param_shapes(dims).items()}
 
     def runs_in(dtype: str) -> bool:
         try:
@@ -50,8 +43,9 @@ def _dtypes(ctx: Context) -> list[str]:
 
 
 def forward_cases(ctx: Context):
-    dims = dims_for(ctx.fixed_dims(), out_dims=st.integers(1, 3))
-    return st.tuples(st.one_of(cases(dims), cases(dims, kinks=True)), st.sampled_from(dtypes(ctx)))
+    c = ctx.contract
+    dims = dims_for(c, ctx.fixed_dims(), out_dims=st.integers(1, 3))
+    return st.tuples(st.one_of(cases(c, dims), cases(c, dims, kinks=True)), st.sampled_from(dtypes(ctx)))
 
 
 def run_forward(ctx: Context, case, inputs, dtype: str = "float32"):
@@ -72,9 +66,9 @@ def matches_reference(ctx: Context) -> None:
         case, dtype = example
         value = run_forward(ctx, case, [case.X], dtype)
         got = output(value["outputs"][0], case, case.X.shape[0])
-        assert_close("forward(X)", got, oracle.forward(case.params, case.X), tol)
+        assert_close("forward(X)", got, oracle.forward(ctx.contract, case.params, case.X), tol)
 
-    with explained(ctx, "forward", lambda: diagnosis.diagnose(ctx)):
+    with clue("forward"):
         for_all(ctx, "forward.matches_reference", forward_cases(ctx), body)
 
 

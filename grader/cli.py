@@ -22,12 +22,12 @@ NOTHING_TO_GRADE = 5
 def cmd_data(args: argparse.Namespace) -> int:
     from grader import data, spec
 
-    with spec.using(args.assignment):
-        try:
-            path = data.write_training_set(Path(args.out or spec.contract().data["file"]))
-        except data.TeacherUnavailable as exc:
-            print(f"grader data: {exc}", file=sys.stderr)
-            return USAGE_ERROR
+    contract = spec.assignment(args.assignment).contract
+    try:
+        path = data.write_training_set(contract, Path(args.out or contract.data["file"]))
+    except data.TeacherUnavailable as exc:
+        print(f"grader data: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     print(f"wrote the training set of {args.assignment} to {path}")
     return 0
 
@@ -35,9 +35,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from grader import calibrate, spec
 
-    with spec.using(args.assignment):
-        value = calibrate.run(threads=args.threads)
-        metric = spec.contract().checkpoint["metric"]
+    contract = spec.assignment(args.assignment).contract
+    value = calibrate.run(contract, threads=args.threads)
+    metric = contract.checkpoint["metric"]
     if metric == "test_mse_ratio":
         print(f"reference test-set MSE: {value:.6f} (written to the TA configuration)")
     else:
@@ -85,7 +85,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"grader: no such folder: {reports_dir}", file=sys.stderr)
         return USAGE_ERROR
     # The submissions beside the reports: a file there that pytest runs could have forged them.
-    refused = guard.refusal([reports_dir.resolve().parent / spec.contract().submission["root_name"]])
+    refused = guard.refusal([reports_dir.resolve().parent / spec.root_name()])
     if refused:
         print(f"grader: {refused}", file=sys.stderr)
         return USAGE_ERROR

@@ -24,28 +24,29 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import spec, ta_config
+from grader import ta_config
+from grader.spec import Contract
 
 
 class TeacherUnavailable(RuntimeError):
     """The teacher's data cannot be made without the TA configuration (a student's kit)."""
 
 
-def teacher_seed() -> int:
+def teacher_seed(contract: Contract) -> int:
     config = ta_config.load()
     if config is None or config.teacher_seed is None:
         raise TeacherUnavailable(
-            f"the {spec.contract().name} data comes from the TAs' teacher network, whose seed only the TA "
-            f"configuration holds: the kit ships the training set as {spec.contract().data['file']}")
+            f"the {contract.name} data comes from the TAs' teacher network, whose seed only the TA "
+            f"configuration holds: the kit ships the training set as {contract.data['file']}")
     return config.teacher_seed
 
 
-def teacher_parts(in_dim: int | None = None) -> dict:
+def teacher_parts(contract: Contract, in_dim: int | None = None) -> dict:
     """The teacher's arrays and constants (TA only): y = sqrt(share) * (X @ w_lin)
     + sqrt(1 - share) * (relu(X @ V1.T + c1) @ v2 - mean) / std."""
-    d = spec.contract().data
-    in_dim = in_dim or spec.contract().dims.in_dim
-    rng = np.random.default_rng(teacher_seed())
+    d = contract.data
+    in_dim = in_dim or contract.dims.in_dim
+    rng = np.random.default_rng(teacher_seed(contract))
     w_lin = rng.standard_normal(in_dim)
     w_lin /= np.linalg.norm(w_lin)
     V1 = rng.standard_normal((d["teacher_hidden"], in_dim)) / np.sqrt(in_dim)
@@ -58,8 +59,8 @@ def teacher_parts(in_dim: int | None = None) -> dict:
             "share": d["linear_share"]}
 
 
-def _teacher(in_dim: int):
-    t = teacher_parts(in_dim)
+def _teacher(contract: Contract, in_dim: int):
+    t = teacher_parts(contract, in_dim)
 
     def teacher(X: np.ndarray) -> np.ndarray:
         nonlinear = (np.maximum(X @ t["V1"].T + t["c1"], 0.0) @ t["v2"] - t["mean"]) / t["std"]
@@ -68,20 +69,19 @@ def _teacher(in_dim: int):
     return teacher
 
 
-def make_dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_dataset(contract: Contract, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) as float32 arrays of shapes (n, in_dim) and (n, 1)."""
-    c = spec.contract()
-    in_dim = c.dims.in_dim
+    in_dim = contract.dims.in_dim
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, in_dim))
-    y = _teacher(in_dim)(X) + c.data["noise_std"] * rng.standard_normal(n)
+    y = _teacher(contract, in_dim)(X) + contract.data["noise_std"] * rng.standard_normal(n)
     return X.astype(np.float32), y.reshape(n, 1).astype(np.float32)
 
 
-def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digits_split(contract: Contract) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, y_train, X_test, y_test) of the bundled digits, split as the spec says
     (read-only: made once per process for each split)."""
-    d = spec.contract().data
+    d = contract.data
     return _frozen_digits_split(float(d["test_size"]), int(d["split_seed"]))
 
 
@@ -101,57 +101,56 @@ def _frozen_digits_split(test_size: float, split_seed: int) -> tuple[np.ndarray,
     return X_train, y_train, X_test, y_test
 
 
-def sin_training_set() -> tuple[np.ndarray, np.ndarray]:
-    d = spec.contract().data
+def sin_training_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    d = contract.data
     x = np.random.default_rng(d["public_seed"]).uniform(d["x_min"], d["x_max"], (d["n_train"], 1))
     return x.astype(np.float32), np.sin(x).astype(np.float32)
 
 
-def sin_grid() -> tuple[np.ndarray, np.ndarray]:
-    d = spec.contract().data
+def sin_grid(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    d = contract.data
     x = np.linspace(d["x_min"], d["x_max"], d["grid_points"]).reshape(-1, 1)
     return x, np.sin(x)
 
 
-def training_set() -> tuple[np.ndarray, np.ndarray]:
-    d = spec.contract().data
+def training_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    d = contract.data
     if d["source"] == "sklearn_digits":
-        return digits_split()[:2]
+        return digits_split(contract)[:2]
     if d["source"] == "sin":
-        return sin_training_set()
-    return make_dataset(d["n_train"], d["public_seed"])
+        return sin_training_set(contract)
+    return make_dataset(contract, d["n_train"], d["public_seed"])
 
 
-def test_set(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The hidden test set of the active assignment, made once per process (a class grades
+def test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hidden test set of the contract's assignment, made once per process (a class grades
     every student on it: 10 000 x 256 draws and a teacher pass each time were ~0.5 s)."""
-    return _frozen_test_set(spec.contract().name, seed)
+    return _frozen_test_set(contract, seed)
 
 
 @functools.lru_cache(maxsize=4)
-def _frozen_test_set(assignment: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Keyed by the assignment too: `make_dataset` reads the active one, which is this one."""
-    X, y = make_dataset(spec.contract().data["n_test"], seed)
+def _frozen_test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_dataset(contract, contract.data["n_test"], seed)
     X.setflags(write=False)
     y.setflags(write=False)
     return X, y
 
 
-def evaluation_set() -> tuple[np.ndarray, np.ndarray]:
+def evaluation_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's data for the public-data assignments (the digits' test split, the
     sin grid); the regression's hidden test set needs the TA's seed (`test_set`)."""
-    source = spec.contract().data["source"]
+    source = contract.data["source"]
     if source == "sklearn_digits":
-        return digits_split()[2:]
+        return digits_split(contract)[2:]
     if source == "sin":
-        return sin_grid()
-    raise ValueError(f"data source {source!r} has a hidden test set: use test_set(seed)")
+        return sin_grid(contract)
+    raise ValueError(f"data source {source!r} has a hidden test set: use test_set(contract, seed)")
 
 
-def write_training_set(path: Path) -> Path:
+def write_training_set(contract: Contract, path: Path) -> Path:
     import torch
 
-    X, y = training_set()
+    X, y = training_set(contract)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npz":  # a numpy assignment's: np.load(path) gives X and y
         np.savez(path, X=X, y=y)

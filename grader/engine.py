@@ -15,7 +15,7 @@ from grader.sandbox import Launcher
 from grader.session import Grading
 
 
-def check_ids(assignment: str = spec.DEFAULT) -> list[str]:
+def check_ids(assignment: str) -> list[str]:
     """The assignment's checks in rubric order."""
     return [c.id for c in spec.assignment(assignment).rubric.checks]
 

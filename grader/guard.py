@@ -22,7 +22,7 @@ def submission_folders(paths: Iterable[str | Path]) -> list[Path]:
     """The submission folders a run given these paths (pytest's arguments) can reach: a
     submission folder itself (or a path inside one), the folders of a submissions root,
     and those of a submissions root directly inside a given folder."""
-    root_name = spec.contract().submission["root_name"]
+    root_name = spec.root_name()
     found: list[Path] = []
     for arg in paths:
         if str(arg).startswith("-"):

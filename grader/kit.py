@@ -26,6 +26,12 @@ ROOT = Path(__file__).parents[1]
 INCLUDED = ("grader", "pyproject.toml", "constraints.txt", "scripts/install.sh", "ASSIGNMENT.md", "docs/assignments")
 EXCLUDED_NAMES = {"__pycache__", "calibrate.py", "kit.py", "template.py", "diagnosis"}
 
+# The kit's grader/known_diagnoses.py: without grader/diagnosis/ no diagnosis registers, and
+# a failed check gets no hint (grader/diagnoses.py).
+NO_DIAGNOSES = '''"""The student kit has no diagnoses (their variants spell out the solution): importing
+this module registers none, and a failed check gets no hint."""
+'''
+
 README = '''# Checking your homework yourself
 
 This kit runs the same visible checks the course grader runs. It contains no solution.
@@ -166,6 +172,7 @@ def _write_kit(out: Path, contract: spec.Contract) -> Path:
         (folder / ASSIGNMENT_FILE).write_text(f'assignment = "{contract.name}"\n')
     (out / "README.md").write_text(README.format(assignment=contract.name, handout=contract.handout))
     (out / ".gitignore").write_text("reports/\n__pycache__/\n")
+    (out / "grader" / "known_diagnoses.py").write_text(NO_DIAGNOSES)
     _write_training_set(out)
     return out
 
@@ -175,8 +182,8 @@ def _write_training_set(out: Path) -> None:
     `grader data` cannot make it: no TA configuration)."""
     from grader import data
 
-    with spec.using(spec.DEFAULT):  # data.write_training_set reads the active assignment's spec
-        data.write_training_set(out / spec.assignment(spec.DEFAULT).contract.data["file"])
+    contract = spec.assignment(spec.DEFAULT).contract  # the kit's data/ is the default homework's
+    data.write_training_set(contract, out / contract.data["file"])
 
 
 

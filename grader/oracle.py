@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader import spec
+from grader.spec import Contract
 
 REFERENCE_FILE = Path(os.environ.get("MLP_GRADER_REFERENCE", Path(__file__).parents[1] / "reference" / "mlp.py"))
 
@@ -32,15 +32,16 @@ def _reference():
     return module
 
 
-def _model(params: dict[str, np.ndarray], relu_grad_at_zero: int = 0, weight_decay: float | None = None):
-    """The reference model of the active assignment, holding `params` in float64.
+def _model(contract: Contract, params: dict[str, np.ndarray], relu_grad_at_zero: int = 0,
+           weight_decay: float | None = None):
+    """The reference model of the contract's assignment, holding `params` in float64.
 
     relu_grad_at_zero=1 takes ReLU'(0) = 1 instead of 0 (both are subgradients, and the
     handout accepts either): before each backward the cached pre-activations are nudged off
     exact zeros, which changes the mask there and nothing else. `weight_decay` replaces the
     handout's (a model built with another value)."""
     ref = _reference()
-    config = spec.contract().reference_config
+    config = contract.reference_config
     if weight_decay is not None:
         config = {**config, "weight_decay": weight_decay}
     model = ref.TwoLayerMLP.__new__(ref.TwoLayerMLP).configure(config)
@@ -69,54 +70,55 @@ def _t(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(array, dtype=np.float64).copy())
 
 
-def forward(params, X) -> np.ndarray:
-    return _model(params).forward(_t(X)).numpy()
+def forward(contract: Contract, params, X) -> np.ndarray:
+    return _model(contract, params).forward(_t(X)).numpy()
 
 
-def gradients(params, X, y, relu_grad_at_zero: int = 0, weight_decay: float | None = None) -> dict[str, np.ndarray]:
+def gradients(contract: Contract, params, X, y, relu_grad_at_zero: int = 0,
+              weight_decay: float | None = None) -> dict[str, np.ndarray]:
     """The reference gradients (see `_model` for the options)."""
-    model = _model(params, relu_grad_at_zero, weight_decay)
+    model = _model(contract, params, relu_grad_at_zero, weight_decay)
     model.backward(model.forward(_t(X)), _t(y))
-    return {name: getattr(model, f"grad_{name}").numpy() for name in spec.contract().param_names}
+    return {name: getattr(model, f"grad_{name}").numpy() for name in contract.param_names}
 
 
-def train(params, X, y, seed: int | None = None, relu_grad_at_zero: int = 0, **kwargs
+def train(contract: Contract, params, X, y, seed: int | None = None, relu_grad_at_zero: int = 0, **kwargs
           ) -> tuple[list[float], dict[str, np.ndarray]]:
     """The reference trajectory; with shuffle=True, under torch.manual_seed(seed)."""
-    model = _model(params, relu_grad_at_zero)
+    model = _model(contract, params, relu_grad_at_zero)
     if seed is not None:
         torch.manual_seed(seed)
     losses = _reference().train(model, _t(X), _t(y), **kwargs)
     return losses, _numpy(model.state_dict())
 
 
-def mse(params, X, y) -> float:
-    pred = forward(params, X)
+def mse(contract: Contract, params, X, y) -> float:
+    pred = forward(contract, params, X)
     return float(np.mean((pred - np.asarray(y, dtype=np.float64)) ** 2))
 
 
-def held_out_metric(params, X, y) -> float:
-    """The active assignment's checkpoint metric on public held-out data, for parameters
+def held_out_metric(contract: Contract, params, X, y) -> float:
+    """The assignment's checkpoint metric on public held-out data, for parameters
     run through the reference forward: accuracy (test_accuracy) or RMSE (grid_rmse). NaN
     when an output is not finite (huge parameters overflow): argmax would still name a class."""
-    outputs = forward(params, X)
+    outputs = forward(contract, params, X)
     if not np.all(np.isfinite(outputs)):
         return float("nan")
-    if spec.contract().checkpoint["metric"] == "test_accuracy":
+    if contract.checkpoint["metric"] == "test_accuracy":
         return float(np.mean(np.argmax(outputs, axis=1) == y))
-    return float(np.sqrt(mse(params, X, y)))
+    return float(np.sqrt(mse(contract, params, X, y)))
 
 
-def loss(params, X, y) -> float:
-    """The active assignment's data loss of the reference forward."""
-    return float(_reference().loss_value(spec.contract().loss, torch.from_numpy(forward(params, X)), _t(y)))
+def loss(contract: Contract, params, X, y) -> float:
+    """The assignment's data loss of the reference forward."""
+    return float(_reference().loss_value(contract.loss, torch.from_numpy(forward(contract, params, X)), _t(y)))
 
 
-def new_model(dims, seed: int = 0, dtype=torch.float32):
-    """A freshly initialised reference model of the active assignment (for calibration)."""
+def new_model(contract: Contract, dims, seed: int = 0, dtype=torch.float32):
+    """A freshly initialised reference model of the contract's assignment (for calibration)."""
     torch.manual_seed(seed)
     return _reference().TwoLayerMLP(dims.in_dim, dims.hidden_dim, dims.out_dim, dtype=dtype,
-                                    config=spec.contract().reference_config)
+                                    config=contract.reference_config)
 
 
 def train_model(model, X, y, **kwargs) -> list[float]:

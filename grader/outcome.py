@@ -10,16 +10,20 @@ from grader.spec import CheckSpec
 
 class Failed(Exception):
     """A check found a problem. `earned` carries partial credit; `crashed` marks that the
-    student's code crashed, hung or exited rather than returning a wrong value."""
+    student's code crashed, hung or exited rather than returning a wrong value. `clues`
+    name the diagnoses that may explain it (grader/diagnoses.py), each with what it needs
+    (None: it probes the submission itself); they are never reported."""
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None,
-                 earned: float = 0.0, crashed: bool = False, hint: str | None = None):
+                 earned: float = 0.0, crashed: bool = False, hint: str | None = None,
+                 clues: dict[str, Any] | None = None):
         super().__init__(message)
         self.message = message
         self.details = dict(details or {})
         self.earned = earned
         self.crashed = crashed
         self.hint = hint
+        self.clues = dict(clues or {})
 
 
 @dataclass

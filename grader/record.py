@@ -15,7 +15,7 @@ from pathlib import Path
 
 from grader import spec
 from grader.outcome import Outcome
-from grader.results import NOT_RUN, SubmissionResult, student_folder
+from grader.results import NOT_RUN, UNNAMED_ASSIGNMENT, SubmissionResult, student_folder
 from grader.submission import Submission
 
 NOT_RUN_MESSAGE = "not run: this run left the check out (-k, --lf, --deselect, -x or an interrupted run)"
@@ -36,7 +36,7 @@ def previous_outcomes(reports_dir: Path, name: str, assignment: str) -> tuple[di
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         extra = data.get("extra_data") or {}
-        if extra.get("assignment", spec.DEFAULT) != assignment:
+        if extra.get("assignment", UNNAMED_ASSIGNMENT) != assignment:
             return {}, None
         outcomes = {t["extra_data"]["id"]: t["extra_data"] for t in data["tests"]
                     if t["extra_data"]["status"] != NOT_RUN}
@@ -50,11 +50,11 @@ def record(submission: Submission, outcomes: list[dict], notes: list[str], repor
     """The student's result in rubric order: this run's outcomes, then the previous run's for
     the checks this run left out, then "not run" for the rest."""
     assignment, _ = submission.assignment()
-    rubric = spec.assignment(assignment).rubric
+    rubric = assignment.rubric
     ran = {o["id"]: o for o in outcomes}
     previous, previous_started = ({}, None)
     if len(ran) < len(rubric.checks):
-        previous, previous_started = previous_outcomes(reports_dir, submission.name, assignment)
+        previous, previous_started = previous_outcomes(reports_dir, submission.name, assignment.name)
     rebuilt, kept = [], 0
     for check_spec in rubric.checks:
         if check_spec.id in ran:
@@ -73,5 +73,5 @@ def record(submission: Submission, outcomes: list[dict], notes: list[str], repor
         notes.append(f"incomplete: {missing} of {len(rubric.checks)} checks have not run; not in grades.csv "
                      f"until a run grades them")
     seconds = sum(float(o.get("seconds", 0.0)) for o in ran.values())
-    result = SubmissionResult(submission.name, rebuilt, seconds, notes, assignment=assignment, node_path=node_path)
+    result = SubmissionResult(submission.name, rebuilt, seconds, notes, assignment=assignment.name, node_path=node_path)
     return Recorded(result, len(ran), kept, previous_started)

@@ -29,6 +29,9 @@ GRADESCOPE_VISIBILITY = {"visible": "visible", "hidden": "after_published"}
 # reports/students/<name>/: the students' folders apart from the class files (index.html,
 # grades.csv) that reports/ holds, so a student folder named like one cannot collide.
 STUDENTS_DIR = "students"
+# The assignment of a results.json that names none: those were written before the grader
+# knew several assignments, and graded the default one.
+UNNAMED_ASSIGNMENT = spec.DEFAULT
 
 
 @dataclass
@@ -38,7 +41,7 @@ class SubmissionResult:
     execution_time: float = 0.0
     notes: list[str] = field(default_factory=list)
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    assignment: str = spec.DEFAULT
+    assignment: str = field(kw_only=True)  # the name of the assignment graded
     node_path: str = ""  # how pytest names the folder, e.g. submissions/alice: <node_path>::<check>
 
     @property

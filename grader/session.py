@@ -33,8 +33,7 @@ if TYPE_CHECKING:  # grader.checks and grader.worker import torch: loaded when a
 class Grading:
     def __init__(self, path: Path, launcher: Launcher | None = None, node_path: str | None = None):
         self.submission = Submission(Path(path))
-        name, self.problem = self.submission.assignment()
-        self.assignment = spec.assignment(name)
+        self.assignment, self.problem = self.submission.assignment()
         self.launcher = launcher
         self.node_path = node_path
         self.outcomes: list[Outcome] = []
@@ -60,6 +59,7 @@ class Grading:
         return self._context
 
     def run(self, check_id: str) -> Outcome:
+        import grader.known_diagnoses  # noqa: F401 - registers the diagnoses (none in the student kit)
         from grader.checks import run_check
 
         outcome = run_check(check_id, self.context)
@@ -70,9 +70,8 @@ class Grading:
 
     def _explain(self, outcome: Outcome, node_id: str) -> None:
         if self._code_problem is None:
-            with spec.using(self.assignment.name):  # Submission.code reads the active contract
-                shown_as = f"{self.node_path}/{self.submission.code.name}"
-                self._code_problem = (causes.code_problem(self.submission, shown_as), [])
+            shown_as = f"{self.node_path}/{self.submission.code.name}"
+            self._code_problem = (causes.code_problem(self.submission, shown_as), [])
         problem, caused = self._code_problem
         if problem and causes.caused_by_code(outcome):
             causes.explain(outcome, problem, caused[0] if caused else None)
@@ -101,10 +100,9 @@ def notes(submission: Submission, assignment: spec.Assignment, launcher: Launche
     """What the report says about the submission as a whole, beside its checks."""
     _, problem = submission.assignment()
     found = [problem] if problem else []
-    with spec.using(assignment.name):  # Submission.code reads the active contract
-        if not submission.code.is_file():
-            found.append(f"{submission.code.name} is missing: every check that runs code fails")
-        found += submission.conversion()
+    if not submission.code.is_file():
+        found.append(f"{submission.code.name} is missing: every check that runs code fails")
+    found += submission.conversion()
     foreign = submission.foreign_files()
     if foreign:
         found.append("ignored (never loaded by the grader): " + ", ".join(foreign))

@@ -5,27 +5,24 @@ contract (dims, activation, loss, biases, weight layout, names, init, training, 
 checkpoint's thresholds and the rubric. ``tolerances.toml`` (every numerical tolerance)
 and ``limits.toml`` (the worker's limits) are shared by all assignments.
 
-The *active* assignment is a context variable: the engine sets it around grading one
-submission (``with spec.using(name): ...``), and `contract()` / `rubric()` return the
-active one (``mlp-regression`` when none is set), so the checks, the reference's door and
-the reports read "the" contract without being told which.
-Everything else (checks, reports, the handout's tables) reads them through here.
+`assignment(name)` is one assignment as a value (its `Contract` and `Rubric`): nothing here
+is "active"; every caller is handed the assignment it works on (the check context holds
+the submission's) and passes it on. `DEFAULT` is only the name a submission answers when
+neither the class's course file nor its own assignment.toml names one.
+Everything else (checks, reports, the handout's tables) reads the TOML files through here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 HERE = Path(__file__).parent
 ASSIGNMENTS = HERE / "assignments"
 DEFAULT = "mlp-regression"
-_ACTIVE: contextvars.ContextVar[str] = contextvars.ContextVar("mlp_grader_assignment", default=DEFAULT)
 ACTIVATIONS = ("relu", "tanh")
 LOSSES = ("mse", "cross_entropy")
 LAYOUTS = ("out_in", "in_out")
@@ -67,7 +64,7 @@ class Dims:
         return tuple(getattr(self, axis) for axis in spec)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per assignment (`assignment` is cached): hashed by identity
 class Contract:
     raw: dict[str, Any]
 
@@ -447,28 +444,14 @@ def _binding_problems(raw: dict[str, Any]) -> list[str]:
     return problems
 
 
-def active() -> str:
-    """The name of the assignment being graded (the default when none is set)."""
-    return _ACTIVE.get()
-
-
-@contextlib.contextmanager
-def using(name: str) -> Iterator[Assignment]:
-    """Make `name` the active assignment inside the block."""
-    chosen = assignment(name)
-    token = _ACTIVE.set(name)
-    try:
-        yield chosen
-    finally:
-        _ACTIVE.reset(token)
-
-
-def contract() -> Contract:
-    return assignment(_ACTIVE.get()).contract
-
-
-def rubric() -> Rubric:
-    return assignment(_ACTIVE.get()).rubric
+@functools.cache
+def root_name() -> str:
+    """The folder submissions sit in (`[submission] root_name`), needed before a submission
+    says which assignment it answers: every assignment must name the same one."""
+    found = {assignment(name).contract.submission["root_name"] for name in names()}
+    if len(found) != 1:
+        raise ValueError(f"the assignments name different submission folders {sorted(found)}: they must share one")
+    return found.pop()
 
 
 def all_check_ids() -> set[str]:

@@ -5,7 +5,7 @@ array a layout (`LAYOUTS`) and a seed; numpy makes the values, of two decimals. 
 arrays element by element cost five times as much; two decimals keep a small failing
 example readable (X = [[0.37, -1.42]]) while pre-activations of exactly 0 stay rare,
 unless a kink is made on purpose. A submission whose constructor ignores its dims is
-exercised at the full 256 -> 512 -> 1 size. Values are float32-representable so that
+exercised at the assignment's full size. Values are float32-representable so that
 float32 and float64 code see the same inputs.
 """
 
@@ -19,8 +19,7 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from grader import spec
-from grader.spec import Dims
+from grader.spec import Contract, Dims
 
 
 @dataclass
@@ -48,13 +47,12 @@ class Case:
             **({"weight_decay": self.extra["weight_decay"]} if "weight_decay" in self.extra else {}),
         }
 
-    def preactivations(self) -> np.ndarray:
-        return preactivations(self.params, self.X)
+    def preactivations(self, contract: Contract) -> np.ndarray:
+        return preactivations(contract, self.params, self.X)
 
 
-def preactivations(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """The hidden pre-activations in float64, per the active assignment's layout and biases."""
-    c = spec.contract()
+def preactivations(c: Contract, params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """The hidden pre-activations in float64, per the contract's layout and biases."""
     W1 = params["W1"].astype(np.float64)
     z = X.astype(np.float64) @ (W1.T if c.layout == "out_in" else W1)
     return z + params["b1"] if c.bias else z
@@ -65,17 +63,17 @@ def targets(y: np.ndarray, dtype: str) -> np.ndarray:
     return y.astype(np.int64) if y.dtype.kind in "iu" else y.astype(dtype)
 
 
-def draw_targets(rows: int, out_dim: int):
+def draw_targets(contract: Contract, rows: int, out_dim: int):
     """Float targets (rows, out_dim), or int64 class labels (rows,) for cross-entropy."""
-    if spec.contract().classification:
+    if contract.classification:
         return st.integers(0, 2**32 - 1).map(lambda seed: np.random.default_rng(seed).integers(0, out_dim, rows))
     return values((rows, out_dim))
 
 
-def labels_from_scores(scores: np.ndarray) -> np.ndarray:
+def labels_from_scores(contract: Contract, scores: np.ndarray) -> np.ndarray:
     """Targets for a fixed teacher's scores (N, out_dim): the scores themselves for
     regression, their argmax as int64 labels for classification."""
-    return np.argmax(scores, axis=1).astype(np.int64) if spec.contract().classification else scores
+    return np.argmax(scores, axis=1).astype(np.int64) if contract.classification else scores
 
 
 # How an array's values are laid out, drawn by Hypothesis per array. Mostly generic values;
@@ -108,29 +106,29 @@ def _array(layout: str, rng: np.random.Generator, shape: tuple[int, ...], bound:
     return array
 
 
-def small_dims(out_dims=st.just(1)):
-    if spec.contract().classification:  # softmax over one class is constant: at least two
+def small_dims(contract: Contract, out_dims=st.just(1)):
+    if contract.classification:  # softmax over one class is constant: at least two
         out_dims = out_dims.map(lambda k: k + 1)
     return st.builds(Dims, st.integers(1, 5), st.integers(1, 6), out_dims)
 
 
-def dims_for(full: Dims | None, out_dims=st.just(1)):
-    """Small varied dims, or the full homework dims when the constructor ignores its arguments."""
-    return st.just(full) if full is not None else small_dims(out_dims)
+def dims_for(contract: Contract, full: Dims | None, out_dims=st.just(1)):
+    """Small varied dims, or the assignment's full dims when the constructor ignores its arguments."""
+    return st.just(full) if full is not None else small_dims(contract, out_dims)
 
 
 @st.composite
-def networks(draw, dims: Dims, weight_bound: float = 1.0):
+def networks(draw, contract: Contract, dims: Dims, weight_bound: float = 1.0):
     """Parameters in [-weight_bound, weight_bound] (weights) and [-0.5, 0.5] (biases).
 
-    On a wide hidden layer (the homework's 512 units) W2's bound shrinks to
+    On a wide hidden layer (mlp-regression's 512 units) W2's bound shrinks to
     sqrt(6 / hidden_dim), as Xavier's does: with bound 1 the outputs reach the hundreds,
     and float32 rounding of such outputs alone (2e-5) can fail the gradient check of a
     correct submission where pred - y happens to be small. W1 keeps its bound, so that
     pre-activations stay far from ReLU's kink compared with finite differences' steps
     (with Xavier's bound there, examples with all 1536 of them clear would be rare).
     Small networks (hidden_dim <= 6) keep every bound."""
-    shapes = spec.contract().param_shapes(dims)
+    shapes = contract.param_shapes(dims)
     fan_in = {"W2": dims.hidden_dim}
     params = {}
     for name, shape in shapes.items():
@@ -142,19 +140,19 @@ def networks(draw, dims: Dims, weight_bound: float = 1.0):
 
 
 @st.composite
-def cases(draw, dims_strategy, n=st.integers(1, 6), kink_margin: float = 0.0, kinks: bool = False):
+def cases(draw, contract: Contract, dims_strategy, n=st.integers(1, 6), kink_margin: float = 0.0, kinks: bool = False):
     """A network and a batch. With kink_margin > 0 every hidden pre-activation keeps at
     least that distance from 0; with kinks=True some are exactly 0 on purpose."""
     dims = draw(dims_strategy)
-    params = draw(networks(dims))
+    params = draw(networks(contract, dims))
     rows = draw(n)
     X = draw(values((rows, dims.in_dim)))
-    y = draw(draw_targets(rows, dims.out_dim))
+    y = draw(draw_targets(contract, rows, dims.out_dim))
     if kinks:
         X, params = _with_exact_kinks(draw, X, params)
     case = Case(dims, params, X, y, kinks=kinks)
     if kink_margin > 0:
-        assume(np.min(np.abs(case.preactivations())) >= kink_margin * (1.0 + np.max(np.abs(X))))
+        assume(np.min(np.abs(case.preactivations(contract))) >= kink_margin * (1.0 + np.max(np.abs(X))))
     return case
 
 

@@ -71,10 +71,10 @@ class Submission:
 
     @property
     def code(self) -> Path:
-        return self.path / spec.contract().submission["code"]
+        return self.path / self.assignment()[0].contract.submission["code"]
 
     def checkpoint(self) -> Path:
-        preferred = self.path / spec.contract().submission["checkpoint"]
+        preferred = self.path / self.assignment()[0].contract.submission["checkpoint"]
         if os.path.lexists(preferred):
             return preferred
         suffix = preferred.suffix or ".pth"  # .npz for a numpy assignment
@@ -101,14 +101,19 @@ class Submission:
             marks.append(line[len(CONVERSION_MARK):])
         return marks
 
-    def assignment(self) -> tuple[str, str | None]:
+    def assignment(self) -> tuple[spec.Assignment, str | None]:
         """(the assignment this submission answers, a problem or None).
 
         The class's course file (grader/course.py) pins the assignment when there is one;
         otherwise `assignment.toml` in the folder says `assignment = "<name>"`, and without
-        it the default assignment (mlp-regression) is graded. An unreadable file, an
-        unknown name or, under a pin, another assignment's name is a problem (every check
-        then fails with it); the pinned or default rubric lists the checks."""
+        it the homework's default (`spec.DEFAULT`, mlp-regression) is graded, as the handout
+        says. An unreadable file, an unknown name or, under a pin, another assignment's name
+        is a problem (every check then fails with it); the pinned or default rubric lists
+        the checks."""
+        name, problem = self._assignment_name()
+        return spec.assignment(name), problem
+
+    def _assignment_name(self) -> tuple[str, str | None]:
         pin = course.pinned(self.path.parent)
         chosen, problem = self._chosen_assignment(pin or spec.DEFAULT)
         if problem:
@@ -168,6 +173,5 @@ class Submission:
 
 
 def is_submission_dir(path: Path) -> bool:
-    """A folder directly inside a folder named like the contract's `root_name`."""
-    root_name = spec.contract().submission["root_name"]
-    return path.is_dir() and path.parent.name == root_name and not path.name.startswith((".", "_"))
+    """A folder directly inside the folder every assignment names `root_name`."""
+    return path.is_dir() and path.parent.name == spec.root_name() and not path.name.startswith((".", "_"))

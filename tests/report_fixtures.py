@@ -19,6 +19,8 @@ from grader.outcome import Outcome
 from grader.report import write_reports
 from grader.results import SubmissionResult
 
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
+
 STARTED = "2026-03-01T09:30:00+0000"
 SCRIPT = "<script>alert(1)</script><b>bold</b>"
 HTML_MESSAGE = 'forward returned <img src=x onerror="alert(2)"> instead of a tensor'
@@ -36,14 +38,16 @@ def passed(check: spec.CheckSpec, **details) -> Outcome:
     return Outcome(check, float(check.points), "passed", details=details, seconds=0.5, student_seconds=0.25)
 
 
-def build(name: str, changed: dict[str, Outcome], notes: list[str] | None = None) -> SubmissionResult:
-    """Every check passes except those in `changed` (check id -> outcome)."""
-    outcomes = [changed.get(c.id) or passed(c) for c in spec.rubric().checks]
-    return SubmissionResult(name, outcomes, execution_time=12.5, notes=notes or [], started=STARTED)
+def build(name: str, changed: dict[str, Outcome], notes: list[str] | None = None,
+          assignment: str = spec.DEFAULT) -> SubmissionResult:
+    """Every check of the assignment passes except those in `changed` (check id -> outcome)."""
+    outcomes = [changed.get(c.id) or passed(c) for c in spec.assignment(assignment).rubric.checks]
+    return SubmissionResult(name, outcomes, execution_time=12.5, notes=notes or [], started=STARTED,
+                            assignment=assignment)
 
 
-def check(check_id: str) -> spec.CheckSpec:
-    return spec.rubric()[check_id]
+def check(check_id: str, assignment: str = spec.DEFAULT) -> spec.CheckSpec:
+    return spec.assignment(assignment).rubric[check_id]
 
 
 def full_marks() -> SubmissionResult:
@@ -77,7 +81,7 @@ def hostile() -> SubmissionResult:
 
 
 def crashed() -> SubmissionResult:
-    changed = {c.id: Outcome(c, 0.0, "failed", "mlp.py could not be imported") for c in spec.rubric().checks
+    changed = {c.id: Outcome(c, 0.0, "failed", "mlp.py could not be imported") for c in RUBRIC.checks
                if c.id != "no_autograd.source"}
     changed["structure.imports"] = Outcome(check("structure.imports"), 0.0, "error", CRASH_MESSAGE,
                                            details={"stage": "import", "status": "crashed"},

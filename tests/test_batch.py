@@ -30,6 +30,7 @@ from grader import spec
 from grader.worker.client import TIMEOUT_ENV
 
 pytestmark = pytest.mark.slow  # a class graded through pytest subprocesses, serially, sharded and under xdist
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
 
 CHEAP = "structure or no_autograd"
 # One correct student, one who loses a cheap check and one whose forward hangs
@@ -179,9 +180,9 @@ def test_the_baseline_graded_each_kind_as_expected(baseline):
     results = {name: checks_of(r) for name, r in results_of(baseline / "reports").items()}
     correct, hardcoded, hangs = (results[n] for n in names(baseline))
     assert {c for c, v in correct.items() if v[0] == "passed"} == {
-        c.id for c in spec.rubric().checks if c.category in ("structure", "no_autograd")}
+        c.id for c in RUBRIC.checks if c.category in ("structure", "no_autograd")}
     not_run = {c for c, (status, score, _) in correct.items() if (status, score) == ("not_run", 0)}
-    assert not_run == {c.id for c in spec.rubric().checks if c.category not in ("structure", "no_autograd")}
+    assert not_run == {c.id for c in RUBRIC.checks if c.category not in ("structure", "no_autograd")}
     assert hardcoded["structure.constructor_dims"][0] == "failed"
     assert hangs["no_autograd.grad_disabled"][0] == "error"
     assert f"did not finish within {CALL_TIMEOUT:g} s" in hangs["no_autograd.grad_disabled"][2]
@@ -302,7 +303,7 @@ def test_progress_lines_and_the_table_list_every_student_under_xdist(gradings):
     assert re.search(r"graded student-001: .* check\(s\) crashed or timed out", result.stdout), result.log
     for name in names(work):
         tests = json.loads((work / "reports" / "students" / name / "results.json").read_text())["tests"]
-        assert len(tests) == len(spec.rubric().checks)
+        assert len(tests) == len(RUBRIC.checks)
 
 
 def test_progress_lines_start_their_own_line_under_xdist(gradings):

@@ -79,7 +79,8 @@ def test_the_failing_example_reported_is_the_smallest():
 
 def test_after_a_timeout_examples_run_one_by_one_smallest_first_until_one_fails():
     # a submission after a timeout, with no worker: nothing may be batched
-    ctx = SimpleNamespace(timed_out=True, output=[], assignment="test", _probes={}, fixed_dims=lambda: None)
+    ctx = SimpleNamespace(timed_out=True, output=[], assignment=SimpleNamespace(name="test"), _probes={},
+                          fixed_dims=lambda: None)
     sizes = []
 
     def body(array):

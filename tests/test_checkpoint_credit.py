@@ -52,7 +52,8 @@ def test_a_nan_share_of_points_scores_zero_not_nan():
 
 @pytest.mark.slow
 def test_huge_finite_parameters_earn_no_test_mse_credit(tmp_path):
-    shapes = spec.contract().param_shapes(spec.contract().dims)
+    c = spec.assignment("mlp-regression").contract
+    shapes = c.param_shapes(c.dims)
     folder = with_checkpoint(tmp_path, CORRECT, huge_state(shapes))
     outcome = outcome_of(folder, "checkpoint.test_mse")
     assert (outcome.score, outcome.status) == (0.0, "failed")
@@ -61,8 +62,8 @@ def test_huge_finite_parameters_earn_no_test_mse_credit(tmp_path):
 
 @pytest.mark.slow
 def test_huge_finite_parameters_earn_no_grid_rmse_credit(tmp_path):
-    with spec.using("sin-fit"):
-        shapes = spec.contract().param_shapes(spec.contract().dims)
+    c = spec.assignment("sin-fit").contract
+    shapes = c.param_shapes(c.dims)
     folder = with_checkpoint(tmp_path, SIN_CORRECT, huge_state(shapes))
     outcome = outcome_of(folder, "checkpoint.grid_rmse")
     assert (outcome.score, outcome.status) == (0.0, "failed")
@@ -72,9 +73,10 @@ def test_huge_finite_parameters_earn_no_grid_rmse_credit(tmp_path):
 def teacher_as_student() -> dict[str, torch.Tensor]:
     """The data's teacher network written as a 256 -> 512 -> 1 ReLU network: its hidden
     units, then relu(w.x) - relu(-w.x) for the linear part, the other units zero."""
-    X, y = data.training_set()
-    teacher = data.teacher_parts()
-    hidden = spec.contract().dims.hidden_dim
+    c = spec.assignment("mlp-regression").contract
+    X, y = data.training_set(c)
+    teacher = data.teacher_parts(c)
+    hidden = c.dims.hidden_dim
     V1, c1, v2, w_lin = teacher["V1"], teacher["c1"], teacher["v2"], teacher["w_lin"]
     k = V1.shape[0]
     W1 = np.zeros((hidden, V1.shape[1]))

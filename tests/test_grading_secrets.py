@@ -18,6 +18,7 @@ from grader.checks import base
 from grader.strategies import cases, dims_for
 
 ROOT = Path(__file__).parents[1]
+REGRESSION = spec.assignment("mlp-regression").contract
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def no_ta_config(monkeypatch, tmp_path):
 
 
 def forward_examples() -> list:
-    return base.draw_examples("forward.matches_reference", cases(dims_for(None)), 5)
+    return base.draw_examples("forward.matches_reference", cases(REGRESSION, dims_for(REGRESSION, None)), 5)
 
 
 def fingerprint(examples: list) -> list:
@@ -59,7 +60,7 @@ def test_the_teacher_seed_is_only_in_the_ta_configuration():
 
 def test_without_the_ta_configuration_the_teacher_data_cannot_be_made(no_ta_config):
     with pytest.raises(data.TeacherUnavailable, match="the kit ships the training set as data/train.pt"):
-        data.training_set()
+        data.training_set(REGRESSION)
 
 
 @pytest.mark.slow
@@ -76,12 +77,11 @@ def test_grader_data_without_the_ta_configuration_says_where_the_data_is(tmp_pat
 def test_the_kit_ships_the_training_set_and_not_the_teacher(tmp_path):
     built = kit.build(tmp_path / "kit")
     shipped = torch.load(built / "data" / "train.pt")
-    X, y = data.training_set()
+    X, y = data.training_set(REGRESSION)
     assert np.array_equal(shipped["X"].numpy(), X) and np.array_equal(shipped["y"].numpy(), y)
     specs = "\n".join(p.read_text() for p in (built / "grader" / "assignments").glob("*.toml"))
     assert "teacher_seed =" not in specs and f"= {ta_config.load().teacher_seed}" not in specs and not (built / "ta").exists()
-    with spec.using(spec.DEFAULT):
-        assert spec.contract().data["file"] == "data/train.pt"
+    assert spec.assignment(spec.DEFAULT).contract.data["file"] == "data/train.pt"
 
 
 @pytest.mark.slow

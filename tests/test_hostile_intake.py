@@ -27,6 +27,8 @@ from grader import engine, spec
 from grader.cli import main
 from tests.test_intake import CODE, MODEL, landed, log_of, make_folders, make_zip
 
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
+
 ROOT = Path(__file__).parents[1]
 FORGE = '''
 import json, pathlib
@@ -84,7 +86,7 @@ def test_pytest_on_an_intaken_folder_grades_it_and_the_students_files_never_run(
     result = run(course, "-m", "pytest", "submissions/eve", "-p", "no:cacheprovider", "-q", "-k", "structure.imports")
     assert result.returncode == 0, result.stdout + result.stderr
     results = json.loads((course / "reports" / "students" / "eve" / "results.json").read_text())
-    assert results["score"] == spec.rubric()["structure.imports"].points
+    assert results["score"] == RUBRIC["structure.imports"].points
     no_forgery(course)
 
 
@@ -176,7 +178,7 @@ def test_a_checkpoint_linked_to_a_classmates_is_refused_for_that_student_only(cl
         f"model.pth is a symbolic link (to {classmates}/alice/model.pth): the grader uses only regular files "
         f"inside the submission folder, so this submission is not graded; hand in the file itself"))]
     alice = graded_alone(classmates / "alice", ["checkpoint.loads"])
-    assert [o.score for o in alice.outcomes] == [spec.rubric()["checkpoint.loads"].points]
+    assert [o.score for o in alice.outcomes] == [RUBRIC["checkpoint.loads"].points]
 
 
 def test_code_linked_to_a_classmates_is_refused(classmates):
@@ -200,7 +202,7 @@ def test_a_pipe_beside_the_code_is_left_out_of_the_workers_copy(classmates):
     (classmates / "mallory" / "mlp.py").write_bytes(CODE)
     os.mkfifo(classmates / "mallory" / "junk")
     mallory = graded_alone(classmates / "mallory", ["structure.imports"])
-    assert [(o.score, o.status) for o in mallory.outcomes] == [(spec.rubric()["structure.imports"].points, "passed")]
+    assert [(o.score, o.status) for o in mallory.outcomes] == [(RUBRIC["structure.imports"].points, "passed")]
 
 
 def test_a_submission_folder_that_is_a_link_is_refused(classmates):

@@ -399,10 +399,10 @@ def test_the_worker_is_never_sent_the_ta_seed_the_test_set_or_the_reference(monk
     monkeypatch.setattr(client.HostProcess, "send", lambda self, message: (sent.append(message), send(self, message))[1])
     monkeypatch.setenv(sandbox.MODE_ENV, "none")
     monkeypatch.setenv(TIMEOUT_ENV, str(TIMEOUT))
-    hidden = [c.id for c in sandbox.spec.rubric().checks if c.visibility == "hidden"]
+    hidden = [c.id for c in sandbox.spec.assignment(sandbox.spec.DEFAULT).rubric.checks if c.visibility == "hidden"]
     result = engine.grade(CORRECT, only=hidden)
     assert all(o.status == "passed" for o in result.outcomes), [(o.check.id, o.message) for o in result.outcomes]
-    X_test, _ = data.test_set(config.test_seed)
+    X_test, _ = data.test_set(sandbox.spec.assignment(sandbox.spec.DEFAULT).contract, config.test_seed)
 
     def leaves(value):
         if isinstance(value, dict):

@@ -18,6 +18,8 @@ import torch
 
 from grader import cli, kit, spec, ta_config, template
 
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
+
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "submissions"
 
@@ -76,7 +78,7 @@ def self_check(python: Path, kit_dir: Path, name: str, code: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(code, folder / "mlp.py")
     torch.manual_seed(0)
-    c = spec.contract()
+    c = spec.assignment(spec.DEFAULT).contract
     torch.save({k: torch.zeros(s) for k, s in c.param_shapes(c.dims).items()}, folder / "model.pth")
     kit_run(python, ["-m", "pytest", f"submissions/{name}", "-p", "no:cacheprovider", "-q"], kit_dir)
     return json.loads((kit_dir / "reports" / "students" / name / "results.json").read_text())
@@ -100,14 +102,14 @@ def test_the_installed_kit_is_the_one_running(venv_python, built):
 def test_a_correct_submission_passes_every_visible_check_in_the_kit(venv_python, built):
     graded = self_check(venv_python, built, "good", EXAMPLES / "example-correct" / "mlp.py")
     results = statuses(graded)
-    visible = {c.id for c in spec.rubric().checks if c.visibility == "visible"}
-    visible_points = sum(c.points for c in spec.rubric().checks if c.visibility == "visible")
+    visible = {c.id for c in RUBRIC.checks if c.visibility == "visible"}
+    visible_points = sum(c.points for c in RUBRIC.checks if c.visibility == "visible")
     # out of the visible points, the hidden ones announced, none of them "lost"
     assert graded["score"] == graded["max_score"] == visible_points
-    assert graded["extra_data"]["pending_points"] == spec.rubric().total - visible_points
+    assert graded["extra_data"]["pending_points"] == RUBRIC.total - visible_points
     page = (built / "reports" / "students" / "good" / "index.html").read_text()
     assert "Where points were lost" not in page and 'class="bar low"' not in page
-    assert f"and {spec.rubric().total - visible_points:g} points of hidden checks, checked at grading time" in page
+    assert f"and {RUBRIC.total - visible_points:g} points of hidden checks, checked at grading time" in page
     assert {k: v for k, v in results.items() if k in visible} == {k: "passed" for k in visible}
     assert {k: v for k, v in results.items() if k not in visible} == {k: "skipped" for k in results if k not in visible}
 
@@ -117,7 +119,7 @@ def test_a_buggy_submission_fails_the_right_visible_checks_in_the_kit(venv_pytho
     results = self_check(venv_python, built, "bad", EXAMPLES / "example-forgot-factor-2" / "mlp.py")
     failed = sorted(k for k, v in statuses(results).items() if v not in ("passed", "skipped"))
     assert failed == ["backward.finite_differences"]
-    hidden = [c for c in spec.rubric().checks if c.visibility == "hidden"]
+    hidden = [c for c in RUBRIC.checks if c.visibility == "hidden"]
     note = f"{len(hidden)} hidden checks ({sum(c.points for c in hidden):g} points) run at grading time"
     assert note in results["extra_data"]["notes"]
 

@@ -26,8 +26,7 @@ CATEGORIES = ("structure", "init", "forward", "backward", "no_autograd", "traini
 
 
 def code_checks(assignment: str) -> list[str]:
-    with spec.using(assignment):
-        return [c.id for c in spec.rubric().checks if c.category in CATEGORIES]
+    return [c.id for c in spec.assignment(assignment).rubric.checks if c.category in CATEGORIES]
 
 
 def points_lost(result: Result) -> dict[str, float]:

@@ -20,6 +20,7 @@ import pytest
 from grader import spec
 
 pytestmark = pytest.mark.slow  # real gradings through pytest subprocesses
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
 
 STUB = '''"""A stub: the source scan passes, everything that runs the network fails."""
 import torch
@@ -30,7 +31,7 @@ class TwoLayerMLP:
         return X
 '''
 CHEAP = "no_autograd.source"
-ALL = [c.id for c in spec.rubric().checks]
+ALL = [c.id for c in RUBRIC.checks]
 
 
 def run_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess:

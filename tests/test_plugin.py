@@ -17,6 +17,7 @@ import pytest
 from grader import spec
 
 pytestmark = pytest.mark.slow  # real gradings through pytest subprocesses
+RUBRIC = spec.assignment(spec.DEFAULT).rubric  # the default assignment's
 
 ROOT = Path(__file__).parents[1]
 CORRECT = ROOT / "submissions" / "example-correct" / "mlp.py"
@@ -55,7 +56,7 @@ def run_pytest(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 def test_ids_name_the_student_and_the_check_and_student_files_are_not_collected(course):
     result = run_pytest(course, "submissions", "--collect-only", "-q")
     ids = [line for line in result.stdout.splitlines() if "::" in line]
-    expected = [f"submissions/{name}::{c.id}" for name in ("alice", "bob") for c in spec.rubric().checks]
+    expected = [f"submissions/{name}::{c.id}" for name in ("alice", "bob") for c in RUBRIC.checks]
     assert ids == expected
     assert not (course / "submissions" / "bob" / "CONFTEST_WAS_LOADED").exists()
 

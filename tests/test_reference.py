@@ -13,11 +13,12 @@ from grader.spec import Dims
 from grader.strategies import cases, small_dims
 
 ref = oracle._reference()
+REGRESSION = spec.assignment("mlp-regression").contract
 
 
 def autograd_gradients(case):
     """torch autograd's gradients of the default assignment's objective on `case`."""
-    return autograd_gradients_of(case.params, case.X, case.y, spec.contract())
+    return autograd_gradients_of(case.params, case.X, case.y, REGRESSION)
 
 
 def reference_model(params):
@@ -28,7 +29,7 @@ def reference_model(params):
 
 
 @settings(max_examples=200)
-@given(cases(small_dims(st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
+@given(cases(REGRESSION, small_dims(REGRESSION, st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
 def test_backward_equals_autograd(case):
     """Away from kinks, for many shapes including N = 1 and out_dim > 1."""
     model = reference_model(case.params)
@@ -39,7 +40,7 @@ def test_backward_equals_autograd(case):
 
 
 @settings(max_examples=50)
-@given(cases(small_dims(), kinks=True))
+@given(cases(REGRESSION, small_dims(REGRESSION), kinks=True))
 def test_backward_at_exact_kinks_uses_relu_grad_zero_like_autograd(case):
     model = reference_model(case.params)
     model.backward(model.forward(torch.tensor(case.X)), torch.tensor(case.y))
@@ -77,8 +78,8 @@ def test_train_follows_the_schedule_like_autograd(n, batch_size):
               "W2": rng.standard_normal((1, 6)), "b2": np.zeros(1)}
     X, y = rng.standard_normal((n, dims.in_dim)), rng.standard_normal((n, 1))
     kwargs = dict(epochs=5, batch_size=batch_size, lr=0.05, decay_every=2, decay_factor=0.5)
-    losses, final = oracle.train(params, X, y, shuffle=False, **kwargs)
-    expected_losses, expected_final = autograd_train_of(params, X, y, spec.assignment(spec.DEFAULT).contract, **kwargs)
+    losses, final = oracle.train(REGRESSION, params, X, y, shuffle=False, **kwargs)
+    expected_losses, expected_final = autograd_train_of(params, X, y, REGRESSION, **kwargs)
     np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
     for name in final:
         np.testing.assert_allclose(final[name], expected_final[name], rtol=1e-10, atol=1e-12)
@@ -119,35 +120,33 @@ def autograd_gradients_of(params, X, y, c):
 def test_backward_equals_autograd_for_every_assignment(name):
     """Activation, loss (stable CE with int64 labels), biases or none, layout and weight
     decay, away from kinks, for many shapes including N = 1."""
-    with spec.using(name):
-        c = spec.contract()
+    c = spec.assignment(name).contract
 
-        @settings(max_examples=100)
-        @given(cases(small_dims(st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
-        def prop(case):
-            got = oracle.gradients(case.params, case.X, case.y)
-            expected = autograd_gradients_of(case.params, case.X, case.y, c)
-            assert set(got) == set(expected) == set(c.param_names)
-            for k in expected:
-                np.testing.assert_allclose(got[k], expected[k], rtol=1e-10, atol=1e-12)
+    @settings(max_examples=100)
+    @given(cases(c, small_dims(c, st.integers(1, 4)), n=st.integers(1, 9), kink_margin=1e-6))
+    def prop(case):
+        got = oracle.gradients(c, case.params, case.X, case.y)
+        expected = autograd_gradients_of(case.params, case.X, case.y, c)
+        assert set(got) == set(expected) == set(c.param_names)
+        for k in expected:
+            np.testing.assert_allclose(got[k], expected[k], rtol=1e-10, atol=1e-12)
 
-        prop()
+    prop()
 
 
 @pytest.mark.parametrize("offset", [-1000.0, 1000.0, 1e5])
 def test_cross_entropy_gradient_is_finite_and_exact_for_huge_logits(offset):
-    with spec.using("mlp-classification"):
-        c = spec.contract()
-        rng = np.random.default_rng(0)
-        params = {"W1": rng.standard_normal((5, 3)), "b1": rng.standard_normal(5),
-                  "W2": rng.standard_normal((4, 5)) * 10, "b2": rng.standard_normal(4) + offset}
-        X, y = rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
-        got = oracle.gradients(params, X, y)
-        expected = autograd_gradients_of(params, X, y, c)
-        for k in expected:
-            assert np.all(np.isfinite(got[k]))
-            np.testing.assert_allclose(got[k], expected[k], rtol=1e-9, atol=1e-12)
-        assert np.isfinite(oracle.loss(params, X, y))
+    c = spec.assignment("mlp-classification").contract
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((5, 3)), "b1": rng.standard_normal(5),
+              "W2": rng.standard_normal((4, 5)) * 10, "b2": rng.standard_normal(4) + offset}
+    X, y = rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
+    got = oracle.gradients(c, params, X, y)
+    expected = autograd_gradients_of(params, X, y, c)
+    for k in expected:
+        assert np.all(np.isfinite(got[k]))
+        np.testing.assert_allclose(got[k], expected[k], rtol=1e-9, atol=1e-12)
+    assert np.isfinite(oracle.loss(c, params, X, y))
 
 
 def autograd_train_of(params, X, y, c, epochs, batch_size, lr, decay_every, decay_factor):
@@ -173,39 +172,37 @@ def autograd_train_of(params, X, y, c, epochs, batch_size, lr, decay_every, deca
 
 @pytest.mark.parametrize("name", spec.names())
 def test_train_follows_the_schedule_like_autograd_for_every_assignment(name):
-    with spec.using(name):
-        c = spec.contract()
-        rng = np.random.default_rng(1)
-        dims = Dims(3, 6, c.small_out_dim)
-        params = {k: rng.standard_normal(shape) * 0.5 for k, shape in c.param_shapes(dims).items()}
-        X = rng.standard_normal((10, 3))
-        y = rng.integers(0, 3, 10) if c.classification else rng.standard_normal((10, 1))
-        kwargs = dict(epochs=5, batch_size=4, lr=0.05, decay_every=2, decay_factor=0.5)
-        losses, final = oracle.train(params, X, y, shuffle=False, **kwargs)
-        expected_losses, expected_final = autograd_train_of(params, X, y, c, **kwargs)
-        np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
-        assert set(final) == set(expected_final) == set(c.param_names)
-        for k in final:
-            np.testing.assert_allclose(final[k], expected_final[k], rtol=1e-10, atol=1e-12)
+    c = spec.assignment(name).contract
+    rng = np.random.default_rng(1)
+    dims = Dims(3, 6, c.small_out_dim)
+    params = {k: rng.standard_normal(shape) * 0.5 for k, shape in c.param_shapes(dims).items()}
+    X = rng.standard_normal((10, 3))
+    y = rng.integers(0, 3, 10) if c.classification else rng.standard_normal((10, 1))
+    kwargs = dict(epochs=5, batch_size=4, lr=0.05, decay_every=2, decay_factor=0.5)
+    losses, final = oracle.train(c, params, X, y, shuffle=False, **kwargs)
+    expected_losses, expected_final = autograd_train_of(params, X, y, c, **kwargs)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-12)
+    assert set(final) == set(expected_final) == set(c.param_names)
+    for k in final:
+        np.testing.assert_allclose(final[k], expected_final[k], rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", spec.names())
 def test_init_follows_the_spec_scheme(name):
     """Shapes per layout, zero biases, and the scheme's spread (uniform bound or normal std)."""
-    with spec.using(name):
-        c = spec.contract()
-        dims = Dims(200, 300, 50)
-        model = oracle.new_model(dims, seed=4)
-        state = model.state_dict()
-        assert {k: tuple(v.shape) for k, v in state.items()} == c.param_shapes(dims)
-        assert all(not state[b].any() for b in c.biases)
-        for w in c.weights:
-            fan_in, fan_out = (state[w].shape[1], state[w].shape[0]) if c.layout == "out_in" else state[w].shape
-            scheme = c.init["scheme"]
-            if scheme == "xavier_uniform":
-                bound = np.sqrt(6 / (fan_in + fan_out))
-                assert 0.99 * bound < float(state[w].abs().max()) <= bound
-            else:
-                std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in),
-                       "normal": c.init.get("std")}[scheme]
-                assert abs(float(state[w].std()) / std - 1) < 0.05
+    c = spec.assignment(name).contract
+    dims = Dims(200, 300, 50)
+    model = oracle.new_model(c, dims, seed=4)
+    state = model.state_dict()
+    assert {k: tuple(v.shape) for k, v in state.items()} == c.param_shapes(dims)
+    assert all(not state[b].any() for b in c.biases)
+    for w in c.weights:
+        fan_in, fan_out = (state[w].shape[1], state[w].shape[0]) if c.layout == "out_in" else state[w].shape
+        scheme = c.init["scheme"]
+        if scheme == "xavier_uniform":
+            bound = np.sqrt(6 / (fan_in + fan_out))
+            assert 0.99 * bound < float(state[w].abs().max()) <= bound
+        else:
+            std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in),
+                   "normal": c.init.get("std")}[scheme]
+            assert abs(float(state[w].std()) / std - 1) < 0.05

@@ -130,9 +130,9 @@ def test_summary_links_open_student_pages(reports, opened):
 def mixed_class(tmp_path_factory) -> Path:
     """The four students of mlp-regression and one of mlp-classification, with a long name."""
     reports_dir = fx.write_class(tmp_path_factory.mktemp("mixed"))
-    with spec.using("mlp-classification"):
-        digits = fx.build("dora-with-a-rather-long-student-folder-name", {
-            "forward.rowwise": fx.Outcome(fx.check("forward.rowwise"), 0.0, "failed", "rows mix")})
+    digits = fx.build("dora-with-a-rather-long-student-folder-name", {
+        "forward.rowwise": fx.Outcome(fx.check("forward.rowwise", "mlp-classification"), 0.0, "failed", "rows mix")},
+        assignment="mlp-classification")
     digits.assignment = "mlp-classification"
     write_reports(digits, reports_dir)
     write_class_reports(reports_dir)

@@ -211,8 +211,8 @@ def test_summary_pass_rates_put_most_failed_checks_first(class_dir):
 
 def test_a_class_of_two_assignments_keeps_their_checks_and_points_apart(tmp_path):
     write_reports(fx.full_marks(), tmp_path)  # mlp-regression
-    with spec.using("mlp-classification"):
-        digits = fx.build("dora", {"forward.rowwise": fx.Outcome(fx.check("forward.rowwise"), 0.0, "failed", "rows mix")})
+    digits = fx.build("dora", {"forward.rowwise": fx.Outcome(fx.check("forward.rowwise", "mlp-classification"), 0.0,
+                                                             "failed", "rows mix")}, assignment="mlp-classification")
     digits.assignment = "mlp-classification"
     write_reports(digits, tmp_path)
     html = render_summary(tmp_path).read_text()

@@ -14,6 +14,8 @@ import pytest
 from grader import engine, spec
 from grader.checks import source_scan
 
+REGRESSION = spec.assignment("mlp-regression").contract
+
 CORRECT = Path(__file__).parents[1] / "submissions" / "example-correct"
 
 
@@ -58,7 +60,7 @@ def test_a_fifo_named_mlp_py_fails_the_scan_without_hanging(folder):
 
     def scan() -> None:  # the scan itself, for a folder the grader did not refuse first
         with pytest.raises(source_scan.Unreadable, match="mlp.py is not a regular file"):
-            source_scan.scan_submission(folder, "mlp.py")
+            source_scan.scan_submission(REGRESSION, folder, "mlp.py")
 
     finishes(scan)
 
@@ -69,7 +71,7 @@ def test_a_link_to_dev_zero_is_not_followed(folder):
         0.0, "failed", "mlp.py is a symbolic link (to /dev/zero): the grader uses only regular files inside the "
                        "submission folder, so this submission is not graded; hand in the file itself")
     with pytest.raises(source_scan.Unreadable, match="a symbolic link is not followed"):
-        finishes(lambda: source_scan.scan_submission(folder, "mlp.py"))
+        finishes(lambda: source_scan.scan_submission(REGRESSION, folder, "mlp.py"))
 
 
 def test_a_huge_source_file_is_refused_by_size(folder):
@@ -86,7 +88,7 @@ def test_a_fifo_helper_module_fails_the_scan_without_hanging(folder):
         fh.write("\nimport helper\n")
     os.mkfifo(folder / "helper.py")
     with pytest.raises(source_scan.Unreadable, match="helper.py is not a regular file"):
-        finishes(lambda: source_scan.scan_submission(folder))
+        finishes(lambda: source_scan.scan_submission(REGRESSION, folder))
 
 
 def test_read_source_reads_a_regular_file(tmp_path):
@@ -110,7 +112,7 @@ if __name__ == "__main__":
 
 
 def test_module_level_code_and_the_functions_the_class_calls_are_graded():
-    found = [(f.line, f.what, f.graded) for f in source_scan.scan(MODULE_LEVEL)]
+    found = [(f.line, f.what, f.graded) for f in source_scan.scan(REGRESSION, MODULE_LEVEL)]
     assert found == [(3, "torch.func.grad", True),  # runs at import
                      (5, "torch.autograd.grad", True),  # called by backward
                      (7, "torch.autograd.gradcheck", False)]  # only the script uses it
@@ -127,7 +129,7 @@ class TwoLayerMLP:
         self.loss.backward(gradient=g)
         self.loss.backward()
 '''
-    assert [(f.line, f.graded) for f in source_scan.scan(source)] == [(8, True), (9, True)]
+    assert [(f.line, f.graded) for f in source_scan.scan(REGRESSION, source)] == [(8, True), (9, True)]
 
 
 def test_an_import_is_graded_where_the_graded_code_uses_it():
@@ -140,7 +142,7 @@ class TwoLayerMLP:
 if __name__ == "__main__":
     gradcheck(None)
 '''
-    found = [(f.line, f.what, f.graded) for f in source_scan.scan(source)]
+    found = [(f.line, f.what, f.graded) for f in source_scan.scan(REGRESSION, source)]
     assert found == [(2, "import of torch.autograd.gradcheck", False),  # only the script uses it
                      (3, "import of torch.autograd.grad", True)]  # backward calls it as g
 

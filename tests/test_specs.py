@@ -21,8 +21,8 @@ EXAMPLES = ROOT / "submissions"
 
 def test_the_bundled_specs_and_the_default():
     assert spec.names() == ["cs231n-two-layer", "mlp-classification", "mlp-regression", "numpy-digits", "sin-fit"]
-    assert spec.DEFAULT == "mlp-regression" and spec.active() == spec.DEFAULT
-    assert spec.contract().name == spec.DEFAULT
+    assert spec.DEFAULT == "mlp-regression"
+    assert spec.assignment(spec.DEFAULT).contract.name == spec.DEFAULT
     for name in spec.names():
         assert spec.assignment(name).rubric.total == 100
 
@@ -32,17 +32,16 @@ def test_every_check_of_every_rubric_is_registered(name):
     assert {c.id for c in spec.assignment(name).rubric.checks} <= set(REGISTRY)
 
 
-def test_using_sets_and_restores_the_active_assignment():
-    with spec.using("sin-fit"):
-        assert spec.contract().name == "sin-fit" and not spec.contract().bias
-        assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (1, 4), "W2": (4, 1)}
-        with spec.using("mlp-classification"):
-            assert spec.contract().classification and spec.contract().weight_decay == 1e-3
-        assert spec.contract().name == "sin-fit"
-    assert spec.contract().name == spec.DEFAULT
+def test_an_assignment_is_a_value_and_none_is_active():
+    sin = spec.assignment("sin-fit")
+    assert sin.name == "sin-fit" and sin.contract.name == "sin-fit" and not sin.contract.bias
+    assert sin.contract.param_shapes(spec.Dims(1, 4, 1)) == {"W1": (1, 4), "W2": (4, 1)}
+    classification = spec.assignment("mlp-classification").contract
+    assert classification.classification and classification.weight_decay == 1e-3
+    assert spec.assignment("sin-fit") is sin  # one object per assignment
+    assert not any(hasattr(spec, name) for name in ("using", "active", "contract", "rubric", "_ACTIVE"))
     with pytest.raises(spec.UnknownAssignment, match="mlp-regression"):
-        with spec.using("nope"):
-            pass
+        spec.assignment("nope")
 
 
 def test_a_spec_whose_params_contradict_its_layout_or_biases_is_refused():
@@ -72,13 +71,13 @@ def test_a_spec_that_builds_the_model_with_another_weight_decay_than_it_grades_i
 
 
 def test_a_submission_names_its_assignment_and_defaults_to_regression(tmp_path):
-    assert Submission(EXAMPLES / "example-correct").assignment() == ("mlp-regression", None)
-    assert Submission(EXAMPLES / "example-sin-correct").assignment() == ("sin-fit", None)
+    assert Submission(EXAMPLES / "example-correct").assignment() == (spec.assignment("mlp-regression"), None)
+    assert Submission(EXAMPLES / "example-sin-correct").assignment() == (spec.assignment("sin-fit"), None)
     folder = tmp_path / "submissions" / "carol"
     folder.mkdir(parents=True)
     (folder / "assignment.toml").write_text('assignment = "sin_fit"\n')
-    name, problem = Submission(folder).assignment()
-    assert name == spec.DEFAULT and "'sin_fit'" in problem and "sin-fit" in problem
+    assignment, problem = Submission(folder).assignment()
+    assert assignment.name == spec.DEFAULT and "'sin_fit'" in problem and "sin-fit" in problem
     (folder / "assignment.toml").write_text("assignment = \n")
     assert "cannot be read" in Submission(folder).assignment()[1]
 
@@ -90,7 +89,7 @@ def test_an_unknown_assignment_fails_every_check_with_its_reason(tmp_path):
     (folder / "assignment.toml").write_text('assignment = "mlp-regresion"\n')
     result = engine.grade(folder)
     assert result.score == 0 and result.assignment == spec.DEFAULT
-    assert len(result.outcomes) == len(spec.rubric().checks)
+    assert len(result.outcomes) == len(spec.assignment(spec.DEFAULT).rubric.checks)
     assert all("'mlp-regresion'" in o.message and o.status == "failed" for o in result.outcomes)
     assert any("'mlp-regresion'" in note for note in result.notes)
 
@@ -162,11 +161,11 @@ def test_a_course_variant_from_a_copied_spec_is_graded_end_to_end(course_variant
 
     from grader import calibrate, data
 
-    with spec.using("sin-outin"):
-        assert spec.contract().param_shapes(spec.Dims(1, 4, 1)) == {"W1": (4, 1), "W2": (1, 4)}
-        assert spec.contract().wire()["params"] == {"W1": "hidden", "W2": "readout"}
-        assert calibrate.reference_metric() < spec.contract().checkpoint["full_credit"]
-        train_file = data.write_training_set(Path(spec.contract().data["file"]))
+    c = spec.assignment("sin-outin").contract
+    assert c.param_shapes(spec.Dims(1, 4, 1)) == {"W1": (4, 1), "W2": (1, 4)}
+    assert c.wire()["params"] == {"W1": "hidden", "W2": "readout"}
+    assert calibrate.reference_metric(c) < c.checkpoint["full_credit"]
+    train_file = data.write_training_set(c, Path(c.data["file"]))
     folder = course_variant / "submissions" / "hana"
     shutil.copytree(ROOT / "tests" / "specs_ok" / "variant-outin", folder)
     (folder / "assignment.toml").write_text('assignment = "sin-outin"\n')

@@ -53,9 +53,8 @@ EXPECTED: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
 
 
 def code_checks(folder: Path) -> list[str]:
-    name, _ = Submission(folder).assignment()
-    with spec.using(name):
-        return [c.id for c in spec.rubric().checks if c.category != "checkpoint"]
+    assignment, _ = Submission(folder).assignment()
+    return [c.id for c in assignment.rubric.checks if c.category != "checkpoint"]
 
 
 def test_every_validity_folder_is_expected():
@@ -97,7 +96,7 @@ def test_a_weight_decay_mistake_keeps_the_stability_check(name):
 @pytest.mark.slow
 def test_dropping_the_last_batch_costs_the_batches_part_only():
     [outcome] = engine.grade(ZOO / "tr-drops-last-batch", only=["training.schedule"]).outcomes
-    parts = spec.rubric()["training.schedule"].parts
+    parts = spec.assignment(spec.DEFAULT).rubric["training.schedule"].parts
     assert outcome.score == outcome.check.points - parts["batches"]
     assert outcome.details["failed_parts"] == ["batches"]
     assert "never used" in outcome.message and "lr=" not in outcome.message

@@ -49,6 +49,7 @@ from grader.spec import Dims
 from grader.submission import Submission
 
 ZOO = Path(__file__).parent / "zoo"
+REGRESSION = spec.assignment("mlp-regression").contract
 ENTRIES = sorted(p.name for p in ZOO.iterdir() if (p / "expect.toml").is_file())
 WORKERS = int(os.environ.get("ZOO_WORKERS", "2"))
 CHECKPOINT_CHECKS = ["checkpoint.loads"]
@@ -80,14 +81,14 @@ class Expectation:
 
 def code_checks(folder: Path) -> list[str]:
     """The code checks of the assignment the folder answers (its assignment.toml)."""
-    with spec.using(Submission(folder).assignment()[0]):
-        return [c.id for c in spec.rubric().checks if c.category != "checkpoint"]
+    assignment, _ = Submission(folder).assignment()
+    return [c.id for c in assignment.rubric.checks if c.category != "checkpoint"]
 
 
 # -- checkpoint builders (named by expect.toml's `checkpoint`) ---------------------------
 
 def contract_state() -> dict[str, torch.Tensor]:
-    c = spec.contract()
+    c = REGRESSION
     generator = torch.Generator().manual_seed(0)
     return {name: torch.rand(shape, generator=generator) - 0.5 for name, shape in c.param_shapes(c.dims).items()}
 
@@ -242,7 +243,7 @@ ISSUE_15 = {
 @pytest.mark.parametrize("assignment", sorted(ISSUE_15))
 def test_every_mistake_of_issue_15_has_a_one_bug_entry(assignment):
     hints = {Expectation.load(name).hint for name in ENTRIES
-             if Submission(ZOO / name).assignment()[0] == assignment and Expectation.load(name).checkpoint is None}
+             if Submission(ZOO / name).assignment()[0].name == assignment and Expectation.load(name).checkpoint is None}
     assert ISSUE_15[assignment] <= hints, sorted(ISSUE_15[assignment] - hints)
     assert "" in hints  # and a correct submission of that assignment, which must get no hint
 
@@ -284,27 +285,29 @@ BACKWARD_MISTAKES = {
     "backward.fixed_batch_divisor": lambda p, ref: {k: p.n / 256 * v for k, v in ref.items()},
     "backward.bias_averaged": lambda p, ref: {k: v / p.n if k.startswith("b") else v for k, v in ref.items()},
     "backward.transposed": lambda p, ref: {k: v.T if v.ndim == 2 else v for k, v in ref.items()},
-    "backward.relu_derivative_missing": lambda p, ref: backward_diagnosis.variant(p, "derivative.missing"),
-    "backward.stale_cache": lambda p, ref: backward_diagnosis.variant(p, "stale_cache"),
+    "backward.relu_derivative_missing": lambda p, ref: backward_diagnosis.variant(REGRESSION, p, "derivative.missing"),
+    "backward.stale_cache": lambda p, ref: backward_diagnosis.variant(REGRESSION, p, "stale_cache"),
 }
 
 
 @pytest.mark.parametrize("mistake", BACKWARD_MISTAKES)
 def test_backward_diagnosis_tells_mistakes_apart(mistake):
-    found = backward_diagnosis.make_probes(Dims(4, 6, 1))
-    refs = [oracle.gradients(p.params, p.X, p.y) for p in found]
+    c = REGRESSION
+    found = backward_diagnosis.make_probes(c, Dims(4, 6, 1))
+    refs = [oracle.gradients(c, p.params, p.X, p.y) for p in found]
     for p, ref in zip(found, refs):
         p.got = _f32(BACKWARD_MISTAKES[mistake](p, ref))
     tol = spec.tolerances()["backward"]
-    kinds = {backward_diagnosis.explain(name, found, refs, tol)[0] for name in spec.contract().param_names}
+    kinds = {backward_diagnosis.explain(c, name, found, refs, tol)[0] for name in c.param_names}
     assert kinds - {"correct"} == ({mistake} if mistake != "correct" else set())
 
 
 def test_forward_diagnosis_tells_every_candidate_apart():
-    params, [(X, _)] = probe.generic(Dims(4, 4, 4), "forward", [5])
-    reference = oracle.forward(params, X)
+    c = REGRESSION
+    params, [(X, _)] = probe.generic(c, Dims(4, 4, 4), "forward", [5])
+    reference = oracle.forward(c, params, X)
     tol = spec.tolerances()["forward"]
-    outputs = dict(forward_diagnosis.variants(params, X))
+    outputs = dict(forward_diagnosis.variants(c, params, X))
     for names, output in outputs.items():
         got = np.asarray(output, dtype=np.float32).astype(np.float64)
         assert [n for n, o in outputs.items() if fits_variant(got, o, reference, tol)] == [names]
@@ -313,27 +316,32 @@ def test_forward_diagnosis_tells_every_candidate_apart():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_init_diagnosis_names_nothing_in_a_right_init(seed):
-    c = spec.contract()
+    c = REGRESSION
     torch.manual_seed(seed)
     params = {}
     for name, shape in c.param_shapes(c.dims).items():
         a = init_diagnosis.xavier_bound(shape[-1], shape[0]) if len(shape) == 2 else 0.0
         params[name] = ((torch.rand(shape) * 2 - 1) * a).double().numpy()
-    assert not init_diagnosis.weights(params).findings
+    assert not init_diagnosis.weights(c, params).findings
     assert not init_diagnosis.biases(params).findings
 
 
 @pytest.mark.slow
 def test_the_checks_work_without_the_diagnoses():
-    """The student kit leaves grader/diagnosis out (its variants spell out the solution):
-    the checks must import and fail as usual without it, only with no hint."""
+    """The student kit leaves grader/diagnosis out (its variants spell out the solution)
+    and ships a known_diagnoses.py that registers none: the checks must import and fail as
+    usual without them, only with no hint."""
     script = (
-        "import sys\n"
+        "import sys, types\n"
         "class Hide:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name.split('.')[:2] == ['grader', 'diagnosis']:\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, Hide())\n"
+        "from grader import kit\n"
+        "kits = types.ModuleType('grader.known_diagnoses')\n"
+        "exec(kit.NO_DIAGNOSES, kits.__dict__)\n"
+        "sys.modules['grader.known_diagnoses'] = kits\n"
         "from grader import engine\n"
         "for name, check in (('tr-step-adds', 'training.step'), ('init-nonzero-biases', 'init.zero_biases')):\n"
         "    [o] = engine.grade(sys.argv[1] + '/' + name, only=[check]).outcomes\n"

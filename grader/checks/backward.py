@@ -9,22 +9,13 @@ import numpy as np
 from hypothesis import strategies as st
 
 from grader import losses, oracle, spec, validate
-from grader.checks.base import Context, check, dims_list, for_all, grads_of
+from grader.spec import Contract
+from grader.checks.base import check, clue, for_all
+from grader.context import Context, dims_list
 from grader.compare import assert_close, is_close
-from grader.checks.forward import dtypes, explained
+from grader.checks.forward import dtypes
 from grader.outcome import Failed
 from grader.strategies import Case, cases, dims_for, targets, values
-
-try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
-    from grader.diagnosis import backward as diagnosis
-    from grader.diagnosis import weight_decay
-except ImportError:  # pragma: no cover - only in the kit
-    pass
-
-
-def decay_explained(ctx: Context):
-    """A failed gradient check names a weight-decay mistake, in any assignment with decay."""
-    return explained(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx))
 
 
 def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), grad_enabled=True,
@@ -39,24 +30,29 @@ def run_backward(ctx: Context, case: Case, dtype: str = "float32", earlier=(), g
                      params={k: v.astype(dtype) for k, v in case.params.items()},
                      X=case.X.astype(dtype), y=targets(case.y, dtype),
                      earlier_inputs=[x.astype(dtype) for x in earlier], grad_enabled=grad_enabled, **extra)
-    validate.tensor(value["pred"], "forward(X)", (case.X.shape[0], case.dims.out_dim))
+    validate.tensor(ctx.contract, value["pred"], "forward(X)", (case.X.shape[0], case.dims.out_dim))
     return value
 
 
-def at_kinks(case: Case) -> bool:
+def kink_margin() -> float:
+    """How far from 0 the examples away from kinks keep every pre-activation (tolerances.toml)."""
+    return spec.tolerances()["kinks"]["margin"]
+
+
+def at_kinks(contract: Contract, case: Case) -> bool:
     """Some hidden pre-activation is exactly 0, where ReLU has two valid derivatives."""
-    return spec.contract().activation == "relu" and bool(np.any(case.preactivations() == 0))
+    return contract.activation == "relu" and bool(np.any(case.preactivations(contract) == 0))
 
 
-def assert_gradients(got: dict, case: Case, weight_decay: float | None = None) -> None:
+def assert_gradients(contract: Contract, got: dict, case: Case, weight_decay: float | None = None) -> None:
     """Each gradient equals the reference's, with ReLU'(0) taken as 0 or, where a
     pre-activation is exactly 0, as 1 (both are subgradients; the handout accepts either)."""
     tol = spec.tolerances()["backward"]
-    names = spec.contract().grad_names
-    expected = oracle.gradients(case.params, case.X, case.y, weight_decay=weight_decay)
-    alternative = (oracle.gradients(case.params, case.X, case.y, relu_grad_at_zero=1, weight_decay=weight_decay)
-                   if at_kinks(case) else {})
-    for name in spec.contract().param_names:
+    names = contract.grad_names
+    expected = oracle.gradients(contract, case.params, case.X, case.y, weight_decay=weight_decay)
+    alternative = (oracle.gradients(contract, case.params, case.X, case.y, relu_grad_at_zero=1,
+                                    weight_decay=weight_decay) if at_kinks(contract, case) else {})
+    for name in contract.param_names:
         if name in alternative and is_close(got[name], alternative[name], tol["rtol"], tol["atol"]):
             continue
         assert_close(grad_label(names[name]), got[name], expected[name], tol)
@@ -65,10 +61,10 @@ def assert_gradients(got: dict, case: Case, weight_decay: float | None = None) -
 SECOND_DECAY_FACTOR = 10.0  # 1e-3 -> 1e-2: a hard-coded 1e-3 then errs by 9e-3 * W, far above the tolerance
 
 
-def decays() -> list[float | None]:
+def decays(contract: Contract) -> list[float | None]:
     """The handout's weight decay (None: the constructor's default), and, where the
     constructor takes one, a second value: a decay hard-coded in the class must show."""
-    handout = spec.contract().constructor_kwargs.get("weight_decay")
+    handout = contract.constructor_kwargs.get("weight_decay")
     return [None] if not handout else [None, handout * SECOND_DECAY_FACTOR]
 
 
@@ -78,10 +74,11 @@ def with_decay(case: Case, decay: float | None) -> Case:
 
 
 def backward_cases(ctx: Context):
-    dims = dims_for(ctx.fixed_dims())
-    case = st.one_of(cases(dims, kink_margin=1e-3), cases(dims, kinks=True))
-    if len(decays()) > 1:
-        case = st.builds(with_decay, case, st.sampled_from(decays()))
+    c = ctx.contract
+    dims = dims_for(c, ctx.fixed_dims())
+    case = st.one_of(cases(c, dims, kink_margin=kink_margin()), cases(c, dims, kinks=True))
+    if len(decays(c)) > 1:
+        case = st.builds(with_decay, case, st.sampled_from(decays(c)))
     return st.tuples(case, st.sampled_from(dtypes(ctx)))
 
 
@@ -91,16 +88,17 @@ def matches_reference(ctx: Context) -> None:
         case, dtype = example
         decay = case.extra.get("weight_decay")
         value = run_backward(ctx, case, dtype, weight_decay=decay)
-        got = grads_of(value["grads"], case.dims)
+        got = validate.grads_of(ctx.contract, value["grads"], case.dims)
         try:
-            assert_gradients(got, case, weight_decay=decay)
+            assert_gradients(ctx.contract, got, case, weight_decay=decay)
         except Failed as failure:
             if decay is not None:
-                failure.message = (f"with the model built as {spec.contract().class_name}(..., "
+                failure.message = (f"with the model built as {ctx.contract.class_name}(..., "
                                    f"weight_decay={decay:g}): " + failure.message)
             raise
 
-    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)), decay_explained(ctx):
+    # a failed gradient check may be a weight-decay mistake, in any assignment with decay
+    with clue("backward"), clue("backward.weight_decay"):
         for_all(ctx, "backward.matches_reference", backward_cases(ctx), body)
 
 
@@ -122,15 +120,14 @@ def finite_difference_directions(case: Case, rng: np.random.Generator, max_entri
 def finite_differences(ctx: Context) -> None:
     tol = spec.tolerances()["finite_differences"]
     h = tol["step"]
-    dims = dims_for(ctx.fixed_dims())
-    strategy = cases(dims, kink_margin=tol["kink_margin"] * h)
+    strategy = cases(ctx.contract, dims_for(ctx.contract, ctx.fixed_dims()), kink_margin=tol["kink_margin"] * h)
     dtype = dtypes(ctx)[-1]  # float64 where the code runs in it; float32 is precise enough too
 
     directions_of: dict[int, list] = {}  # by example: its body runs once per batch round
 
     def body(case: Case):
         value = run_backward(ctx, case, dtype)
-        grads = grads_of(value["grads"], case.dims)
+        grads = validate.grads_of(ctx.contract, value["grads"], case.dims)
         if id(case) not in directions_of:
             directions_of[id(case)] = list(finite_difference_directions(case, np.random.default_rng(0)))
         directions = directions_of[id(case)]
@@ -142,7 +139,7 @@ def finite_differences(ctx: Context) -> None:
                            X=case.X.astype(dtype), perturbations=perturbations)["outputs"]
         shape = (case.X.shape[0], case.dims.out_dim)
         perturbed = [(name, s * h * d) for name, d, _ in directions for s in (+1.0, -1.0)]
-        values_ = [losses.objective(validate.tensor(o, "forward(X)", shape), case.y,
+        values_ = [losses.objective(ctx.contract, validate.tensor(ctx.contract, o, "forward(X)", shape), case.y,
                                     {**case.params, name: case.params[name] + delta})
                    for o, (name, delta) in zip(outputs, perturbed)]
         numeric = np.array([(values_[2 * i] - values_[2 * i + 1]) / (2 * h) for i in range(len(directions))])
@@ -157,13 +154,12 @@ def finite_differences(ctx: Context) -> None:
             names = sorted({labels[i].split("[")[0].split(" ")[0] for i in bad})
             raise Failed(
                 f"the gradient of {', '.join(names)} disagrees with central finite differences of your own "
-                f"forward and {objective_text()} in {bad.size} of {len(labels)} entries; e.g. "
+                f"forward and {objective_text(ctx.contract)} in {bad.size} of {len(labels)} entries; e.g. "
                 f"{worst[0]['entry']}: backward gives {worst[0]['backward']:.6g}, finite differences "
                 f"{worst[0]['finite_difference']:.6g}",
                 details={"mismatches": worst, "step": h})
 
-    with explained(ctx, "backward.finite_differences", lambda: diagnosis.diagnose_finite_differences(ctx)), \
-            decay_explained(ctx):
+    with clue("backward.finite_differences"), clue("backward.weight_decay"):
         for_all(ctx, "backward.finite_differences", strategy, body, max_examples=15)
 
 
@@ -172,8 +168,7 @@ def grad_label(name: str) -> str:
     return name if name.startswith(("grads[", "self.")) else f"self.{name}"
 
 
-def objective_text() -> str:
-    c = spec.contract()
+def objective_text(c: Contract) -> str:
     if c.binding.get("reg_convention") == "sum_squares":
         return c.loss_text + f" plus reg * (sum(W1**2) + sum(W2**2)), reg = {c.reg:g}"
     if c.binding.get("reg_convention") == "half_sum_squares":
@@ -187,21 +182,22 @@ def latest_cache(ctx: Context) -> None:
     """backward() after forward() on other batches and then forward(X) must give what it
     gives after forward(X) alone. Compared with the student's own gradients, not the
     reference: a wrong formula is the other checks' business, and costs nothing here."""
-    dims_strategy = dims_for(ctx.fixed_dims())
+    c = ctx.contract
+    dims_strategy = dims_for(c, ctx.fixed_dims())
     tol = spec.tolerances()["backward"]
-    names = spec.contract().grad_names
+    names = c.grad_names
 
     @st.composite
     def two_batches(draw):
-        case = draw(cases(dims_strategy, kink_margin=1e-3))
+        case = draw(cases(c, dims_strategy, kink_margin=kink_margin()))
         earlier = [draw(values((draw(st.integers(1, 6)), case.dims.in_dim))) for _ in range(draw(st.integers(1, 2)))]
         return case, earlier
 
     def body(example):
         case, earlier = example
-        alone = grads_of(run_backward(ctx, case, "float32")["grads"], case.dims)
-        after_others = grads_of(run_backward(ctx, case, "float32", earlier=earlier)["grads"], case.dims)
-        for name in spec.contract().param_names:
+        alone = validate.grads_of(c, run_backward(ctx, case, "float32")["grads"], case.dims)
+        after_others = validate.grads_of(c, run_backward(ctx, case, "float32", earlier=earlier)["grads"], case.dims)
+        for name in c.param_names:
             try:
                 assert_close(grad_label(names[name]), after_others[name], alone[name], tol)
             except Failed as failure:
@@ -209,7 +205,7 @@ def latest_cache(ctx: Context) -> None:
                                    "does not give what it gives after forward(X) alone: " + failure.message)
                 raise
 
-    with explained(ctx, "backward", lambda: diagnosis.diagnose(ctx)):
+    with clue("backward"):
         for_all(ctx, "backward.latest_cache", two_batches(), body, max_examples=10)
 
 
@@ -217,13 +213,13 @@ LOGIT_OFFSETS = (-1000.0, -300.0, 300.0, 1000.0)
 ROW_GAPS = (300.0, 1000.0)
 
 
-def logit_sensitivity(case: Case) -> dict[str, float]:
+def logit_sensitivity(contract: Contract, case: Case) -> dict[str, float]:
     """How far each gradient can move when every softmax probability moves by a relative
     error of 1: dlogits moves by at most p / N per entry (at most 1 / N per row in all), so
     grad_b2 by 1, grad_W2 by max|A1|, dZ1 and grad_b1 by max|W2| (/ N), grad_W1 by
     max|W2| max|X|."""
-    z = case.preactivations()
-    hidden = np.maximum(z, 0.0) if spec.contract().activation == "relu" else np.tanh(z)
+    z = case.preactivations(contract)
+    hidden = np.maximum(z, 0.0) if contract.activation == "relu" else np.tanh(z)
     w2, x = float(np.max(np.abs(case.params["W2"]))), float(np.max(np.abs(case.X)))
     return {"b2": 1.0, "W2": float(np.max(np.abs(hidden))), "b1": w2, "W1": w2 * x}
 
@@ -246,11 +242,11 @@ def large_logits(ctx: Context) -> None:
     errors."""
     tol = spec.tolerances()["backward"]
     ulps = spec.tolerances()["large_logits"]["logit_ulps"]
-    c = spec.contract()
+    c = ctx.contract
 
     @st.composite
     def example(draw):
-        case = draw(cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3))
+        case = draw(cases(c, dims_for(c, ctx.fixed_dims()), kink_margin=kink_margin()))
         rows = case.X.shape[0]
         shift = np.full((rows, 1), draw(st.sampled_from(LOGIT_OFFSETS)), dtype=np.float32)
         if rows > 1:
@@ -259,17 +255,17 @@ def large_logits(ctx: Context) -> None:
 
     def body(example):
         case, shift = example
-        ordinary = grads_of(run_backward(ctx, case, "float32")["grads"], case.dims)
+        ordinary = validate.grads_of(c, run_backward(ctx, case, "float32")["grads"], case.dims)
         value = run_backward(ctx, case, "float32", pred_shift=shift)
-        logits = validate.tensor(value["backward_pred"], "forward(X) + a shift per row",
+        logits = validate.tensor(c, value["backward_pred"], "forward(X) + a shift per row",
                                  (case.X.shape[0], case.dims.out_dim))
         largest = float(np.max(np.abs(logits)))
         resolution = ulps * float(np.spacing(np.float32(largest)))
         gap = float(np.max(shift) - np.min(shift))
         where = f"with logits up to |{largest:.3g}|" + (f" (one row's {gap:g} above the others')" if gap else "")
         try:
-            got = grads_of(value["grads"], case.dims)
-            sensitivity = logit_sensitivity(case)
+            got = validate.grads_of(c, value["grads"], case.dims)
+            sensitivity = logit_sensitivity(c, case)
             for name in c.param_names:
                 allowed = {"rtol": tol["rtol"], "atol": tol["atol"] + resolution * sensitivity[name]}
                 assert_close(f"{grad_label(c.grad_names[name])} {where}, against its value at ordinary logits,",
@@ -283,8 +279,8 @@ def large_logits(ctx: Context) -> None:
             failure.details.update({"largest |logit|": largest})
             raise
         loss = ctx.call("loss", pred=logits.astype(np.float32), y=targets(case.y, "float32"))["loss"]
-        got_loss = validate.scalar(loss, f"{c.loss_function}(logits, y)")
-        expected = losses.data_loss(logits.astype(np.float32), case.y)
+        got_loss = validate.scalar(c, loss, f"{c.loss_function}(logits, y)")
+        expected = losses.data_loss(c, logits.astype(np.float32), case.y)
         assert_close(f"{c.loss_function}(logits, y) {where}", np.array(got_loss), np.array(expected),
                      {"rtol": tol["rtol"], "atol": tol["atol"] + resolution},
                      details={"hint": "log-softmax = z - max(z) - log(sum(exp(z - max(z)))), max per row"})

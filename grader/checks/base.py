@@ -1,27 +1,27 @@
-"""What every check shares: the registry, the per-submission context, and the Hypothesis
-runner that turns a property into a failure with its smallest example."""
+"""What every check shares: the registry, the runner that scores a check, and the
+Hypothesis runner that turns a property into a failure with its smallest example. The
+per-submission context is grader/context.py's."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
 import tempfile
 import time
 import traceback
 import zlib
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from grader import oracle, spec, ta_config, validate
+from grader import diagnoses, oracle, spec, ta_config
 from grader.checks import batching
+from grader.context import Context, dims_list
 from grader.outcome import Failed, Outcome
 from grader.spec import Dims
-from grader.submission import Submission
-from grader.worker.client import CallResult, Worker
 
 CheckFn = Callable[["Context"], "float | None"]
 REGISTRY: dict[str, CheckFn] = {}
@@ -63,125 +63,11 @@ def check(*check_ids: str, needs_reference: bool = False):
     return register
 
 
-@dataclass
-class Context:
-    """One submission being graded: its worker and what earlier probes found out.
-
-    The submission says which assignment it answers (`Submission.assignment()`); an
-    unknown name is a `problem` that fails every check with its reason."""
-
-    submission: Submission
-    worker: Worker
-    _probes: dict[str, Any] = field(default_factory=dict)
-    output: list[str] = field(default_factory=list)
-    student_seconds: float = 0.0
-    notes: dict[str, Any] = field(default_factory=dict)
-    reviews: list[str] = field(default_factory=list)  # the running check's notes for the TA
-    timed_out: bool = False  # a call of this submission has hit its timeout
-    session: str | None = None  # the running check's id: its calls share one child
-    assignment: str = spec.DEFAULT
-    problem: str | None = None
-    names: dict[str, Any] = field(default_factory=dict)  # the assignment's names, sent with every call
-    replay: batching.Replay | None = None  # set while a property's examples run in batches
-
-    def __post_init__(self) -> None:
-        self.assignment, self.problem = self.submission.assignment()
-        self.problem = self.submission.unusable_file() or self.problem
-        # The worker's operations read the student's class, parameter, gradient and
-        # function names from every request instead of assuming the default homework's.
-        self.names = spec.assignment(self.assignment).contract.wire()
-
-    def note(self, **details: Any) -> None:
-        """Details for the report, kept whether the check passes or fails."""
-        self.notes.update(details)
-
-    def review(self, reason: str) -> None:
-        """Flag the running check's result for the TA to review, without changing its
-        score: the outcome's message starts with "for review:" and the reason."""
-        self.reviews.append(reason)
-
-    def call(self, op: str, timeout: float | None = None, **args):
-        """Run an operation in the worker; a crash, exit or hang becomes a failure.
-
-        Once a call of the submission has timed out, later calls get at most
-        limits.toml's time.after_timeout: a hang costs its full timeout once, not once per
-        check (an infinite loop in forward would otherwise cost ten checks x 20-60 s).
-        While a property's examples run in batches, the answer comes from the batch
-        (checks/batching.py)."""
-        if self.replay is not None:
-            result = self.replay.answer(op, timeout, args)
-        else:
-            if self.timed_out:
-                limits = spec.limits()["time"]
-                timeout = min(timeout or limits["call"], limits["after_timeout"])
-            result = self.send(op, timeout, args)
-            self.timed_out = self.timed_out or result.status == "timeout"
-        if not result.ok:
-            # A limit hit (memory, processes, file size) counts as a crash, like an exit: the
-            # code did not finish, which is another thing than computing a wrong value.
-            crashed = result.status != "error" or result.error.get("type") == "SystemExit" or bool(result.hint)
-            raise Failed(result.problem(), crashed=crashed, details={"stage": result.stage, "status": result.status})
-        return result.value
-
-    def send(self, op: str, timeout: float | None, args: dict) -> CallResult:
-        """One request to the worker, in the running check's child; its time in student
-        code and its output are the check's. An argument `model` replaces the assignment's
-        names for this call (a check that builds the model with other constructor_kwargs)."""
-        args = dict(args)
-        model = args.pop("model", self.names)
-        result = self.worker.call(op, timeout=timeout, session=self.session, model=model, **args)
-        self.student_seconds += result.student_seconds
-        if result.output or result.output_dropped:
-            text = result.output
-            if result.output_dropped:
-                text += f"\n[... {result.output_dropped} more bytes of output not kept]"
-            self.output.append(text)
-        return result
-
-    def probe(self, name: str, compute: Callable[[], Any]) -> Any:
-        if name not in self._probes:
-            try:
-                self._probes[name] = ("ok", compute())
-            except Failed as exc:
-                self._probes[name] = ("failed", exc)
-        status, value = self._probes[name]
-        if status == "failed":
-            raise value
-        return value
-
-    @property
-    def full_dims(self) -> Dims:
-        return spec.contract().dims
-
-    def fixed_dims(self) -> Dims | None:
-        """None when the constructor honours its dims (checks may vary them); else the
-        homework's own dims, so a hard-coded submission is still graded at full size."""
-        return None if self.probe("dims_honoured", self._dims_honoured) else self.full_dims
-
-    def _dims_honoured(self) -> bool:
-        dims = Dims(3, 5, 2)
-        value = self.call("construct", dims=list(_dims(dims)))
-        shapes = spec.contract().param_shapes(dims)
-        for name, shape in shapes.items():
-            described = value["params"].get(name)
-            if not isinstance(described, dict) or tuple(np.shape(described.get("array"))) != shape:
-                return False
-        return True
-
-
-def _dims(dims: Dims) -> tuple[int, int, int]:
-    return (dims.in_dim, dims.hidden_dim, dims.out_dim)
-
-
 def run_check(check_id: str, ctx: Context) -> Outcome:
-    """Run one registered check, with the submission's assignment active, and turn its
-    verdict into a scored Outcome."""
-    with spec.using(ctx.assignment):
-        return _run_check(check_id, ctx)
-
-
-def _run_check(check_id: str, ctx: Context) -> Outcome:
-    check_spec = spec.rubric()[check_id]
+    """Run one registered check on the context's submission and turn its verdict into an
+    Outcome scored by the submission's assignment's rubric; a failure gets the diagnoses
+    registered for the check (grader/diagnoses.py)."""
+    check_spec = ctx.assignment.rubric[check_id]
     if ctx.problem:
         return Outcome(check_spec, 0.0, "failed", ctx.problem)
     fn = REGISTRY[check_id]
@@ -199,6 +85,7 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
         status = "passed" if score >= check_spec.points else "partial"
         outcome = Outcome(check_spec, score, status)
     except Failed as failure:
+        diagnoses.attach(ctx, check_id, failure)
         earned = round(clipped(failure.earned, check_spec.points), 2)
         status = "error" if failure.crashed else ("partial" if earned > 0 else "failed")
         outcome = Outcome(check_spec, earned, status, failure.message, failure.details, failure.hint)
@@ -213,6 +100,17 @@ def _run_check(check_id: str, ctx: Context) -> Outcome:
     outcome.seconds = time.perf_counter() - started
     outcome.student_seconds = ctx.student_seconds
     return outcome
+
+
+@contextlib.contextmanager
+def clue(name: str, value: Any = None) -> Iterator[None]:
+    """Give a failure raised in the block the clue `name` (and what its diagnosis needs):
+    where a registered diagnosis may explain it (grader/diagnoses.py)."""
+    try:
+        yield
+    except Failed as failure:
+        failure.clues.setdefault(name, value)
+        raise
 
 
 def clipped(value: float, high: float) -> float:
@@ -231,10 +129,10 @@ def kept_output(outputs: list[str]) -> str:
     return text[:cap] + f"\n[... {len(text) - cap} more characters of this check's output not kept]"
 
 
-# Examples per check when the constructor ignores its dims and every network is the
-# homework's 256 -> 512 -> 1: each holds 130 000 weights, and the bugs left to find there
-# are wrong formulas, which any of them shows (a perturbed copy of every weight matrix is
-# 1 MB, so 25 of them cost seconds).
+# Examples per check when the constructor ignores its dims and every network has the
+# assignment's full size (mlp-regression's 256 -> 512 -> 1 holds 130 000 weights): the
+# bugs left to find there are wrong formulas, which any of them shows (a perturbed copy of
+# every weight matrix is then 1 MB, so 25 of them cost seconds).
 FULL_SIZE_EXAMPLES = 5
 
 
@@ -279,7 +177,7 @@ CACHED_VALUES = 200_000  # examples holding more numbers (full-size networks) ar
 
 def _examples(ctx: Context, check_id: str, strategy, max_examples: int) -> list:
     probes = tuple((name, repr(ctx._probes.get(name))) for name in STRATEGY_PROBES)
-    key = (ctx.assignment, check_id, max_examples, example_salt(), probes)
+    key = (ctx.assignment.name, check_id, max_examples, example_salt(), probes)
     if key in _DRAWN:
         return _DRAWN[key]
     examples = smallest_first(draw_examples(check_id, strategy, max_examples))
@@ -351,7 +249,7 @@ def _describe(value: Any) -> Any:
     if hasattr(value, "describe"):
         return value.describe()
     if isinstance(value, Dims):
-        return list(_dims(value))
+        return dims_list(value)
     if isinstance(value, np.ndarray):
         return value.round(6).tolist() if value.size <= 24 else f"array{value.shape}, |max| {np.abs(value).max():.3g}"
     if isinstance(value, dict):
@@ -364,22 +262,6 @@ def _describe(value: Any) -> Any:
 
 
 # -- small helpers shared by the checks -----------------------------------------------
-
-def dims_list(dims: Dims) -> list[int]:
-    return list(_dims(dims))
-
-
-def params_of(described: dict, dims: Dims, what: str = "") -> dict[str, np.ndarray]:
-    shapes = spec.contract().param_shapes(dims)
-    attr = spec.contract().attr
-    return {name: validate.tensor(described.get(name), f"{what}{attr(name)}", shape) for name, shape in shapes.items()}
-
-
-def grads_of(described: dict, dims: Dims) -> dict[str, np.ndarray]:
-    shapes = spec.contract().param_shapes(dims)
-    grad_names = spec.contract().grad_names
-    return {name: validate.tensor(described.get(name), grad_names[name], shape) for name, shape in shapes.items()}
-
 
 def as_float32(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}

@@ -24,10 +24,11 @@ from grader.worker import client
 from grader.worker.client import CallResult
 
 if TYPE_CHECKING:
-    from grader.checks.base import Context
+    from grader.context import Context
 
 # A batch request's arrays, at most (the worker's message cap is far larger; a class
-# graded at full 256 x 512 size would otherwise send hundreds of MB at once).
+# graded at a full size such as mlp-regression's 256 x 512 would otherwise send hundreds
+# of MB at once).
 MAX_BATCH_BYTES = 32 * 2**20
 
 

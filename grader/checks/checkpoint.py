@@ -11,16 +11,11 @@ import numpy as np
 import torch
 
 from grader import data, oracle, spec, ta_config
-from grader.checks.base import Context, check
+from grader.checks.base import check
+from grader.context import Context
 from grader.outcome import Failed
+from grader.spec import Contract
 from grader.submission import CheckpointProblem
-
-try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
-    from grader.diagnosis import checkpoint as diagnosis
-    from grader.diagnosis import with_diagnosis
-except ImportError:  # pragma: no cover - only in the kit
-    def with_diagnosis(failure: Failed, diagnose) -> Failed:
-        return failure
 
 
 def load_checkpoint(ctx: Context) -> dict[str, np.ndarray]:
@@ -41,22 +36,20 @@ def _load(ctx: Context) -> dict[str, np.ndarray]:
         raise Failed(f"{path.name} unpacks to {unpacked} bytes, more than the {cap} allowed "
                      f"(torch.save writes its tensors uncompressed: was it compressed by hand?)")
     if path.suffix == ".npz":
-        return _parameters(_load_npz(path), path.name)
+        return _parameters(ctx.contract, _load_npz(ctx.contract, path), path.name)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise with_diagnosis(
-            Failed(f"{path.name} cannot be loaded with torch.load(weights_only=True): it holds more than "
-                   f"tensors (a whole pickled model object?). Save torch.save(model.state_dict(), "
-                   f"'{spec.contract().submission['checkpoint']}') with plain tensors.",
-                   details={"loader": str(exc)[:500]}),
-            lambda: diagnosis.pickled_object(path)) from None
+        raise Failed(f"{path.name} cannot be loaded with torch.load(weights_only=True): it holds more than "
+                     f"tensors (a whole pickled model object?). Save torch.save(model.state_dict(), "
+                     f"'{ctx.contract.submission['checkpoint']}') with plain tensors.",
+                     details={"loader": str(exc)[:500]}, clues={"checkpoint.pickled": path}) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
         raise Failed(f"{path.name} is not a readable torch checkpoint: {type(exc).__name__}: {str(exc)[:300]}") from None
-    return _parameters(state, path.name)
+    return _parameters(ctx.contract, state, path.name)
 
 
-def _load_npz(path) -> dict[str, np.ndarray]:
+def _load_npz(c: Contract, path) -> dict[str, np.ndarray]:
     """A numpy assignment's np.savez file, read with np.load(allow_pickle=False): arrays
     only, never a pickled object."""
     try:
@@ -66,7 +59,7 @@ def _load_npz(path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except ValueError as exc:
         raise Failed(f"{path.name} cannot be loaded with np.load(allow_pickle=False): {str(exc)[:300]}. Save it with "
-                     f"np.savez('{spec.contract().submission['checkpoint']}', W1=..., b1=..., ...) with plain arrays"
+                     f"np.savez('{c.submission['checkpoint']}', W1=..., b1=..., ...) with plain arrays"
                      ) from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's problem
         raise Failed(f"{path.name} is not a readable .npz file: {type(exc).__name__}: {str(exc)[:300]}") from None
@@ -83,15 +76,14 @@ def unpacked_size(path) -> int:
         return path.stat().st_size
 
 
-def _parameters(state, filename: str) -> dict[str, np.ndarray]:
-    c = spec.contract()
+def _parameters(c: Contract, state, filename: str) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise Failed(f"{filename} holds a {type(state).__name__}, expected the dict from model.state_dict()")
     keys = set(map(str, state))
     expected = set(c.attr_names.values())
     if keys != expected:
-        raise with_diagnosis(Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}"),
-                             lambda: diagnosis.keys(state, filename))
+        raise Failed(f"{filename} has keys {sorted(keys)}, expected {sorted(expected)}",
+                     clues={"checkpoint.keys": (state, filename)})
     params = {}
     for role, shape in c.param_shapes(c.dims).items():
         name = c.attr(role)
@@ -103,8 +95,8 @@ def _parameters(state, filename: str) -> dict[str, np.ndarray]:
         if type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise Failed(f"{filename}[{name!r}] is a {type(value).__name__}, expected a tensor")
         if tuple(value.shape) != shape:
-            raise with_diagnosis(Failed(f"{filename}[{name!r}] has shape {tuple(value.shape)}, expected {shape}"),
-                                 lambda: diagnosis.shape(name, tuple(value.shape), shape))
+            raise Failed(f"{filename}[{name!r}] has shape {tuple(value.shape)}, expected {shape}",
+                         clues={"checkpoint.shape": (name, tuple(value.shape), shape)})
         if not value.is_floating_point():
             raise Failed(f"{filename}[{name!r}] has dtype {value.dtype}, expected a floating dtype")
         array = value.detach().to(torch.float64).numpy()
@@ -123,13 +115,13 @@ def loads(ctx: Context) -> None:
 def metric(ctx: Context) -> float | None:
     """The spec's checkpoint metric, scored linearly between its full- and zero-credit
     bounds; the parameters are evaluated with the reference forward, in the grader."""
-    c = spec.contract()
+    c = ctx.contract
     metric_name = c.checkpoint["metric"]
     if metric_name == "test_mse_ratio":
         return test_mse(ctx)
     params = load_checkpoint(ctx)
-    X, y = data.evaluation_set()
-    value = oracle.held_out_metric(params, X, y)
+    X, y = data.evaluation_set(c)
+    value = oracle.held_out_metric(c, params, X, y)
     full, zero = float(c.checkpoint["full_credit"]), float(c.checkpoint["zero_credit"])
     if metric_name == "test_accuracy":
         what, shown = f"accuracy on the {len(y)} held-out test digits", f"{value:.2%}"
@@ -159,18 +151,20 @@ def _scored(ctx: Context, value: float, what: str, shown: str, bounds_text: str,
     message; the comparison is written so that NaN can only fail anyway (`not fraction >= 1`).
     A value better than the spec's `review_beyond` keeps its points and is flagged for the
     TA to review (the outcome's message says why)."""
-    bounds = spec.contract().checkpoint
+    bounds = ctx.contract.checkpoint
     full, zero = float(bounds["full_credit"]), float(bounds["zero_credit"])
     if not np.isfinite(value):
         raise Failed(f"{what} is {value}, not a finite number (finite but huge parameters overflow the network's "
                      f"arithmetic): no credit", details=details)
     fraction = credit(value, full, zero)
     if not fraction >= 1.0:
-        raise Failed(f"{what} is {shown}: {bounds_text}", earned=fraction * spec.rubric()[bounds["check"]].points, details=details)
+        points = ctx.assignment.rubric[bounds["check"]].points
+        raise Failed(f"{what} is {shown}: {bounds_text}", earned=fraction * points, details=details)
     review = bounds.get("review_beyond")
     if review is not None and (value - float(review)) * (full - zero) > 0:
         ctx.review(f"{what} is {shown}, better than the assignment's review_beyond = {float(review):g} that "
-                   f"training per the handout plausibly reaches: check that {spec.contract().submission['checkpoint']} was trained by this "
+                   f"training per the handout plausibly reaches: check that "
+                   f"{ctx.contract.submission['checkpoint']} was trained by this "
                    f"code ({bounds.get('review_reason', 'not copied or made some other way')})")
 
 
@@ -179,9 +173,9 @@ def test_mse(ctx: Context) -> float | None:
     if config is None:
         raise Failed("no TA configuration (ta/config.toml): the hidden test set is only available at grading time")
     params = load_checkpoint(ctx)
-    X, y = data.test_set(config.test_seed)
-    mse = oracle.mse(params, X, y)
-    bounds = spec.contract().checkpoint
+    X, y = data.test_set(ctx.contract, config.test_seed)
+    mse = oracle.mse(ctx.contract, params, X, y)
+    bounds = ctx.contract.checkpoint
     ratio = mse / config.reference_test_mse
     full, zero = bounds["full_credit"], bounds["zero_credit"]
     details = {"test_mse": mse, "reference_test_mse": config.reference_test_mse, "ratio": ratio,

@@ -1,25 +1,18 @@
-"""forward: equals relu(X W1^T + b1) W2^T + b2, leaves X alone, treats rows independently."""
+"""forward: equals the reference's (e.g. relu(X W1^T + b1) W2^T + b2, per the assignment's activation,
+layout and biases), leaves X alone, treats rows independently."""
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 from hypothesis import strategies as st
 
 from grader import oracle, spec, validate
-from grader.checks.base import Context, check, dims_list, for_all
+from grader.checks.base import check, clue, for_all
+from grader.context import Context, dims_list
 from grader.compare import assert_close
 from grader.outcome import Failed
-from grader.spec import Dims
+from grader.spec import Contract, Dims
 from grader.strategies import cases, dims_for
-
-try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
-    from grader.diagnosis import explained
-    from grader.diagnosis import forward as diagnosis
-except ImportError:  # pragma: no cover - only in the kit
-    def explained(ctx: Context, name: str, diagnose) -> contextlib.AbstractContextManager:
-        return contextlib.nullcontext()
 
 
 def dtypes(ctx: Context) -> list[str]:
@@ -35,13 +28,13 @@ def _dtypes(ctx: Context) -> list[str]:
     """float32 only when forward() fails in float64 and works in float32; code that fails
     either way is tested as before, and the examples say what is wrong."""
     dims = ctx.fixed_dims() or Dims(3, 4, 2)
-    params = {name: np.full(shape, 0.5) for name, shape in spec.contract().param_shapes(dims).items()}
+    params = {name: np.full(shape, 0.5) for name, shape in ctx.contract.param_shapes(dims).items()}
 
     def runs_in(dtype: str) -> bool:
         try:
             value = ctx.call("forward", dims=dims_list(dims), params={k: v.astype(dtype) for k, v in params.items()},
                              inputs=[np.ones((2, dims.in_dim), dtype=dtype)])
-            validate.tensor(value["outputs"][0], "forward(X)", (2, dims.out_dim))
+            validate.tensor(ctx.contract, value["outputs"][0], "forward(X)", (2, dims.out_dim))
             return True
         except Failed:
             return False
@@ -50,8 +43,9 @@ def _dtypes(ctx: Context) -> list[str]:
 
 
 def forward_cases(ctx: Context):
-    dims = dims_for(ctx.fixed_dims(), out_dims=st.integers(1, 3))
-    return st.tuples(st.one_of(cases(dims), cases(dims, kinks=True)), st.sampled_from(dtypes(ctx)))
+    c = ctx.contract
+    dims = dims_for(c, ctx.fixed_dims(), out_dims=st.integers(1, 3))
+    return st.tuples(st.one_of(cases(c, dims), cases(c, dims, kinks=True)), st.sampled_from(dtypes(ctx)))
 
 
 def run_forward(ctx: Context, case, inputs, dtype: str = "float32"):
@@ -60,8 +54,8 @@ def run_forward(ctx: Context, case, inputs, dtype: str = "float32"):
                     inputs=[np.asarray(x, dtype=dtype) for x in inputs])
 
 
-def output(described, case, rows: int) -> np.ndarray:
-    return validate.tensor(described, "forward(X)", (rows, case.dims.out_dim))
+def output(c: Contract, described, case, rows: int) -> np.ndarray:
+    return validate.tensor(c, described, "forward(X)", (rows, case.dims.out_dim))
 
 
 @check("forward.matches_reference", needs_reference=True)
@@ -71,10 +65,10 @@ def matches_reference(ctx: Context) -> None:
     def body(example):
         case, dtype = example
         value = run_forward(ctx, case, [case.X], dtype)
-        got = output(value["outputs"][0], case, case.X.shape[0])
-        assert_close("forward(X)", got, oracle.forward(case.params, case.X), tol)
+        got = output(ctx.contract, value["outputs"][0], case, case.X.shape[0])
+        assert_close("forward(X)", got, oracle.forward(ctx.contract, case.params, case.X), tol)
 
-    with explained(ctx, "forward", lambda: diagnosis.diagnose(ctx)):
+    with clue("forward"):
         for_all(ctx, "forward.matches_reference", forward_cases(ctx), body)
 
 
@@ -98,8 +92,8 @@ def rowwise(ctx: Context) -> None:
         case, dtype = example
         rows = [case.X[i:i + 1] for i in range(case.X.shape[0])]
         value = run_forward(ctx, case, [case.X, *rows], dtype)
-        batch = output(value["outputs"][0], case, case.X.shape[0])
-        singles = np.concatenate([output(v, case, 1) for v in value["outputs"][1:]])
+        batch = output(ctx.contract, value["outputs"][0], case, case.X.shape[0])
+        singles = np.concatenate([output(ctx.contract, v, case, 1) for v in value["outputs"][1:]])
         assert_close("forward of each row alone, against the rows of forward(X)", singles, batch, tol,
                      details={"hint": "rows of a batch must not influence each other (no mixing across dim 0)"})
 

@@ -8,76 +8,43 @@ import math
 import numpy as np
 from scipy import stats
 
-from grader import spec
-from grader.checks.base import Context, check, dims_list, params_of
-from grader.checks.checkpoint import with_diagnosis
-from grader.checks.forward import explained
+from grader import spec, validate
+from grader.checks.base import check, clue
+from grader.context import Context, dims_list
 from grader.outcome import Failed
-from grader.spec import Dims
-
-try:  # the student kit leaves grader/diagnosis out: its variants spell out the solution
-    from grader.diagnosis import init as diagnosis
-except ImportError:  # pragma: no cover - only in the kit
-    pass
-
-def weights() -> tuple[str, ...]:
-    return spec.contract().weights
+from grader.spec import Contract, Dims
 
 
-def attr(role: str) -> str:
-    """The student's name of a parameter (the role itself unless the spec renames it)."""
-    return spec.contract().attr(role)
-
-
-def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+def fans(c: Contract, shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of this shape in the contract's layout."""
     first, second = shape
-    return (second, first) if spec.contract().layout == "out_in" else (first, second)
+    return (second, first) if c.layout == "out_in" else (first, second)
 
 
-def xavier_bound(shape: tuple[int, ...]) -> float:
-    fan_in, fan_out = fans(shape)
+def xavier_bound(c: Contract, shape: tuple[int, ...]) -> float:
+    fan_in, fan_out = fans(c, shape)
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
-def expected_std(shape: tuple[int, ...]) -> float:
+def expected_std(c: Contract, shape: tuple[int, ...]) -> float:
     """The standard deviation the spec's init scheme gives a weight of this shape."""
-    init = spec.contract().init
-    fan_in, fan_out = fans(shape)
+    init = c.init
+    fan_in, fan_out = fans(c, shape)
     return {
-        "xavier_uniform": lambda: xavier_bound(shape) / math.sqrt(3.0),
+        "xavier_uniform": lambda: xavier_bound(c, shape) / math.sqrt(3.0),
         "xavier_normal": lambda: math.sqrt(2.0 / (fan_in + fan_out)),
         "he_normal": lambda: math.sqrt(2.0 / fan_in),
         "normal": lambda: float(init["std"]),
     }[init["scheme"]]()
 
 
-def scheme_text(shape: tuple[int, ...]) -> str:
-    scheme = spec.contract().init["scheme"]
+def scheme_text(c: Contract, shape: tuple[int, ...]) -> str:
+    scheme = c.init["scheme"]
     if scheme == "xavier_uniform":
-        return f"uniform on (-a, a) with a = sqrt(6 / (fan_in + fan_out)) = {xavier_bound(shape):.4g}"
+        return f"uniform on (-a, a) with a = sqrt(6 / (fan_in + fan_out)) = {xavier_bound(c, shape):.4g}"
     formula = {"xavier_normal": "sqrt(2 / (fan_in + fan_out))", "he_normal": "sqrt(2 / fan_in)",
                "normal": "the handout's std"}[scheme]
-    return f"normal with mean 0 and std = {formula} = {expected_std(shape):.4g}"
-
-
-def initial(ctx: Context, dims: Dims, seed: int) -> dict[str, np.ndarray]:
-    """The parameters of a fresh model under torch.manual_seed(seed) (asked once)."""
-    def construct():
-        value = ctx.call("construct", dims=dims_list(dims), seed=seed)
-        return params_of(value["params"], dims)
-    return ctx.probe(f"init{dims_list(dims)}:{seed}", construct)
-
-
-DIAGNOSIS_DIMS = Dims(48, 96, 24)  # for a homework network too small to tell distributions apart
-DIAGNOSIS_MIN_ENTRIES = 500
-
-
-def weights_diagnosis(ctx: Context):
-    full = initial(ctx, ctx.full_dims, seed=0)
-    if ctx.fixed_dims() is None and min(full[w].size for w in weights()) < DIAGNOSIS_MIN_ENTRIES:
-        return diagnosis.weights(initial(ctx, DIAGNOSIS_DIMS, seed=0))
-    return diagnosis.weights(full)
+    return f"normal with mean 0 and std = {formula} = {expected_std(c, shape):.4g}"
 
 
 def dims_to_test(ctx: Context) -> list[Dims]:
@@ -88,14 +55,15 @@ def dims_to_test(ctx: Context) -> list[Dims]:
 @check("init.xavier_bound")
 def within_bound(ctx: Context) -> None:
     rtol = spec.tolerances()["init"]["bound_rtol"]
-    with explained(ctx, "init.weights", lambda: weights_diagnosis(ctx)):
+    with clue("init.weights"):
         for dims in dims_to_test(ctx):
-            params = initial(ctx, dims, seed=0)
-            for name in weights():
-                a = xavier_bound(params[name].shape)
+            params = ctx.initial(dims, seed=0)
+            for name in ctx.contract.weights:
+                a = xavier_bound(ctx.contract, params[name].shape)
                 largest = float(np.max(np.abs(params[name])))
                 if not largest <= a * (1 + rtol):
-                    raise Failed(f"{attr(name)} of a {dims_list(dims)} network has |w| up to {largest:.4g}, above the "
+                    raise Failed(f"{ctx.contract.attr(name)} of a {dims_list(dims)} network has |w| up to "
+                                 f"{largest:.4g}, above the "
                                  f"Xavier bound a = sqrt(6 / (fan_in + fan_out)) = {a:.4g}",
                                  details={"bound": a, "largest": largest, "dims": dims_list(dims)})
 
@@ -114,14 +82,15 @@ def distribution_sample(ctx: Context, name: str) -> tuple[np.ndarray, dict[str, 
     to init.min_weights weights (divided by the unit, their weights are identically
     distributed under a correct init)."""
     min_weights = spec.tolerances()["init"]["min_weights"]
-    uniform = spec.contract().init["scheme"] == "xavier_uniform"
+    uniform = ctx.contract.init["scheme"] == "xavier_uniform"
     dims = ctx.fixed_dims() or DISTRIBUTION_DIMS
     samples: list[np.ndarray] = []
     seed = 0
     while sum(map(len, samples)) < min_weights:
-        params = initial(ctx, dims, seed=seed)
+        params = ctx.initial(dims, seed=seed)
         shape = params[name].shape
-        samples.append(params[name].ravel() / (xavier_bound(shape) if uniform else expected_std(shape)))
+        unit = xavier_bound(ctx.contract, shape) if uniform else expected_std(ctx.contract, shape)
+        samples.append(params[name].ravel() / unit)
         seed += 1
     return np.concatenate(samples), params
 
@@ -139,72 +108,69 @@ def distribution(ctx: Context) -> None:
     Xavier normal (either way) was told apart in 2000 of 2000 simulated draws (as was
     every fan mix-up of DISTRIBUTION_DIMS, whose CDF gaps are 0.18 and above)."""
     alpha = spec.tolerances()["init"]["ks_significance"]
-    uniform = spec.contract().init["scheme"] == "xavier_uniform"
-    for name in weights():
+    uniform = ctx.contract.init["scheme"] == "xavier_uniform"
+    for name in ctx.contract.weights:
         sample, params = distribution_sample(ctx, name)
         shape = params[name].shape
         result = stats.kstest(sample, stats.uniform(loc=-1, scale=2).cdf if uniform else stats.norm.cdf)
         if not result.pvalue >= alpha:  # NaN fails
-            unit = xavier_bound(shape) if uniform else expected_std(shape)
-            std, wanted = float(sample.std() * unit), expected_std(shape)
-            where = f"a {dims_list(ctx.fixed_dims() or DISTRIBUTION_DIMS)} network's {attr(name)} {tuple(shape)}"
-            raise with_diagnosis(Failed(
-                f"{where} does not look {scheme_text(shape)}: Kolmogorov-Smirnov statistic "
+            unit = xavier_bound(ctx.contract, shape) if uniform else expected_std(ctx.contract, shape)
+            std, wanted = float(sample.std() * unit), expected_std(ctx.contract, shape)
+            dims = dims_list(ctx.fixed_dims() or DISTRIBUTION_DIMS)
+            where = f"a {dims} network's {ctx.contract.attr(name)} {tuple(shape)}"
+            raise Failed(
+                f"{where} does not look {scheme_text(ctx.contract, shape)}: Kolmogorov-Smirnov statistic "
                 f"{result.statistic:.4f} over {sample.size} weights (p = {result.pvalue:.2g}, the test fails "
                 f"below {alpha:g}); its standard deviation is {std:.4g}, the handout's init gives {wanted:.4g}",
                 details={"ks_statistic": float(result.statistic), "p_value": float(result.pvalue),
                          "weights": int(sample.size), "std": std, "expected_std": wanted,
-                         **({"bound": unit} if uniform else {})}),
-                lambda: weights_diagnosis(ctx))
+                         **({"bound": unit} if uniform else {})},
+                clues={"init.weights": None})
 
 
 @check("init.zero_biases")
 def zero_biases(ctx: Context) -> None:
-    params = initial(ctx, ctx.fixed_dims() or Dims(40, 24, 3), seed=0)
-    for name in spec.contract().biases:
+    params = ctx.initial(ctx.fixed_dims() or Dims(40, 24, 3), seed=0)
+    for name in ctx.contract.biases:
         if np.any(params[name] != 0):
-            raise with_diagnosis(
-                Failed(f"{attr(name)} starts with {int(np.count_nonzero(params[name]))} non-zero value(s) "
-                       f"(largest |b| = {float(np.max(np.abs(params[name]))):.3g}); biases start at zero"),
-                lambda: diagnosis.biases(params))
+            raise Failed(f"{ctx.contract.attr(name)} starts with {int(np.count_nonzero(params[name]))} non-zero "
+                         f"value(s) (largest |b| = {float(np.max(np.abs(params[name]))):.3g}); biases start at zero",
+                         clues={"init.biases": params})
 
 
 @check("init.seeded")
 def reproducible(ctx: Context) -> None:
     dims = ctx.fixed_dims() or Dims(40, 24, 3)
-    first = initial(ctx, dims, seed=7)
+    first = ctx.initial(dims, seed=7)
     again = validate_again(ctx, dims, seed=7)
-    for name in weights():
+    for name in ctx.contract.weights:
         if not np.array_equal(first[name], again[name]):
-            raise with_diagnosis(
-                Failed(seeded_text(name)),
-                lambda: diagnosis.seeding(same_seed=(first, again)))
+            raise Failed(seeded_text(ctx.contract, name), clues={"init.same_seed": (first, again)})
 
 
-def seed_call() -> str:
-    return "np.random.seed" if spec.contract().framework == "numpy" else "torch.manual_seed"
+def seed_call(c: Contract) -> str:
+    return "np.random.seed" if c.framework == "numpy" else "torch.manual_seed"
 
 
-def seeded_text(name: str) -> str:
-    if spec.contract().framework == "numpy":
-        return (f"two models made after np.random.seed(7) have different {attr(name)}: draw the weights from "
+def seeded_text(c: Contract, name: str) -> str:
+    if c.framework == "numpy":
+        return (f"two models made after np.random.seed(7) have different {c.attr(name)}: draw the weights from "
                 f"numpy's global RNG (np.random.randn), not a private Generator or a fixed seed of your own")
-    return (f"two models made after torch.manual_seed(7) have different {attr(name)}: draw the weights "
+    return (f"two models made after torch.manual_seed(7) have different {c.attr(name)}: draw the weights "
             f"from torch's global RNG (torch.rand/torch.randn/torch.empty().uniform_), not numpy or random")
 
 
 def validate_again(ctx: Context, dims: Dims, seed: int) -> dict[str, np.ndarray]:
     value = ctx.call("construct", dims=dims_list(dims), seed=seed)
-    return params_of(value["params"], dims)
+    return validate.params_of(ctx.contract, value["params"], dims)
 
 
 @check("init.seeds_differ")
 def seeds_differ(ctx: Context) -> None:
     dims = ctx.fixed_dims() or Dims(40, 24, 3)
-    a, b = initial(ctx, dims, seed=7), initial(ctx, dims, seed=8)
-    for name in weights():
+    a, b = ctx.initial(dims, seed=7), ctx.initial(dims, seed=8)
+    for name in ctx.contract.weights:
         if np.array_equal(a[name], b[name]):
-            raise with_diagnosis(
-                Failed(f"{seed_call()}(7) and {seed_call()}(8) give the same {attr(name)}: the weights "
-                       f"must be random draws, not fixed values or a fixed private seed"),
-                lambda: diagnosis.seeding(other_seeds=(a, b)))
+            raise Failed(f"{seed_call(ctx.contract)}(7) and {seed_call(ctx.contract)}(8) give the same "
+                         f"{ctx.contract.attr(name)}: the weights must be random draws, not fixed values or a fixed "
+                         f"private seed", clues={"init.other_seeds": (a, b)})

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks.backward import run_backward
-from grader.checks.base import Context, as_float32, check, dims_list, for_all, grads_of
+from grader.checks.base import as_float32, check, for_all
+from grader.checks.backward import kink_margin
+from grader.context import Context, dims_list
 from grader.checks.source_scan import Unreadable, scan_submission
 from grader.compare import assert_close
 from grader.outcome import Failed
 from grader.strategies import cases, dims_for
-from grader import spec
+from grader import spec, validate
 
 
 @check("no_autograd.grad_disabled")
@@ -23,24 +25,25 @@ def grad_disabled(ctx: Context) -> None:
 
     def body(case):
         off = run_backward(ctx, case, "float32", grad_enabled=False)
-        size = sum(int(np.prod(shape)) for shape in spec.contract().param_shapes(case.dims).values())
+        size = sum(int(np.prod(shape)) for shape in ctx.contract.param_shapes(case.dims).values())
         judge(off.get("autograd"), "backward() under torch.no_grad()", size)
-        grads_off = grads_of(off["grads"], case.dims)
+        grads_off = validate.grads_of(ctx.contract, off["grads"], case.dims)
         for name, described in off["grads"].items():
             if described.get("requires_grad"):
-                raise Failed(f"{spec.contract().grad_names[name]} requires grad: gradients must be plain tensors")
+                raise Failed(f"{ctx.contract.grad_names[name]} requires grad: gradients must be plain tensors")
         on = run_backward(ctx, case, "float32", grad_enabled=True)
         judge(on.get("autograd"), "backward()", size)
-        grads_on = grads_of(on["grads"], case.dims)
+        grads_on = validate.grads_of(ctx.contract, on["grads"], case.dims)
         for name in grads_on:
-            assert_close(f"{spec.contract().grad_names[name]} with grad mode off (vs on)",
+            assert_close(f"{ctx.contract.grad_names[name]} with grad mode off (vs on)",
                          grads_off[name], grads_on[name], tol)
-        if "step" in spec.contract().methods:  # a course's API may update inside its train() alone
+        if "step" in ctx.contract.methods:  # a course's API may update inside its train() alone
             stepped = ctx.call("step", dims=dims_list(case.dims), params=as_float32(case.params),
                                grads=as_float32(grads_on), lr=0.1)
             judge(stepped.get("autograd"), "step()", size)
 
-    for_all(ctx, "no_autograd.grad_disabled", cases(dims_for(ctx.fixed_dims()), kink_margin=1e-3), body,
+    strategy = cases(ctx.contract, dims_for(ctx.contract, ctx.fixed_dims()), kink_margin=kink_margin())
+    for_all(ctx, "no_autograd.grad_disabled", strategy, body,
             max_examples=5)
 
 
@@ -78,9 +81,9 @@ def judge(report: dict | None, call: str, parameters: int) -> None:
 def source(ctx: Context) -> None:
     """No autograd in the graded code of mlp.py or of any module of the submission it
     imports (source_scan.py says what counts)."""
-    code = spec.contract().submission["code"]
+    code = ctx.contract.submission["code"]
     try:
-        findings = scan_submission(ctx.submission.path, code)
+        findings = scan_submission(ctx.contract, ctx.submission.path, code)
     except Unreadable as exc:
         raise Failed(f"the source could not be read: {exc}") from None
     except SyntaxError as exc:

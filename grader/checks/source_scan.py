@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import spec
+from grader.spec import Contract
 from grader.sources import Unreadable, read_source  # noqa: F401  (Unreadable: raised to the checks)
 
 AUTOGRAD_MODULES = ("torch.autograd", "autograd", "torch.func", "functorch", "torch._functorch")
@@ -56,9 +56,10 @@ class Finding:
 
 # ------------------------------------------------------------------ the whole submission
 
-def scan_submission(folder: Path, code: str = "mlp.py") -> list[Finding]:
-    """Findings in `code` and in every module of `folder` its graded code imports."""
-    main = _Module(code, ast.parse(read_source(folder / code), filename=code), helper=False)
+def scan_submission(contract: Contract, folder: Path, code: str = "mlp.py") -> list[Finding]:
+    """Findings in `code` and in every module of `folder` its graded code imports (the
+    contract names the class and functions whose code is graded)."""
+    main = _Module(code, ast.parse(read_source(folder / code), filename=code), entries(contract))
     modules, todo = [main], list(main.imports)
     seen = {code}
     while todo and len(modules) < MAX_MODULES:
@@ -66,18 +67,18 @@ def scan_submission(folder: Path, code: str = "mlp.py") -> list[Finding]:
             if relative in seen:
                 continue
             seen.add(relative)
-            module = _Module(relative, ast.parse(read_source(folder / relative), filename=relative), helper=True)
+            module = _Module(relative, ast.parse(read_source(folder / relative), filename=relative), None)
             modules.append(module)
             todo += module.imports
     own = _OwnNames.of(modules)
-    findings = _distinct([f for m in modules for f in m.findings(own)])
+    findings = _distinct([f for m in modules for f in m.findings(own, contract.framework)])
     return sorted(findings, key=lambda f: (f.file != code, f.file, f.line))
 
 
-def scan(source: str, filename: str = "mlp.py") -> list[Finding]:
+def scan(contract: Contract, source: str, filename: str = "mlp.py") -> list[Finding]:
     """Findings in one file's source, as `mlp.py` (its imports are not followed)."""
-    module = _Module(filename, ast.parse(source, filename=filename), helper=False)
-    return sorted(_distinct(module.findings(_OwnNames.of([module]))), key=lambda f: f.line)
+    module = _Module(filename, ast.parse(source, filename=filename), entries(contract))
+    return sorted(_distinct(module.findings(_OwnNames.of([module]), contract.framework)), key=lambda f: f.line)
 
 
 def _distinct(findings: list[Finding]) -> list[Finding]:
@@ -146,10 +147,12 @@ def _accepts(method: ast.FunctionDef, call: ast.Call) -> bool:
 class _Module:
     """One parsed file: which of its lines are graded, which modules those import."""
 
-    def __init__(self, name: str, tree: ast.Module, helper: bool):
-        self.name, self.tree, self.helper = name, tree, helper
+    def __init__(self, name: str, tree: ast.Module, entries: tuple[str, ...] | None):
+        """`entries`: the names the grader calls (the graded file's code is what they reach),
+        or None for a helper module the graded code imports (all of it is graded)."""
+        self.name, self.tree = name, tree
         body = [node for node in tree.body if not _is_main_guard(node)]
-        graded_nodes = body if helper else _reachable(body)
+        graded_nodes = body if entries is None else _reachable(body, entries)
         self.graded = [(n.lineno, n.end_lineno or n.lineno) for n in graded_nodes]
         self.script = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body if _is_main_guard(n)]
         # every module imported outside the script runs at import: its code is graded
@@ -158,10 +161,10 @@ class _Module:
     def is_graded(self, line: int) -> bool:
         return any(start <= line <= end for start, end in self.graded)
 
-    def findings(self, own: _OwnNames) -> list[Finding]:
+    def findings(self, own: _OwnNames, framework: str) -> list[Finding]:
         found = []
         for node in ast.walk(self.tree):
-            what = _autograd_use(node, own)
+            what = _autograd_use(node, own, framework)
             if what:
                 line = getattr(node, "lineno", 0)
                 # a forbidden package of a numpy assignment is imported when the module is,
@@ -179,18 +182,22 @@ def _is_main_guard(node: ast.AST) -> bool:
         any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
 
 
-def _reachable(body: list[ast.stmt]) -> list[ast.stmt]:
+def entries(contract: Contract) -> tuple[str, ...]:
+    """The names in the graded file that the grader calls: the contract's class and functions."""
+    return (contract.class_name, *contract.functions)
+
+
+def _reachable(body: list[ast.stmt], entries: tuple[str, ...]) -> list[ast.stmt]:
     """The statements of mlp.py the grader runs: every statement that runs at import, the
     contract's class and functions, and every definition they name, transitively. An
     import counts where a name it binds is used there (an autograd import that only the
     `__main__` script uses is that script's)."""
-    c = spec.contract()
     definitions: dict[str, list[ast.stmt]] = {}
     for node in body:
         for name in _bound(node):
             definitions.setdefault(name, []).append(node)
     reached = [node for node in body if not _bound(node)]
-    todo = [name for name in (c.class_name, *c.functions) if name in definitions]
+    todo = [name for name in entries if name in definitions]
     todo += [name for node in reached for name in _names(node)]
     done: set[str] = set()
     while todo:
@@ -245,7 +252,7 @@ def _dotted(node: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
-def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
+def _autograd_use(node: ast.AST, own: _OwnNames, framework: str) -> str | None:
     if isinstance(node, ast.Call):
         return _call_use(node, own)
     if isinstance(node, ast.Attribute):
@@ -267,7 +274,7 @@ def _autograd_use(node: ast.AST, own: _OwnNames) -> str | None:
         module = node.module if isinstance(node, ast.ImportFrom) else None
         for alias in node.names:
             name = f"{module}.{alias.name}" if module else alias.name
-            if spec.contract().framework == "numpy" and _in_modules(name, NUMPY_FORBIDDEN):
+            if framework == "numpy" and _in_modules(name, NUMPY_FORBIDDEN):
                 return f"import of {name} {NUMPY_REASON}"
             if _in_modules(name) or (module == "torch" and alias.name in ("func", "autograd", "enable_grad")):
                 return f"import of {name}"

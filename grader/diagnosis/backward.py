@@ -27,15 +27,16 @@ from typing import Callable
 import numpy as np
 
 from grader import oracle, spec
-from grader.checks.base import Context, dims_list
+from grader.context import Context, dims_list
 from grader.outcome import Failed
-from grader.diagnosis import Diagnosis, Finding, cached, probe
+from grader.diagnoses import Diagnosis, Finding, cached, diagnoses
+from grader.diagnosis import probe
 from grader.diagnosis import forward as forward_diagnosis
 from grader.diagnosis import weight_decay
 from grader.diagnosis import maths
 from grader.diagnosis.fit import distinct, fits, fits_variant, number, same, scale_of
 from grader.diagnosis.maths import Mistakes
-from grader.spec import Dims
+from grader.spec import Contract, Dims
 from grader.strategies import targets
 
 ROWS = (5, 7)
@@ -61,7 +62,7 @@ OUTPUT_IDS = {"softmax_wrong_axis": "backward.softmax_wrong_axis", "labels_as_ro
               "labels_as_columns": "backward.labels_as_one_hot"}
 
 
-def structural(contract) -> dict[str, tuple[str, Mistakes | None]]:
+def structural(contract: Contract) -> dict[str, tuple[str, Mistakes | None]]:
     """variant name -> (its id, its switches; None for the stale cache), for this spec."""
     found: dict[str, tuple[str, Mistakes | None]] = {}
     for how in maths.DERIVATIVES[contract.activation]:
@@ -75,12 +76,12 @@ def structural(contract) -> dict[str, tuple[str, Mistakes | None]]:
     return found
 
 
-def variant(p: Probe, name: str) -> dict[str, np.ndarray]:
+def variant(c: Contract, p: Probe, name: str) -> dict[str, np.ndarray]:
     """The gradients of the structural variant `name` on probe p."""
-    _, mistakes = structural(spec.contract())[name]
+    _, mistakes = structural(c)[name]
     if mistakes is None:  # backward() on what the first forward() of the sequence cached
-        return maths.gradients(p.params, p.X, p.y, cached_X=p.earlier[0] if p.earlier else None)
-    return maths.gradients(p.params, p.X, p.y, mistakes)
+        return maths.gradients(c, p.params, p.X, p.y, cached_X=p.earlier[0] if p.earlier else None)
+    return maths.gradients(c, p.params, p.X, p.y, mistakes)
 
 
 # Constant multiples of the data loss's gradient, as a function of the batch size N.
@@ -101,7 +102,7 @@ def averaged_again(n: int) -> float:
     return 1.0 / n
 
 
-def scales(contract) -> dict[str, Callable[[int], float]]:
+def scales(contract: Contract) -> dict[str, Callable[[int], float]]:
     """The named constants of this spec's maths (cross-entropy has no factor 2 to forget, a
     network without biases no bias to average)."""
     found = {"backward.missing_factor_2": missing_factor_2} if contract.loss == "mse" else {}
@@ -111,21 +112,21 @@ def scales(contract) -> dict[str, Callable[[int], float]]:
 
 # -- the probe ----------------------------------------------------------------------------
 
-def make_probes(dims: Dims) -> list[Probe]:
+def make_probes(c: Contract, dims: Dims) -> list[Probe]:
     """N = 5 alone; N = 7 after forward() on two other batches of 7 rows."""
-    params, batches = probe.generic(dims, "backward", [ROWS[0], ROWS[1]] + [ROWS[1]] * EARLIER)
+    params, batches = probe.generic(c, dims, "backward", [ROWS[0], ROWS[1]] + [ROWS[1]] * EARLIER)
     (XA, yA), (XB, yB), *others = batches
     return [Probe(params, XA, yA), Probe(params, XB, yB, [x for x, _ in others])]
 
 
 def probe_dims(ctx: Context) -> Dims:
-    return ctx.fixed_dims() or Dims(4, 6, spec.contract().small_out_dim)
+    return ctx.fixed_dims() or Dims(4, 6, ctx.contract.small_out_dim)
 
 
 def probes(ctx: Context) -> list[Probe]:
     """The probes, with what the student's backward() returned on each."""
     dims = probe_dims(ctx)
-    found = make_probes(dims)
+    found = make_probes(ctx.contract, dims)
     for p in found:
         run(ctx, dims, p)
     return found
@@ -134,29 +135,30 @@ def probes(ctx: Context) -> list[Probe]:
 def run(ctx: Context, dims: Dims, p: Probe) -> None:
     value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(p.params),
                      X=np.float32(p.X), y=targets(p.y, "float32"), earlier_inputs=[np.float32(x) for x in p.earlier])
-    p.got = {name: probe.returned_array(value["grads"].get(name)) for name in spec.contract().param_names}
+    p.got = {name: probe.returned_array(ctx.contract, value["grads"].get(name)) for name in ctx.contract.param_names}
 
 
 def labels_probe(ctx: Context) -> Diagnosis | None:
     """Cross-entropy code that subtracts the int labels y (N,) from the probabilities as if
     y were one-hot: (N, C) - (N,) broadcasts only when N == C (elsewhere it raises), so it
     is tried on a batch of exactly C rows (None when the code fails there too)."""
-    if not spec.contract().classification:
+    c = ctx.contract
+    if not c.classification:
         return None
     dims = probe_dims(ctx)
-    params, [(X, y)] = probe.generic(dims, "backward.labels", [dims.out_dim])
+    params, [(X, y)] = probe.generic(c, dims, "backward.labels", [dims.out_dim])
     p = Probe(params, X, y)
     try:
         run(ctx, dims, p)
     except Failed:
         return None
     tol = spec.tolerances()["backward"]
-    expected = oracle.gradients(params, X, y)
-    wrong = maths.gradients(params, X, y, Mistakes(output_gradient="labels_as_columns"))
-    names = [n for n in spec.contract().param_names if not fits(p.got[n], expected[n], tol)]
+    expected = oracle.gradients(c, params, X, y)
+    wrong = maths.gradients(c, params, X, y, Mistakes(output_gradient="labels_as_columns"))
+    names = [n for n in c.param_names if not fits(p.got[n], expected[n], tol)]
     if names and all(fits_variant(p.got[n], wrong[n], expected[n], tol) for n in names):
         explanation = ("backward.labels_as_one_hot", "variant", "labels_as_columns")
-        return Diagnosis((finding(explanation, names),), {"labels_probe_rows": dims.out_dim})
+        return Diagnosis((finding(c, explanation, names),), {"labels_probe_rows": dims.out_dim})
     return None
 
 
@@ -165,7 +167,7 @@ def labels_probe(ctx: Context) -> Diagnosis | None:
 CORRECT = ("correct",)
 
 
-def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
+def explain(c: Contract, name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
     """How one gradient relates to the reference on every probe: ('correct',),
     ('backward.transposed',), (id, 'variant', name) of a structural variant, (id,) of a
     named scale (two ids for a product of two), ('backward.fixed_batch_divisor', 'divisor',
@@ -177,30 +179,30 @@ def explain(name: str, found: list[Probe], refs: list[dict], tol) -> tuple:
     pairs = list(zip(gots, expected))
     if all(g is not None and g.ndim == 2 and fits(g.T, e, tol) and distinct(e.T, e, tol) for g, e in pairs):
         return ("backward.transposed",)
-    for key, (variant_id, _) in structural(spec.contract()).items():
-        values = [variant(p, key)[name] for p in found]
+    for key, (variant_id, _) in structural(c).items():
+        values = [variant(c, p, key)[name] for p in found]
         if all(fits(g, v, tol) for g, v in zip(gots, values)) and any(
                 distinct(v, e, tol) for v, e in zip(values, expected)):
             return (variant_id, "variant", key)
     # a constant multiple of the data loss's gradient, the weight decay's term left as it is
-    decay = [maths.decay_terms(p.params)[name] for p in found]
+    decay = [maths.decay_terms(c, p.params)[name] for p in found]
     factors = [scale_of(None if g is None else g - d, e - d, tol) for g, e, d in zip(gots, expected, decay)]
-    if all(c is not None for c in factors):
-        explanation = classify_scale(name, factors, [p.n for p in found])
+    if all(f is not None for f in factors):
+        explanation = classify_scale(c, name, factors, [p.n for p in found])
         # any one number is "a multiple" of another: only a named pattern says something
         if explanation[0] != "scale" or expected[0].size > 1:
             return explanation
     return ("unexplained",)
 
 
-def classify_scale(name: str, factors: list[float], ns: list[int]) -> tuple:
+def classify_scale(c: Contract, name: str, factors: list[float], ns: list[int]) -> tuple:
     """Which named constant (or product of two) the per-probe factors follow."""
-    named = scales(spec.contract())
+    named = scales(c)
     singles = [(k,) for k in named] + list(combinations(named, 2))
     for ids in singles:
-        if all(same(c, np.prod([named[k](n) for k in ids])) for c, n in zip(factors, ns)):
+        if all(same(f, np.prod([named[k](n) for k in ids])) for f, n in zip(factors, ns)):
             return tuple(_bias_or_weight(i, name) for i in ids)
-    divisors = [n / c for c, n in zip(factors, ns)]
+    divisors = [n / f for f, n in zip(factors, ns)]
     if all(d > 1.5 and same(d, divisors[0]) and abs(d - round(d)) < 1e-3 * d for d in divisors):
         return ("backward.fixed_batch_divisor", "divisor", round(divisors[0]))
     return ("scale", tuple(factors))
@@ -213,7 +215,7 @@ def _bias_or_weight(scale_id: str, name: str) -> str:
 
 # -- words --------------------------------------------------------------------------------
 
-def texts(contract) -> dict[str, str]:
+def texts(contract: Contract) -> dict[str, str]:
     """Each mistake's words, "<fact>: <cause>", in the spec's own maths."""
     if contract.loss == "mse":
         d_out, right, flipped = "dL/dpred", "2 * (pred - y) / N", "2 * (y - pred) / N"
@@ -270,14 +272,14 @@ HOW = {"derivative.one_minus_tanh": "1 - tanh(z)", "derivative.one_minus_z_squar
        "output.labels_as_rows": "probs - y.view(-1, 1)", "labels_as_columns": "probs - y, broadcast along the classes"}
 
 
-def _words(params: list[str]) -> dict[str, str]:
+def _words(c: Contract, params: list[str]) -> dict[str, str]:
     one = len(params) == 1
-    return {"grads": probe.grad_list(params), "are": "is" if one else "are", "have": "has" if one else "have",
+    return {"grads": probe.grad_list(c, params), "are": "is" if one else "are", "have": "has" if one else "have",
             "equal": "equals" if one else "equal", "differ": "differs" if one else "differ"}
 
 
-def finding(explanation: tuple, params: list[str]) -> Finding:
-    words = _words(params)
+def finding(c: Contract, explanation: tuple, params: list[str]) -> Finding:
+    words = _words(c, params)
     grads = words["grads"]
     kind = explanation[0]
     if kind == "backward.fixed_batch_divisor":
@@ -286,13 +288,13 @@ def finding(explanation: tuple, params: list[str]) -> Finding:
                              f"tried: backward() divides by a fixed {b} (a batch-size constant?) instead of the "
                              f"rows N of pred; the last batch of an epoch is shorter, so use pred.shape[0].")
     if kind == "scale":
-        factors = ", ".join(number(c) for c in explanation[1])
+        factors = ", ".join(number(f) for f in explanation[1])
         return Finding(None, f"{grads} {words['are']} exactly a multiple of the correct values ({factors} for N = "
                              f"{', '.join(map(str, ROWS))}), which fits no known mistake.")
     if kind == "unexplained":
         return Finding(None, f"{grads} {words['differ']} from the correct values in a way that fits no known mistake "
                              f"(not a multiple, not transposed).")
-    words_of = texts(spec.contract())
+    words_of = texts(c)
     if explanation[1:2] == ("variant",):
         return Finding(kind, words_of[kind].format(how=HOW.get(explanation[2], ""), **words))
     said = [words_of[i].format(**words) for i in explanation]
@@ -305,7 +307,8 @@ def finding(explanation: tuple, params: list[str]) -> Finding:
 
 # -- the diagnosis ------------------------------------------------------------------------
 
-def diagnose(ctx: Context) -> Diagnosis | None:
+@diagnoses("backward.matches_reference", "backward.latest_cache", clue="backward")
+def diagnose(ctx: Context, clue: None = None) -> Diagnosis | None:
     if not oracle.available():
         return None
     decay = cached(ctx, "backward.weight_decay", lambda: weight_decay.diagnose(ctx))
@@ -319,8 +322,9 @@ def diagnose(ctx: Context) -> Diagnosis | None:
         if labels:
             return labels
         raise
-    refs = [oracle.gradients(p.params, p.X, p.y) for p in found]
-    explanations = {name: explain(name, found, refs, tol) for name in spec.contract().param_names}
+    c = ctx.contract
+    refs = [oracle.gradients(c, p.params, p.X, p.y) for p in found]
+    explanations = {name: explain(c, name, found, refs, tol) for name in c.param_names}
     evidence = {"probe_rows": list(ROWS), "per_gradient": {n: _plain(e) for n, e in explanations.items()}}
     wrong: dict[tuple, list[str]] = {}
     for name, explanation in explanations.items():
@@ -328,7 +332,7 @@ def diagnose(ctx: Context) -> Diagnosis | None:
             wrong.setdefault(explanation, []).append(name)
     if not wrong:  # the failure needs special inputs (kinks, float64...): the check's message says which
         return Diagnosis((), {**evidence, "generic_probe": "correct"})
-    findings = [finding(explanation, params) for explanation, params in wrong.items()]
+    findings = [finding(c, explanation, params) for explanation, params in wrong.items()]
     if all(f.id is None for f in findings):
         # no backward mistake fits; if forward() is off, that is what to fix first (the
         # gradients are then of another network, and the facts above stay in the evidence)
@@ -346,7 +350,8 @@ def forward_note(ctx: Context) -> list[Finding]:
                                  "the contract's gradients: " + note.hint)]
 
 
-def diagnose_finite_differences(ctx: Context) -> Diagnosis | None:
+@diagnoses("backward.finite_differences", clue="backward.finite_differences")
+def diagnose_finite_differences(ctx: Context, clue: None = None) -> Diagnosis | None:
     """Finite differences judge backward() against the student's own forward(): when
     backward() is the contract's, the disagreement comes from forward()."""
     result = cached(ctx, "backward", lambda: diagnose(ctx))

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import torch
 
-from grader import spec
-from grader.diagnosis import Diagnosis, Finding
+from grader.context import Context
+from grader.diagnoses import Diagnosis, Finding, diagnoses
+from grader.spec import Contract
 
-def save() -> str:
-    keys = ", ".join(spec.contract().attr_names.values())
+def save(c: Contract) -> str:
+    keys = ", ".join(c.attr_names.values())
     return f"torch.save(model.state_dict(), 'model.pth') with keys {keys}"
 
 
@@ -25,10 +26,9 @@ def _shape(value) -> tuple[int, ...] | None:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
-def renaming(state: dict) -> tuple[dict[str, str], set[str]] | None:
+def renaming(c: Contract, state: dict) -> tuple[dict[str, str], set[str]] | None:
     """{student key: contract name} when every parameter is found by its shape (or by its
     transposed shape, listed in the second item), each exactly once; else None."""
-    c = spec.contract()
     wanted = c.param_shapes(c.dims)
     mapping, transposed = {}, set()
     for name, shape in wanted.items():
@@ -43,23 +43,32 @@ def renaming(state: dict) -> tuple[dict[str, str], set[str]] | None:
     return (mapping, transposed) if len(set(mapping.values())) == len(wanted) else None
 
 
-def keys(state: dict, filename: str) -> Diagnosis:
+# the checkpoint is loaded once per submission; whichever of these checks runs first fails on it
+LOADING = ("checkpoint.loads", "checkpoint.test_mse", "checkpoint.test_accuracy", "checkpoint.grid_rmse")
+
+
+@diagnoses(*LOADING, clue="checkpoint.keys")
+def keys(ctx: Context, clue: tuple[dict, str]) -> Diagnosis:
     """The keys are not W1, b1, W2, b2: suggest the renaming the shapes give."""
-    found = renaming(state)
+    state, filename = clue
+    c = ctx.contract
+    found = renaming(c, state)
     if found is None:
         return Diagnosis()
     mapping, transposed = found
     pairs = ", ".join(f"{k!r} -> {v!r}" + (" (transposed)" if v in transposed else "")
                       for k, v in mapping.items() if k != v)
     text = f"{filename}'s tensors fit the contract by shape: rename {pairs}"
-    return Diagnosis((Finding("checkpoint.key_names", text + f" ({save()})."),), {"renaming": mapping})
+    return Diagnosis((Finding("checkpoint.key_names", text + f" ({save(c)})."),), {"renaming": mapping})
 
 
-def shape(name: str, got: tuple[int, ...], expected: tuple[int, ...]) -> Diagnosis:
-    """A parameter saved with its two axes swapped."""
+@diagnoses(*LOADING, clue="checkpoint.shape")
+def shape(ctx: Context, clue: tuple[str, tuple[int, ...], tuple[int, ...]]) -> Diagnosis:
+    """A parameter saved with its two axes swapped (clue: its name, its shape, the contract's)."""
+    name, got, expected = clue
     if len(got) != 2 or got != expected[::-1] or got == expected:
         return Diagnosis()
-    if spec.contract().layout == "out_in":
+    if ctx.contract.layout == "out_in":
         orientation = f"(out_features, in_features), the orientation forward() uses as X @ {name}.T"
     else:
         orientation = f"(in_features, out_features), the orientation forward() uses as X @ {name}"
@@ -69,7 +78,8 @@ def shape(name: str, got: tuple[int, ...], expected: tuple[int, ...]) -> Diagnos
                               f"contiguous)."),))
 
 
-def pickled_object(path: Path) -> Diagnosis:
+@diagnoses(*LOADING, clue="checkpoint.pickled")
+def pickled_object(ctx: Context, path: Path) -> Diagnosis:
     """The file holds pickled objects beyond tensors: name their classes, without loading."""
     classes = globals_in(path)
     if not classes:
@@ -78,7 +88,7 @@ def pickled_object(path: Path) -> Diagnosis:
     what = ", ".join(foreign or classes)
     return Diagnosis((Finding("checkpoint.pickled_model",
                               f"the file holds a pickled object ({what}), e.g. from torch.save(model, ...): "
-                              f"loading it would need your code. Save only the tensors: {save()}."),),
+                              f"loading it would need your code. Save only the tensors: {save(ctx.contract)}."),),
                      {"pickled_classes": classes})
 
 

@@ -17,11 +17,12 @@ from typing import Callable
 import numpy as np
 
 from grader import oracle, spec, validate
-from grader.checks.base import Context, dims_list
-from grader.diagnosis import Diagnosis, Finding, maths, probe
+from grader.context import Context, dims_list
+from grader.diagnoses import Diagnosis, Finding, diagnoses
+from grader.diagnosis import maths, probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.outcome import Failed
-from grader.spec import Dims
+from grader.spec import Contract, Dims
 
 ROWS = 5
 
@@ -53,16 +54,15 @@ class Network:
     W2_transposed: bool = False
     output: Callable = identity
 
-    def __call__(self, params, X):
-        act = self.activation or ACTIVATIONS[spec.contract().activation]
-        hidden = act(maths.linear(X, params["W1"], params.get("b1") if self.b1 else None, self.W1_transposed))
-        return self.output(maths.linear(hidden, params["W2"], params.get("b2") if self.b2 else None,
+    def __call__(self, c: Contract, params, X):
+        act = self.activation or ACTIVATIONS[c.activation]
+        hidden = act(maths.linear(c, X, params["W1"], params.get("b1") if self.b1 else None, self.W1_transposed))
+        return self.output(maths.linear(c, hidden, params["W2"], params.get("b2") if self.b2 else None,
                                         self.W2_transposed))
 
 
-def mistakes() -> dict[str, tuple[str, str, dict]]:
+def mistakes(c: Contract) -> dict[str, tuple[str, str, dict]]:
     """One named change per known mistake of the spec's network: (id, words, switch)."""
-    c = spec.contract()
     act = c.activation
     found = {f"forward.{name}": ("forward.wrong_activation", f"the hidden layer uses {name} instead of {act}",
                                  {"activation": fn}) for name, fn in ACTIVATIONS.items() if name != act}
@@ -84,8 +84,7 @@ def mistakes() -> dict[str, tuple[str, str, dict]]:
     return found
 
 
-def advice(mistake_id: str) -> str:
-    c = spec.contract()
+def advice(c: Contract, mistake_id: str) -> str:
     w1 = "X @ W1" if c.layout == "in_out" else "X W1^T"
     w2 = "A1 @ W2" if c.layout == "in_out" else "A1 W2^T"
     b1, b2 = (" + b1", " + b2") if c.bias else ("", "")
@@ -102,22 +101,22 @@ def advice(mistake_id: str) -> str:
     }[mistake_id]
 
 
-def candidates(max_changes: int = 2):
+def candidates(c: Contract, max_changes: int = 2):
     """Every network that differs from the contract by one or two known mistakes (two
     changes of the same switch, e.g. two activations, are not a network)."""
     for k in range(1, max_changes + 1):
-        named = mistakes()
+        named = mistakes(c)
         for names in combinations(named, k):
             switches = [named[n][2] for n in names]
             if len({key for s in switches for key in s}) == k:
                 yield names, Network(**{key: v for s in switches for key, v in s.items()})
 
 
-def variants(params, X):
+def variants(c: Contract, params, X):
     """(mistakes, output) of each candidate network that these shapes allow."""
-    for names, net in candidates():
+    for names, net in candidates(c):
         try:
-            yield names, net(params, X)
+            yield names, net(c, params, X)
         except ValueError:  # a transposed weight that does not fit a non-square layer
             continue
 
@@ -129,15 +128,16 @@ def probe_dims(ctx: Context) -> list[Dims]:
 
 
 def student_output(ctx: Context, dims: Dims):
-    params, [(X, _)] = probe.generic(dims, "forward", [ROWS])
+    params, [(X, _)] = probe.generic(ctx.contract, dims, "forward", [ROWS])
     try:
         value = ctx.call("forward", dims=dims_list(dims), params=probe.float32(params), inputs=[np.float32(X)])
-        return params, X, validate.tensor(value["outputs"][0], "forward(X)", (ROWS, dims.out_dim))
+        return params, X, validate.tensor(ctx.contract, value["outputs"][0], "forward(X)", (ROWS, dims.out_dim))
     except Failed:
         return None
 
 
-def diagnose(ctx: Context) -> Diagnosis | None:
+@diagnoses("forward.matches_reference", clue="forward")
+def diagnose(ctx: Context, clue: None = None) -> Diagnosis | None:
     if not oracle.available():
         return None
     tol = spec.tolerances()["forward"]
@@ -146,21 +146,22 @@ def diagnose(ctx: Context) -> Diagnosis | None:
         if ran is None:
             continue
         params, X, got = ran
-        reference = oracle.forward(params, X)
+        reference = oracle.forward(ctx.contract, params, X)
         evidence = {"probe_dims": dims_list(dims)}
         if fits(got, reference, tol):
             return Diagnosis((), {**evidence, "generic_probe": "correct"})
-        fitting = [names for names, output in variants(params, X) if fits_variant(got, output, reference, tol)]
+        fitting = [names for names, output in variants(ctx.contract, params, X)
+                   if fits_variant(got, output, reference, tol)]
         fewest = [names for names in fitting if len(names) == min(map(len, fitting))]
         if len(fewest) == 1:
-            return Diagnosis((finding(fewest[0]),), {**evidence, "fits": list(fewest[0])})
+            return Diagnosis((finding(ctx.contract, fewest[0]),), {**evidence, "fits": list(fewest[0])})
         return Diagnosis((), {**evidence, "fits": [list(n) for n in fitting]})
     return None
 
 
-def finding(names: tuple[str, ...]) -> Finding:
-    named = mistakes()
+def finding(c: Contract, names: tuple[str, ...]) -> Finding:
+    named = mistakes(c)
     ids = list(dict.fromkeys(named[n][0] for n in names))
     what = " and ".join(named[n][1] for n in names)
     return Finding("+".join(ids), f"forward() computes exactly the network in which {what}. "
-                                  + " ".join(advice(i) for i in ids))
+                                  + " ".join(advice(c, i) for i in ids))

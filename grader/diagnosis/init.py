@@ -21,8 +21,9 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
-from grader import spec
-from grader.diagnosis import Diagnosis, Finding
+from grader.context import Context
+from grader.diagnoses import Diagnosis, Finding, diagnoses
+from grader.spec import Contract, Dims
 
 FIT_P = 1e-3
 WEIGHTS = ("W1", "W2")
@@ -115,16 +116,12 @@ def he_normal_fan_out(fan_in, fan_out):
     return stats.norm(scale=math.sqrt(2.0 / fan_out))
 
 
-def spec_normal(fan_in, fan_out):
-    return stats.norm(scale=float(spec.contract().init["std"]))
-
-
-# The spec's scheme: its distribution and words.
-SCHEMES: dict[str, tuple[Dist, str]] = {
+# The spec's scheme: its distribution (None: the spec's own std, see `correct`) and words.
+SCHEMES: dict[str, tuple[Dist | None, str]] = {
     "xavier_uniform": (xavier_uniform, "Xavier-uniform"),
     "xavier_normal": (xavier_normal, "Xavier-normal"),
     "he_normal": (he_normal, "He-normal"),
-    "normal": (spec_normal, "normal with the handout's std"),
+    "normal": (None, "normal with the handout's std"),
 }
 
 # In an assignment whose scheme is normal: every other known init, with its id there.
@@ -148,35 +145,36 @@ OTHER_THAN_NORMAL: dict[str, tuple[str, Dist, str]] = {
 }
 
 
-def scheme() -> str:
-    return spec.contract().init["scheme"]
+def scheme(c: Contract) -> str:
+    return c.init["scheme"]
 
 
-def correct(fan_in: int, fan_out: int):
-    return SCHEMES[scheme()][0](fan_in, fan_out)
+def correct(c: Contract, fan_in: int, fan_out: int):
+    dist = SCHEMES[scheme(c)][0]
+    return stats.norm(scale=float(c.init["std"])) if dist is None else dist(fan_in, fan_out)
 
 
-def candidates() -> dict[str, tuple[str, Dist, str]]:
+def candidates(c: Contract) -> dict[str, tuple[str, Dist, str]]:
     """The known-wrong initialisations of the spec's scheme (never the scheme itself)."""
-    if scheme() == "xavier_uniform":
+    if scheme(c) == "xavier_uniform":
         return NAMED
-    return {name: entry for name, entry in OTHER_THAN_NORMAL.items() if name != scheme()}
+    return {name: entry for name, entry in OTHER_THAN_NORMAL.items() if name != scheme(c)}
 
 
-def advice() -> str:
-    c = spec.contract()
+def advice(c: Contract) -> str:
     shape = "(fan_out, fan_in)" if c.layout == "out_in" else "(fan_in, fan_out)"
-    if scheme() == "xavier_uniform":
+    if scheme(c) == "xavier_uniform":
         return (f"Draw each weight matrix {shape} from U(-a, a) with its own a = sqrt(6 / (fan_in + fan_out)), "
                 f"e.g. torch.empty{shape}.uniform_(-a, a).")
     std = {"xavier_normal": "sqrt(2 / (fan_in + fan_out))", "he_normal": "sqrt(2 / fan_in)",
-           "normal": "the handout's std"}[scheme()]
+           "normal": "the handout's std"}[scheme(c)]
     return f"Draw each weight matrix {shape} as torch.randn{shape} * std with its own std = {std}."
 
 
-def spread(params: dict[str, np.ndarray]) -> str:
+def spread(c: Contract, params: dict[str, np.ndarray]) -> str:
     """The measured standard deviations against the scheme's, in words."""
-    return "; ".join(f"{w} has std {np.std(params[w]):.4g}, the handout's init {correct(*fans(params[w])).std():.4g}"
+    return "; ".join(f"{w} has std {np.std(params[w]):.4g}, the handout's init "
+                     f"{correct(c, *fans(c, params[w])).std():.4g}"
                      for w in WEIGHTS)
 
 
@@ -197,88 +195,108 @@ def accepts(sample: np.ndarray, dist) -> bool:
     return bool(inside and sample.min() - low <= slack and high - sample.max() <= slack)
 
 
-def fans(weight: np.ndarray) -> tuple[int, int]:
+def fans(c: Contract, weight: np.ndarray) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight in the contract's layout."""
     first, second = weight.shape
-    return (second, first) if spec.contract().layout == "out_in" else (first, second)
+    return (second, first) if c.layout == "out_in" else (first, second)
 
 
-def named_fit(params: dict[str, np.ndarray]) -> str | None:
+def named_fit(c: Contract, params: dict[str, np.ndarray]) -> str | None:
     """The one known initialisation the weights fit (None when none does, or when fits of
     different mistakes leave it open)."""
-    named = candidates()
+    named = candidates(c)
     fitting = [name for name, (_, dist, _) in named.items()
-               if all(accepts(params[w], dist(*fans(params[w]))) for w in WEIGHTS)]
+               if all(accepts(params[w], dist(*fans(c, params[w]))) for w in WEIGHTS)]
     if len({named[name][0] for name in fitting}) != 1:
         return None
     return fitting[0]
 
 
-def shared_parameter_fit(params: dict[str, np.ndarray]) -> Finding | None:
+def shared_parameter_fit(c: Contract, params: dict[str, np.ndarray]) -> Finding | None:
     """One std (normal) or one bound (uniform) for both layers, whatever their fans."""
     samples = [params[w].ravel() for w in WEIGHTS]
     std = math.sqrt(float(np.mean(np.concatenate(samples) ** 2)))
     if std > 0 and all(accepts(s, stats.norm(scale=std)) for s in samples):
         return Finding("init.small_normal", f"W1 and W2 are normal with one fixed std {std:.3g} for both layers "
-                                            f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme()][1]}. "
-                                            f"{advice()}")
+                                            f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme(c)][1]}. "
+                                            f"{advice(c)}")
     bound = float(max(np.max(np.abs(s)) for s in samples))
-    if scheme() == "xavier_uniform" and bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
+    if scheme(c) == "xavier_uniform" and bound > 0 and all(accepts(s, _uniform(bound)) for s in samples):
         return Finding("init.same_bound", f"W1 and W2 are both uniform on (-{bound:.4g}, {bound:.4g}): one bound for "
                                           f"both layers, but each layer has its own a = sqrt(6 / (fan_in + fan_out)) "
-                                          f"({_expected_bounds(params)}). {advice()}")
+                                          f"({_expected_bounds(c, params)}). {advice(c)}")
     return None
 
 
-def _expected_bounds(params) -> str:
-    return ", ".join(f"{w}: {xavier_bound(*fans(params[w])):.4g}" for w in WEIGHTS)
+def _expected_bounds(c: Contract, params) -> str:
+    return ", ".join(f"{w}: {xavier_bound(*fans(c, params[w])):.4g}" for w in WEIGHTS)
 
 
-def measured(params: dict[str, np.ndarray]) -> dict:
+def measured(c: Contract, params: dict[str, np.ndarray]) -> dict:
     return {w: {"shape": list(params[w].shape), "std": float(np.std(params[w])),
                 "max_abs": float(np.max(np.abs(params[w]))), "mean": float(np.mean(params[w])),
-                "xavier_bound": xavier_bound(*fans(params[w])), "expected_std": float(correct(*fans(params[w])).std())}
+                "xavier_bound": xavier_bound(*fans(c, params[w])),
+                "expected_std": float(correct(c, *fans(c, params[w])).std())}
             for w in WEIGHTS}
 
 
-def weights(params: dict[str, np.ndarray]) -> Diagnosis:
+DIAGNOSIS_DIMS = Dims(48, 96, 24)  # for a homework network too small to tell distributions apart
+DIAGNOSIS_MIN_ENTRIES = 500
+
+
+@diagnoses("init.xavier_bound", "init.xavier_distribution", "init.distribution", clue="init.weights")
+def fresh_weights(ctx: Context, clue: None = None) -> Diagnosis:
+    """The weights of a fresh model of the full size, or of DIAGNOSIS_DIMS when those are too
+    few to tell distributions apart and the constructor honours its dims."""
+    full = ctx.initial(ctx.full_dims, seed=0)
+    if ctx.fixed_dims() is None and min(full[w].size for w in ctx.contract.weights) < DIAGNOSIS_MIN_ENTRIES:
+        return weights(ctx.contract, ctx.initial(DIAGNOSIS_DIMS, seed=0))
+    return weights(ctx.contract, full)
+
+
+def weights(c: Contract, params: dict[str, np.ndarray]) -> Diagnosis:
     """Diagnose the weights of a fresh homework-size network."""
-    evidence = {"weights": measured(params)}
-    constant = constant_weights(params)
+    evidence = {"weights": measured(c, params)}
+    constant = constant_weights(c, params)
     if constant:
         return Diagnosis((constant,), evidence)
-    if all(accepts(params[w], correct(*fans(params[w]))) for w in WEIGHTS):
-        return Diagnosis((), {**evidence, "fits": scheme()})
-    name = named_fit(params)
+    if all(accepts(params[w], correct(c, *fans(c, params[w]))) for w in WEIGHTS):
+        return Diagnosis((), {**evidence, "fits": scheme(c)})
+    name = named_fit(c, params)
     if name:
-        hint_id, _, words = candidates()[name]
-        return Diagnosis((Finding(hint_id, f"W1 and W2 look {words} ({spread(params)}). {advice()}"),),
+        hint_id, _, words = candidates(c)[name]
+        return Diagnosis((Finding(hint_id, f"W1 and W2 look {words} ({spread(c, params)}). {advice(c)}"),),
                          {**evidence, "fits": name})
-    shared = shared_parameter_fit(params) or uniform_facts(params)
+    shared = shared_parameter_fit(c, params) or uniform_facts(c, params)
     return Diagnosis((shared,) if shared else (), evidence)
 
 
-def uniform_facts(params: dict[str, np.ndarray]) -> Finding | None:
+def uniform_facts(c: Contract, params: dict[str, np.ndarray]) -> Finding | None:
     """Uniform weights with a bound no known formula gives: state the bounds, name nothing."""
     bounds = {w: float(np.max(np.abs(params[w]))) for w in WEIGHTS}
-    if scheme() != "xavier_uniform" or not all(b > 0 and accepts(params[w], _uniform(b)) for w, b in bounds.items()):
+    if scheme(c) != "xavier_uniform" or not all(b > 0 and accepts(params[w], _uniform(b)) for w, b in bounds.items()):
         return None
     got = ", ".join(f"{w} on (-{b:.4g}, {b:.4g})" for w, b in bounds.items())
-    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(params)}. "
-                         f"{advice()}")
+    return Finding(None, f"The weights are uniform, {got}; the Xavier bounds are {_expected_bounds(c, params)}. "
+                         f"{advice(c)}")
 
 
-def constant_weights(params: dict[str, np.ndarray]) -> Finding | None:
+def constant_weights(c: Contract, params: dict[str, np.ndarray]) -> Finding | None:
     values = {w: np.unique(params[w]) for w in WEIGHTS}
     if all(v.size == 1 and v[0] == 0 for v in values.values()):
         return Finding("init.zero_weights", "W1 and W2 start as all zeros: every hidden unit then computes the same "
                                             "thing and gets the same gradient, so they never become different. "
-                                            + advice())
+                                            + advice(c))
     if all(v.size == 1 for v in values.values()):
         return Finding("init.constant_weights", "W1 and W2 start with one constant value each ("
                        + ", ".join(f"{w} = {v[0]:.4g}" for w, v in values.items())
-                       + "): identical hidden units stay identical. " + advice())
+                       + "): identical hidden units stay identical. " + advice(c))
     return None
+
+
+@diagnoses("init.zero_biases", clue="init.biases")
+def nonzero_biases(ctx: Context, params: dict[str, np.ndarray]) -> Diagnosis:
+    return biases(params)
 
 
 def biases(params: dict[str, np.ndarray]) -> Diagnosis:
@@ -298,17 +316,23 @@ def biases(params: dict[str, np.ndarray]) -> Diagnosis:
                                                      "hidden_dim) and torch.zeros(out_dim)."),))
 
 
-def seeding(same_seed: tuple[dict, dict] | None = None, other_seeds: tuple[dict, dict] | None = None,
-            ) -> Diagnosis:
-    """Evidence: two models after the same torch.manual_seed, or after two different ones."""
-    if same_seed is not None and any(not np.array_equal(same_seed[0][w], same_seed[1][w]) for w in WEIGHTS):
+@diagnoses("init.seeded", clue="init.same_seed")
+def same_seed(ctx: Context, models: tuple[dict, dict]) -> Diagnosis:
+    """Evidence: two models after the same torch.manual_seed."""
+    if any(not np.array_equal(models[0][w], models[1][w]) for w in WEIGHTS):
         return Diagnosis((Finding("init.unseeded_rng", "two models built right after torch.manual_seed(7) have "
                                                        "different weights, so they come from a generator that "
                                                        "torch.manual_seed does not control (numpy's np.random or "
                                                        "Python's random): draw them with torch (torch.rand, "
                                                        "torch.empty(...).uniform_)."),))
-    if other_seeds is not None and all(np.array_equal(other_seeds[0][w], other_seeds[1][w]) for w in WEIGHTS):
-        constant = constant_weights(other_seeds[0])
+    return Diagnosis()
+
+
+@diagnoses("init.seeds_differ", clue="init.other_seeds")
+def other_seeds(ctx: Context, models: tuple[dict, dict]) -> Diagnosis:
+    """Evidence: two models after two different torch.manual_seed."""
+    if all(np.array_equal(models[0][w], models[1][w]) for w in WEIGHTS):
+        constant = constant_weights(ctx.contract, models[0])
         if constant:
             return Diagnosis((constant,))
         return Diagnosis((Finding("init.private_seed", "the weights are the same after torch.manual_seed(7) and "

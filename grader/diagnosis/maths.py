@@ -1,8 +1,9 @@
-"""The active assignment's maths in float64 NumPy, with a switch per known mistake.
+"""An assignment's maths in float64 NumPy, with a switch per known mistake.
 
-Everything is built from the spec (activation, loss, layout, biases, weight decay), so one
+Everything is built from the contract each function is given (activation, loss, layout,
+biases, weight decay), so one
 set of mistakes serves every assignment: with every switch at its default these are the
-reference's forward and gradients (tests/test_diagnosis_maths.py proves it for every spec);
+reference's forward and gradients (tests/test_diagnosis.py proves it for every spec);
 each other setting is one known-wrong variant, computed the way a student's code would.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader import spec
+from grader.spec import Contract
 
 # hidden-layer derivative written as ... (activation -> {name: derivative of the cached
 # pre-activation z and activation a})
@@ -45,26 +46,26 @@ class Mistakes:
 RIGHT = Mistakes()
 
 
-def activation(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0) if spec.contract().activation == "relu" else np.tanh(z)
+def activation(c: Contract, z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0) if c.activation == "relu" else np.tanh(z)
 
 
-def linear(X: np.ndarray, W: np.ndarray, b: np.ndarray | None, transposed: bool = False) -> np.ndarray:
+def linear(c: Contract, X: np.ndarray, W: np.ndarray, b: np.ndarray | None, transposed: bool = False) -> np.ndarray:
     """X times W in the contract's layout (or in the other one, with transposed)."""
-    in_out = (spec.contract().layout == "in_out") != transposed
+    in_out = (c.layout == "in_out") != transposed
     out = X @ (W if in_out else W.T)
     return out if b is None else out + b
 
 
-def hidden(params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def hidden(c: Contract, params: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(Z1, A1) of the contract's network."""
-    z = linear(X, params["W1"], params.get("b1"))
-    return z, activation(z)
+    z = linear(c, X, params["W1"], params.get("b1"))
+    return z, activation(c, z)
 
 
-def forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    _, a = hidden(params, X)
-    return linear(a, params["W2"], params.get("b2"))
+def forward(c: Contract, params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    _, a = hidden(c, params, X)
+    return linear(c, a, params["W2"], params.get("b2"))
 
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -74,9 +75,9 @@ def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def output_gradient(out: np.ndarray, y: np.ndarray, how: str = "right") -> np.ndarray:
+def output_gradient(c: Contract, out: np.ndarray, y: np.ndarray, how: str = "right") -> np.ndarray:
     """dL/d(output) of the mean loss, or a known-wrong form of it."""
-    if spec.contract().loss == "mse":
+    if c.loss == "mse":
         return 2.0 * (out - y) / out.size
     n = out.shape[0]
     labels = np.asarray(y).astype(np.int64).reshape(-1)
@@ -89,15 +90,14 @@ def output_gradient(out: np.ndarray, y: np.ndarray, how: str = "right") -> np.nd
     return probs / n
 
 
-def gradients(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, mistakes: Mistakes = RIGHT,
+def gradients(c: Contract, params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, mistakes: Mistakes = RIGHT,
               cached_X: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The contract's gradients with `mistakes`; the hidden layer is taken from `cached_X`
-    (what an earlier forward() cached) when given."""
-    c = spec.contract()
-    out = forward(params, X)
-    z, a = hidden(params, X if cached_X is None else cached_X)
+    (what an earlier forward(c) cached) when given."""
+    out = forward(c, params, X)
+    z, a = hidden(c, params, X if cached_X is None else cached_X)
     inputs = X if cached_X is None else cached_X
-    d_out = output_gradient(out, y, mistakes.output_gradient)
+    d_out = output_gradient(c, out, y, mistakes.output_gradient)
     in_out = c.layout == "in_out"
     d_z = (d_out @ (params["W2"].T if in_out else params["W2"])) * DERIVATIVES[c.activation][mistakes.derivative](z, a)
     grads = {"W1": inputs.T @ d_z if in_out else d_z.T @ inputs, "W2": a.T @ d_out if in_out else d_out.T @ a}
@@ -109,8 +109,7 @@ def gradients(params: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray, mista
     return {name: grads[name] for name in c.param_names}
 
 
-def decay_terms(params: dict[str, np.ndarray], mistakes: Mistakes = RIGHT) -> dict[str, np.ndarray]:
+def decay_terms(c: Contract, params: dict[str, np.ndarray], mistakes: Mistakes = RIGHT) -> dict[str, np.ndarray]:
     """What the weight decay adds to each gradient."""
-    c = spec.contract()
     return {name: (mistakes.decay_weights if name in c.weights else mistakes.decay_biases) * c.weight_decay
             * params[name] for name in c.param_names}

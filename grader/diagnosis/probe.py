@@ -1,7 +1,8 @@
 """Generic inputs for the diagnoses' extra calls into the student's code.
 
-A failing example is shrunk by Hypothesis toward degenerate values (zeros, 1x1 networks,
-one row) where many mistakes look alike: with N = 1 a missing 1/N is invisible, with
+A check's failing example is the smallest that fails (Hypothesis draws from the smallest
+networks and batches up, and favours degenerate values: zeros, 1x1 networks, one row),
+where many mistakes look alike: with N = 1 a missing 1/N is invisible, with
 in_dim = hidden_dim a transposed gradient has the right shape. A probe is the opposite:
 fixed, generic values where every known mistake gives a different answer. Non-zero biases,
 pre-activations of both signs kept away from the ReLU kink (of order 1 for tanh, where its
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import spec, validate
+from grader import validate
 from grader.outcome import Failed
-from grader.spec import Dims
+from grader.spec import Contract, Dims
 from grader.strategies import labels_from_scores, preactivations
 
 KINK_MARGIN = 1e-4  # far beyond float32 round-off of a pre-activation
@@ -31,8 +32,7 @@ def f32(array: np.ndarray) -> np.ndarray:
     return np.asarray(array, dtype=np.float32).astype(np.float64)
 
 
-def network(dims: Dims, gen: np.random.Generator) -> dict[str, np.ndarray]:
-    c = spec.contract()
+def network(c: Contract, dims: Dims, gen: np.random.Generator) -> dict[str, np.ndarray]:
     # tanh is nearly linear near 0, where its right and wrong derivatives nearly agree
     gain = 3.0 if c.activation == "tanh" else 1.5
     params = {}
@@ -49,19 +49,19 @@ def batch(rows: int, cols: int, gen: np.random.Generator) -> np.ndarray:
     return f32(gen.uniform(-1.0, 1.0, (rows, cols)))
 
 
-def away_from_kinks(params: dict[str, np.ndarray], *inputs: np.ndarray) -> bool:
+def away_from_kinks(c: Contract, params: dict[str, np.ndarray], *inputs: np.ndarray) -> bool:
     """Every hidden pre-activation is at least KINK_MARGIN from 0, and both signs occur."""
-    z = np.concatenate([preactivations(params, x) for x in inputs])
+    z = np.concatenate([preactivations(c, params, x) for x in inputs])
     return bool(np.min(np.abs(z)) >= KINK_MARGIN and np.any(z > 0) and np.any(z < 0))
 
 
-def generic(dims: Dims, name: str, rows: list[int], out: bool = True):
+def generic(c: Contract, dims: Dims, name: str, rows: list[int], out: bool = True):
     """A network and one batch (X, y) per entry of `rows`, redrawn until generic."""
     gen = rng(name)
     for _ in range(1000):
-        params = network(dims, gen)
-        batches = [(batch(n, dims.in_dim, gen), labels_from_scores(batch(n, dims.out_dim, gen) * 2.0)) for n in rows]
-        if away_from_kinks(params, *(x for x, _ in batches)):
+        params = network(c, dims, gen)
+        batches = [(batch(n, dims.in_dim, gen), labels_from_scores(c, batch(n, dims.out_dim, gen) * 2.0)) for n in rows]
+        if away_from_kinks(c, params, *(x for x, _ in batches)):
             return params, batches
     raise RuntimeError(f"no generic probe for {dims}")  # pragma: no cover - never at these sizes
 
@@ -70,16 +70,16 @@ def float32(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
 
 
-def returned_array(described) -> np.ndarray | None:
+def returned_array(c: Contract, described) -> np.ndarray | None:
     """What the student's code returned on a probe as an array, or None when it is not a
     readable tensor (the check's own message says why)."""
     try:
-        return validate.tensor(described, "gradient")
+        return validate.tensor(c, described, "gradient")
     except Failed:
         return None
 
 
-def grad_list(params: list[str]) -> str:
+def grad_list(c: Contract, params: list[str]) -> str:
     """The student's names of these parameters' gradients, for a hint: "grad_W1, grad_b1"."""
-    grads = spec.contract().grad_names
+    grads = c.grad_names
     return ", ".join(grads[p] for p in params)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader import spec
-from grader.checks.base import Context, dims_list, params_of
-from grader.diagnosis import Diagnosis, Finding, probe
+from grader import spec, validate
+from grader.context import Context, dims_list
+from grader.diagnoses import Diagnosis, Finding, diagnoses
+from grader.diagnosis import probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.spec import Dims
 
@@ -39,14 +40,15 @@ def stepped(ctx: Context, dims: Dims, params, grads, lr) -> tuple[dict, dict]:
     """(what the student's step(lr) left, what P - lr * grad_P gives)."""
     value = ctx.call("step", dims=dims_list(dims), params=params, grads=grads, lr=lr)
     expected = {k: params[k] - np.float32(lr) * grads[k] for k in params}
-    return params_of(value["params"], dims, "after step(): "), expected
+    return validate.params_of(ctx.contract, value["params"], dims, "after step(): "), expected
 
 
-def diagnose_step(ctx: Context) -> Diagnosis:
+@diagnoses("training.step", clue="training.step")
+def diagnose_step(ctx: Context, clue: None = None) -> Diagnosis:
     dims = ctx.fixed_dims() or Dims(3, 5, 2)
     gen = probe.rng("step")
-    params = probe.float32(probe.network(dims, gen))
-    grads = probe.float32(probe.network(dims, gen))
+    params = probe.float32(probe.network(ctx.contract, dims, gen))
+    grads = probe.float32(probe.network(ctx.contract, dims, gen))
     got, expected = stepped(ctx, dims, params, grads, STEP_LR)
     tol = spec.tolerances()["step"]
     wrong = [k for k in params if not fits(got[k], expected[k], tol)]
@@ -57,7 +59,7 @@ def diagnose_step(ctx: Context) -> Diagnosis:
             which = "" if len(wrong) == len(params) else f" (for {', '.join(wrong)})"
             return Diagnosis((Finding(hint_id, words + which + "."),), {"wrong": wrong})
     if decay_in_step(ctx, dims, params, grads, got, wrong):
-        decay = spec.contract().weight_decay
+        decay = ctx.contract.weight_decay
         return Diagnosis((Finding("training.decay_in_step", DECAY_IN_STEP.format(decay=decay)),), {"wrong": wrong})
     return Diagnosis((), {"wrong": wrong})
 
@@ -71,7 +73,7 @@ def decay_in_step(ctx: Context, dims: Dims, params, grads, got, wrong: list[str]
     """Only weights are off, each by a shrink (1 - weight_decay) or (1 - lr * weight_decay)
     on the probe; with lr = 1 the two are one, lr * weight_decay * W stands clear of the
     tolerance, and the weights must equal (1 - weight_decay) * W - grad_W exactly."""
-    c = spec.contract()
+    c = ctx.contract
     if not c.weight_decay or not set(wrong) <= set(c.weights):
         return False
     tol, f = spec.tolerances()["step"], np.float32

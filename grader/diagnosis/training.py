@@ -24,11 +24,13 @@ from typing import Callable
 import numpy as np
 
 from grader import oracle, spec, validate
+from grader.context import Context, dims_list
 from grader.losses import data_loss
-from grader.checks.base import Context, dims_list, params_of
-from grader.diagnosis import Diagnosis, Finding, cached, probe
+from grader.diagnoses import Diagnosis, Finding, cached, diagnoses
+from grader.diagnosis import backward, forward, probe
 from grader.diagnosis.fit import fits, fits_variant
 from grader.diagnosis.step import ASCENDS, diagnose_step
+from grader.spec import Contract
 from grader.strategies import targets
 
 # -- learning-rate rules: (epoch, lr, decay_every, decay_factor) -> lr of the epoch -------
@@ -65,31 +67,31 @@ LR_RULES: dict[Callable, tuple[str, str]] = {
 }
 
 
-# -- epoch-loss rules: ([(out, y) per batch], N) -> the epoch's loss (the spec's data loss) --
+# -- epoch-loss rules: (contract, [(out, y) per batch], N) -> the epoch's loss (the spec's data loss) --
 
-def weighted_mean(batches, n):
-    return sum(data_loss(o, y) * len(o) for o, y in batches) / n
+def weighted_mean(c: Contract, batches, n):
+    return sum(data_loss(c, o, y) * len(o) for o, y in batches) / n
 
 
-def seen_samples_mean(batches, n):
+def seen_samples_mean(c: Contract, batches, n):
     """The size-weighted mean over the rows actually used (the same unless some are dropped)."""
-    return weighted_mean(batches, sum(len(o) for o, _ in batches))
+    return weighted_mean(c, batches, sum(len(o) for o, _ in batches))
 
 
-def mean_of_batch_means(batches, n):
-    return float(np.mean([data_loss(o, y) for o, y in batches]))
+def mean_of_batch_means(c: Contract, batches, n):
+    return float(np.mean([data_loss(c, o, y) for o, y in batches]))
 
 
-def sum_of_batch_means(batches, n):
-    return float(np.sum([data_loss(o, y) for o, y in batches]))
+def sum_of_batch_means(c: Contract, batches, n):
+    return float(np.sum([data_loss(c, o, y) for o, y in batches]))
 
 
-def last_batch_mean(batches, n):
+def last_batch_mean(c: Contract, batches, n):
     o, y = batches[-1]
-    return data_loss(o, y)
+    return data_loss(c, o, y)
 
 
-def broadcast_mean(batches, n):
+def broadcast_mean(c: Contract, batches, n):
     """y flattened to (B,): (B, 1) - (B,) broadcasts to (B, B), each batch then weighted."""
     return sum(float(np.mean((o - y.reshape(-1)) ** 2)) * len(o) for o, y in batches) / n
 
@@ -110,9 +112,9 @@ LOSS_RULES: dict[Callable, tuple[str, str]] = {
 }
 
 
-def loss_rules() -> dict[Callable, tuple[str, str]]:
+def loss_rules(c: Contract) -> dict[Callable, tuple[str, str]]:
     """The epoch-loss rules of the spec's loss (class labels have no (B,) - (B, 1) broadcast)."""
-    if spec.contract().classification:
+    if c.classification:
         return {rule: words for rule, words in LOSS_RULES.items() if rule is not broadcast_mean}
     return LOSS_RULES
 
@@ -179,7 +181,7 @@ def _follows(run: Run, rule: Callable) -> bool:
                                           rel_tol=1e-6) for i, b in enumerate(run.batches))
 
 
-def loss_rule_fit(runs: list[Run], tol) -> Callable | None:
+def loss_rule_fit(c: Contract, runs: list[Run], tol) -> Callable | None:
     """The epoch-loss rule the reported losses follow, given the recorded forward outputs."""
     usable = [run for run in runs if run.per_epoch() and all(run.epoch_batches(e) for e in range(run.epochs))]
     if not usable:
@@ -187,19 +189,21 @@ def loss_rule_fit(runs: list[Run], tol) -> Callable | None:
     got = np.concatenate([run.losses for run in usable])
 
     def values(rule):
-        return np.array([rule(run.epoch_batches(e), run.n) for run in usable for e in range(run.epochs)])
+        return np.array([rule(c, run.epoch_batches(e), run.n) for run in usable for e in range(run.epochs)])
 
     reference = values(weighted_mean)
     if fits(got, reference, tol):
         return weighted_mean
-    for rule in loss_rules():
+    for rule in loss_rules(c):
         if fits_variant(got, values(rule), reference, tol):
             return rule
     return None
 
 
-def diagnose_schedule(recorded: list[tuple]) -> Diagnosis:
+@diagnoses("training.schedule", clue="training.schedule")
+def diagnose_schedule(ctx: Context, recorded: list[tuple]) -> Diagnosis:
     """Evidence: the recorded train() calls, as (N, batch_size, y, batches, losses, kwargs)."""
+    c = ctx.contract
     runs = [Run(*r) for r in recorded]
     tol = spec.tolerances()["training"]
     found: list[tuple[str, str]] = []
@@ -208,7 +212,7 @@ def diagnose_schedule(recorded: list[tuple]) -> Diagnosis:
     lr_rule = lr_rule_fit(runs)
     if lr_rule in LR_RULES:
         found.append(LR_RULES[lr_rule])
-    loss_rule = loss_rule_fit(runs, tol)
+    loss_rule = loss_rule_fit(c, runs, tol)
     if loss_rule in LOSS_RULES and not (loss_rule is seen_samples_mean and DROPPED in found):
         if loss_rule is not broadcast_mean or _y_flattened(runs):
             found.append(LOSS_RULES[loss_rule])
@@ -230,7 +234,7 @@ def ascend(params, grads, lr):
     return {k: params[k] + lr * grads[k] for k in params}
 
 
-def simulate(params, X, y, kwargs, lr_rule=decayed, drop_last=False, update=descend):
+def simulate(c: Contract, params, X, y, kwargs, lr_rule=decayed, drop_last=False, update=descend):
     """The reference model trained by a loop with the given rules: per epoch, the list of
     (forward output, targets) of its batches, and the final parameters."""
     n, bs = X.shape[0], kwargs["batch_size"]
@@ -241,8 +245,8 @@ def simulate(params, X, y, kwargs, lr_rule=decayed, drop_last=False, update=desc
         seen = []
         for start in range(0, stop, bs):
             Xb, yb = X[start:start + bs], y[start:start + bs]
-            seen.append((oracle.forward(params, Xb), yb))
-            params = update(params, oracle.gradients(params, Xb, yb), lr)
+            seen.append((oracle.forward(c, params, Xb), yb))
+            params = update(params, oracle.gradients(c, params, Xb, yb), lr)
         epochs.append(seen)
     return epochs, params
 
@@ -267,8 +271,6 @@ def model_differs(ctx: Context) -> list[str]:
     A trajectory only shows lr_e * grad: a gradient off by a constant is indistinguishable
     there from a learning rate off by the same constant. So the loop is judged only when
     forward(), backward() and step() are right on their own."""
-    from grader.diagnosis import backward, forward  # noqa: PLC0415 - they import this module's neighbours
-
     parts = {"forward()": lambda: forward.diagnose(ctx), "backward()": lambda: backward.diagnose(ctx),
              "step()": lambda: diagnose_step(ctx)}
     names = {"forward()": "forward", "backward()": "backward", "step()": "training.step"}
@@ -276,8 +278,11 @@ def model_differs(ctx: Context) -> list[str]:
             if cached(ctx, names[part], run).evidence.get("generic_probe") != "correct"]
 
 
-def diagnose_trajectory(ctx: Context, kwargs: dict, example: tuple) -> Diagnosis | None:
-    """Evidence: train() on the check's generic example (dims, params, X, y), run again."""
+@diagnoses("training.trajectory", clue="training.trajectory")
+def diagnose_trajectory(ctx: Context, clue: tuple[dict, tuple]) -> Diagnosis | None:
+    """Evidence: train() with the check's kwargs on its generic example (dims, params, X, y),
+    run again (clue: the two)."""
+    kwargs, example = clue
     if not oracle.available():
         return None
     differs = model_differs(ctx)
@@ -290,16 +295,17 @@ def diagnose_trajectory(ctx: Context, kwargs: dict, example: tuple) -> Diagnosis
     value = ctx.call("train", timeout=float(spec.limits()["time"]["train_call"]), dims=dims_list(dims),
                      params=probe.float32(params), X=np.float32(X), y=targets(y, "float32"),
                      kwargs={**kwargs, "shuffle": False})
-    got_losses = np.array([validate.scalar(v, "loss") for v in value["losses"]])
-    got_params = params_of(value["params"], dims, "after train(): ")
+    got_losses = np.array([validate.scalar(ctx.contract, v, "loss") for v in value["losses"]])
+    c = ctx.contract
+    got_params = validate.params_of(c, value["params"], dims, "after train(): ")
     tol = spec.tolerances()["training"]
     matches = []
     for changes, loop in loops():
-        epochs, final = simulate(params, X, y, kwargs, **loop)
-        for rule, words in [(weighted_mean, None), *loss_rules().items()]:
+        epochs, final = simulate(c, params, X, y, kwargs, **loop)
+        for rule, words in [(weighted_mean, None), *loss_rules(c).items()]:
             if len(changes) + (words is not None) > 2 or (rule is seen_samples_mean and not loop.get("drop_last")):
                 continue
-            losses = np.array([rule(seen, X.shape[0]) for seen in epochs])
+            losses = np.array([rule(c, seen, X.shape[0]) for seen in epochs])
             if len(losses) == len(got_losses) and fits(got_losses, losses, tol) and all(
                     fits(got_params[k], final[k], tol) for k in final):
                 matches.append(changes + ([words] if words else []))

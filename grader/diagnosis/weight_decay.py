@@ -19,10 +19,12 @@ import math
 import numpy as np
 
 from grader import oracle, spec
-from grader.checks.base import Context, dims_list
-from grader.diagnosis import Diagnosis, Finding, cached, maths, probe
+from grader.context import Context, dims_list
+from grader.diagnoses import Diagnosis, Finding, cached, diagnoses
+from grader.diagnosis import maths, probe
 from grader.diagnosis.fit import fits, fits_variant
-from grader.spec import Dims
+from grader.diagnosis.step import diagnose_step
+from grader.spec import Contract, Dims
 from grader.strategies import targets
 
 ROWS = 8
@@ -54,32 +56,31 @@ FORMS = {
 }
 
 
-def make_probe(dims: Dims) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def make_probe(c: Contract, dims: Dims) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Parameters of magnitude 1-2 (W2 and b2 scaled for wide margins), a batch of ROWS
     rows, pre-activations clear of 0, targets the network fits."""
     gen = probe.rng("weight_decay")
     for _ in range(1000):
         params = {name: probe.f32(gen.uniform(1.0, 2.0, shape) * gen.choice([-1.0, 1.0], shape))
-                  for name, shape in spec.contract().param_shapes(dims).items()}
+                  for name, shape in c.param_shapes(dims).items()}
         X = probe.batch(ROWS, dims.in_dim, gen)
-        if np.min(np.abs(maths.hidden(params, X)[0])) < probe.KINK_MARGIN:
+        if np.min(np.abs(maths.hidden(c, params, X)[0])) < probe.KINK_MARGIN:
             continue
-        if not spec.contract().classification:
-            return params, X, probe.f32(maths.forward(params, X))
-        top = np.sort(maths.forward(params, X), axis=1)
+        if not c.classification:
+            return params, X, probe.f32(maths.forward(c, params, X))
+        top = np.sort(maths.forward(c, params, X), axis=1)
         margin = float(np.min(top[:, -1] - top[:, -2]))
         if margin < 0.1:
             continue
         scale = math.ceil(MARGIN / margin)
         params.update({k: probe.f32(params[k] * scale) for k in ("W2", "b2") if k in params})
-        return params, X, np.argmax(maths.forward(params, X), axis=1).astype(np.int64)
+        return params, X, np.argmax(maths.forward(c, params, X), axis=1).astype(np.int64)
     raise RuntimeError(f"no generic probe for {dims}")  # pragma: no cover - never at these sizes
 
 
-def forms_that_fit(got: dict, params: dict, expected: dict, tol) -> list[str]:
+def forms_that_fit(c: Contract, got: dict, params: dict, expected: dict, tol) -> list[str]:
     """The known-wrong forms every gradient fits (a gradient the form leaves right fits it
     as the reference)."""
-    c = spec.contract()
     found = []
     for form_id, (on_weights, on_biases, _) in FORMS.items():
         share = {n: (on_weights if n in c.weights else on_biases)(ROWS) for n in c.param_names}
@@ -91,25 +92,25 @@ def forms_that_fit(got: dict, params: dict, expected: dict, tol) -> list[str]:
     return found
 
 
-def diagnose(ctx: Context) -> Diagnosis | None:
-    c = spec.contract()
+@diagnoses("backward.matches_reference", "backward.finite_differences", clue="backward.weight_decay")
+def diagnose(ctx: Context, clue: None = None) -> Diagnosis | None:
+    """A failed gradient check may be a weight-decay mistake, in any assignment with decay."""
+    c = ctx.contract
     if not c.weight_decay or not oracle.available():
         return None
     dims = ctx.fixed_dims() or Dims(4, 6, c.small_out_dim)
-    params, X, y = make_probe(dims)
+    params, X, y = make_probe(c, dims)
     value = ctx.call("backward", dims=dims_list(dims), params=probe.float32(params),
                      X=np.float32(X), y=targets(y, "float32"))
-    got = {name: probe.returned_array(value["grads"].get(name)) for name in c.param_names}
-    found = forms_that_fit(got, params, oracle.gradients(params, X, y), spec.tolerances()["backward"])
+    got = {name: probe.returned_array(c, value["grads"].get(name)) for name in c.param_names}
+    found = forms_that_fit(c, got, params, oracle.gradients(c, params, X, y), spec.tolerances()["backward"])
     if len(found) != 1:
         return Diagnosis((), {"weight_decay_probe": [f for f, _ in found]} if found else {})
     form_id, names = found[0]
     if form_id == "backward.weight_decay_missing":
-        from grader.diagnosis.step import diagnose_step  # noqa: PLC0415 - step imports the checks' base too
-
         step = cached(ctx, "training.step", lambda: diagnose_step(ctx))
         if "training.decay_in_step" in step.ids:
             return step
-    text = FORMS[form_id][2].format(grads=probe.grad_list(names), are="are" if len(names) > 1 else "is",
+    text = FORMS[form_id][2].format(grads=probe.grad_list(c, names), are="are" if len(names) > 1 else "is",
                                     decay=c.weight_decay)
     return Diagnosis((Finding(form_id, text),), {"weight_decay_probe": {form_id: names}})

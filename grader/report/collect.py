@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader import spec
-from grader.results import STUDENTS_DIR
+from grader.results import STUDENTS_DIR, UNNAMED_ASSIGNMENT
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class Student:
 def assignment_of(student: Student) -> str:
     """The assignment a student's results were graded as (the default for results written
     before results named it)."""
-    return str(student.extra.get("assignment") or spec.DEFAULT)
+    return str(student.extra.get("assignment") or UNNAMED_ASSIGNMENT)
 
 
 @dataclass(frozen=True)

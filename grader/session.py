@@ -26,7 +26,7 @@ from grader.sandbox import Launcher, default_launcher
 from grader.submission import Submission
 
 if TYPE_CHECKING:  # grader.checks and grader.worker import torch: loaded when a check runs
-    from grader.checks import Context
+    from grader.context import Context
     from grader.worker.client import Worker
 
 
@@ -51,7 +51,7 @@ class Grading:
     def context(self) -> Context:
         """The check context, with the submission's worker started on first use."""
         if self._context is None:
-            from grader.checks import Context
+            from grader.context import Context
             from grader.worker.client import Worker
 
             self.worker = Worker(self.submission.path, self.launcher)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader import validate
+from grader import spec, validate
 from grader.compare import assert_close, is_close
 from grader.outcome import Failed
+
+TORCH = spec.assignment(spec.DEFAULT).contract  # a torch assignment: its code hands back tensors
 
 TOL = {"rtol": 1e-4, "atol": 1e-6}
 
@@ -47,17 +49,17 @@ def test_nan_never_passes():
 ])
 def test_validation_refuses_with_a_clear_message(value, message):
     with pytest.raises(Failed) as info:
-        validate.tensor(value, "grad_W1", (3, 2))
+        validate.tensor(TORCH, value, "grad_W1", (3, 2))
     assert message in info.value.message
 
 
 def test_a_parameter_is_accepted_as_a_tensor():
-    array = validate.tensor(described(np.ones((3, 2), dtype=np.float32), "torch.nn.parameter.Parameter"), "W", (3, 2))
+    array = validate.tensor(TORCH, described(np.ones((3, 2), dtype=np.float32), "torch.nn.parameter.Parameter"), "W", (3, 2))
     assert array.dtype == np.float64 and array.sum() == 6
 
 
 def test_a_loss_may_be_a_python_float_or_a_one_element_tensor():
-    assert validate.scalar({"type": "builtins.float", "dtype": "python", "array": np.array(0.5)}, "loss") == 0.5
-    assert validate.scalar(described(np.array([0.25])), "loss") == 0.25
+    assert validate.scalar(TORCH, {"type": "builtins.float", "dtype": "python", "array": np.array(0.5)}, "loss") == 0.5
+    assert validate.scalar(TORCH, described(np.array([0.25])), "loss") == 0.25
     with pytest.raises(Failed, match="shape"):
-        validate.scalar(described(np.zeros((4, 4))), "loss")
+        validate.scalar(TORCH, described(np.zeros((4, 4))), "loss")

@@ -190,7 +190,7 @@ def schedule(ctx: Context) -> float | None:
         kwargs = {**SCHEDULE, "batch_size": batch_size, "shuffle": False}
         value = ctx.call("train_recorded", timeout=train_timeout(), dims=dims_list(dims), params=params,
                          X=X, y=y, kwargs=kwargs)
-        losses = losses_of(c, value, SCHEDULE["epochs"])
+        losses = losses_of(ctx.contract, value, SCHEDULE["epochs"])
         y_graded = targets(y, "float64")
         batches = batches_from(ctx.contract, value["events"], X.astype(np.float64), y_graded)
         runs.append((n, batch_size, y_graded, batches, losses, kwargs))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from grader import progress, spec
+from grader import progress
 from grader.outcome import Outcome
 from grader.selection import without_group
 from grader.submission import Submission
@@ -127,7 +127,7 @@ class RunState:
         from grader.session import notes
 
         submission = Submission(path)
-        assignment = spec.assignment(submission.assignment()[0])
+        assignment, _ = submission.assignment()
         recorded = record(submission, self.outcomes[path], notes(submission, assignment), self.reports_dir(),
                           self.node_paths.get(path, ""))
         write_reports(recorded.result, self.reports_dir())

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from grader import gather, spec
+from grader import gather
 from grader.outcome import Outcome
 from grader.submission import Submission
 
@@ -25,8 +25,8 @@ class SubmissionFolder(pytest.Directory):
         return self.config.hook
 
     def collect(self):
-        name, _ = Submission(self.path).assignment()  # an unknown name: every check fails with why
-        for check_spec in spec.assignment(name).rubric.checks:
+        assignment, _ = Submission(self.path).assignment()  # an unknown name: every check fails with why
+        for check_spec in assignment.rubric.checks:
             item = CheckItem.from_parent(self, name=check_spec.id, check_id=check_spec.id)
             item.add_marker(pytest.mark.xdist_group(self.path.name))
             yield item

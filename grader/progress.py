@@ -49,7 +49,7 @@ def student_graded(reporter, recorded: Recorded) -> None:
 
 def nothing_graded(reporter, args: list[str]) -> None:
     """Why a run that collected nothing graded nobody, for each argument that says why."""
-    root_name = spec.assignment(spec.DEFAULT).contract.submission["root_name"]
+    root_name = spec.root_name()
     for arg in args:
         path = Path(arg.split("::")[0])
         if not path.exists():

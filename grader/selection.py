@@ -44,7 +44,7 @@ def grading_path(arg: str) -> bool:
     if arg.startswith("-"):
         return False
     path = Path(arg.split("::")[0]).resolve()
-    root_name = spec.assignment(spec.DEFAULT).contract.submission["root_name"]
+    root_name = spec.root_name()
     return path.exists() and (path.name == root_name or root_name in path.parent.parts)
 
 

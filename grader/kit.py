@@ -39,18 +39,15 @@ This kit runs the same visible checks the course grader runs. It contains no sol
 Every command runs from this folder (the one holding this README):
 
     bash scripts/install.sh                  # once: installs the checker (Python 3.11)
-    # data/train.pt, the training set, comes with this kit
+    {data_step}
     cp -r submissions/your-name submissions/<your-name>
-    # write your code in submissions/<your-name>/mlp.py, then:
-    python submissions/<your-name>/mlp.py 3  # train 3 epochs (seconds): writes submissions/<your-name>/model.pth
+    # write your code in submissions/<your-name>/{code}, then:
+    python submissions/<your-name>/{code} 3  # train 3 {unit} (seconds): writes submissions/<your-name>/{checkpoint}
     pytest submissions/<your-name>           # run the checks
 
-`python submissions/<your-name>/mlp.py` without a number trains the handout's 150 epochs and
-writes `submissions/<your-name>/model.pth`, the file to hand in: about 3 to 4 minutes
-single-threaded for a vectorised implementation on a 2-core machine under load (1.3 s per
-epoch, measured with the course's solution); a loop over samples takes much longer. A
-model trained for 3 epochs is enough to try every check, but scores low on the hidden
-test set.
+`python submissions/<your-name>/{code}` without a number trains the handout's {count} {unit} and
+writes `submissions/<your-name>/{checkpoint}`, the file to hand in{timing}. A model trained for
+3 {unit} is enough to try every check, but scores low on the hidden test set.
 
 The template in submissions/your-name is {assignment}'s ({handout}). Another assignment of
 the family (its handout is in docs/assignments/)? Put its name in
@@ -63,16 +60,34 @@ alone by the id the report and the terminal show: `pytest submissions/<your-name
 
 The score here is out of the visible checks' points. The hidden checks ("checked at grading
 time", in grey) compare your code with the course's reference solution or score your
-model.pth on the hidden test set; they run only when the TAs grade, and the report says how
+{checkpoint} on the hidden test set; they run only when the TAs grade, and the report says how
 many points they hold.
 
 Everything else (structure, initialisation, finite-difference gradients, no autograd, the
-training loop, loading your .pth) runs here exactly as at grading time.
+training loop, loading your {checkpoint}) runs here exactly as at grading time.
 
 The checks here draw their random examples (networks, batches) from public seeds; at
 grading time the same checks draw them from a secret seed. Code that is right for every
 input gets the same score either way; code tuned to the examples it saw here does not.
 '''
+
+
+# How long the handout's full training takes, where it was measured (for the README).
+TIMING = {"mlp-regression": ": about 3 to 4 minutes\nsingle-threaded for a vectorised implementation on a 2-core "
+                            "machine under load (1.3 s per\nepoch, measured with the course's solution); a loop over "
+                            "samples takes much longer"}
+
+
+def readme(contract: spec.Contract) -> str:
+    """The kit's README for `contract`'s template: its code file, checkpoint, data and training length."""
+    shipped = spec.assignment(spec.DEFAULT).contract.data["file"]  # the one training set the kit holds
+    data = contract.data["file"]
+    data_step = (f"# {data}, the training set, comes with this kit" if data == shipped else
+                 f"python -m grader data --assignment {contract.name}  # writes {data}, the training set")
+    unit, key = ("iterations", "num_iters") if contract.binding["train"] == "iterations" else ("epochs", "epochs")
+    return README.format(assignment=contract.name, handout=contract.handout, code=contract.submission["code"],
+                         checkpoint=contract.submission["checkpoint"], data_step=data_step, unit=unit,
+                         count=contract.training[key], timing=TIMING.get(contract.name, ""))
 
 
 # The list of files a kit folder holds, with their sha256, written last into the folder: what
@@ -170,7 +185,7 @@ def _write_kit(out: Path, contract: spec.Contract) -> Path:
     (folder / contract.submission["code"]).write_text(template.render(contract))
     if contract.name != spec.DEFAULT:
         (folder / ASSIGNMENT_FILE).write_text(f'assignment = "{contract.name}"\n')
-    (out / "README.md").write_text(README.format(assignment=contract.name, handout=contract.handout))
+    (out / "README.md").write_text(readme(contract))
     (out / ".gitignore").write_text("reports/\n__pycache__/\n")
     (out / "grader" / "known_diagnoses.py").write_text(NO_DIAGNOSES)
     _write_training_set(out)

@@ -13,6 +13,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -215,28 +216,99 @@ def test_the_templates_main_trains_into_the_students_own_folder(built, tmp_path)
     assert "python submissions/<your-name>/mlp.py 3" in readme and "minutes" in readme
 
 
+def worker_calls(contract: spec.Contract) -> dict[str, tuple[tuple, dict]]:
+    """Each method as the worker calls it (grader/worker/ops.py, bindings.py, checks/iterations.py):
+    its positional arguments and keywords, without self."""
+    binding, X, y = contract.binding, object(), object()
+    calls = {"forward": ((X,), {}), "step": ((0.1,), {}), "state_dict": ((), {}), "load_state_dict": (({},), {}),
+             "backward": (((X,) if binding["gradients"] == "upstream" else (X, y)), {})}
+    if binding["gradients"] == "loss":
+        calls[binding["loss_method"]] = ((X, y), {"reg": 0.1})
+    if binding["train"] == "iterations":
+        keywords = {"num_iters": 3, "batch_size": 4, "learning_rate": 0.1, "learning_rate_decay": 0.5, "reg": 0.1,
+                    "verbose": False}
+        calls[binding.get("train_method", "train")] = ((X, y, X, y), keywords)
+    return {method: calls[method] for method in contract.methods if method in calls}
+
+
 @pytest.mark.parametrize("name", spec.names())
 def test_the_kits_template_is_the_chosen_assignments_api(tmp_path, name):
-    """`grader kit --assignment <name>`: the template names that assignment's class, methods,
-    parameters, gradients and functions, with its dims and training defaults."""
+    """`grader kit --assignment <name>`: the template names that assignment's class, methods
+    (taking the arguments the worker passes), parameters where they live, gradients where they
+    go, and functions, with its dims and training defaults, in its framework; the README names
+    its code file, checkpoint and data."""
     contract = spec.assignment(name).contract
     assert cli.main(["kit", "--out", str(tmp_path / "kit"), "--assignment", name]) == 0
     folder = tmp_path / "kit" / "submissions" / "your-name"
     text = (folder / contract.submission["code"]).read_text()
     namespace: dict = {}
-    exec(compile(text, "mlp.py", "exec"), namespace)  # defines only: its __main__ block does not run
+    exec(compile(text, contract.submission["code"], "exec"), namespace)  # defines only: its __main__ does not run
     cls = namespace[contract.class_name]
     init = inspect.signature(cls.__init__).parameters
     dims = contract.dims
     assert {k: p.default for k, p in init.items() if k != "self"} == {
         "in_dim": dims.in_dim, "hidden_dim": dims.hidden_dim, "out_dim": dims.out_dim, **contract.constructor_kwargs}
     assert all(callable(getattr(cls, method)) for method in contract.methods)
-    assert all(callable(namespace[function]) for function in (*contract.functions, contract.loss_function))
-    train = inspect.signature(namespace["train"]).parameters
-    assert {k: train[k].default for k in template.TRAIN_ARGS} == {k: contract.training[k] for k in template.TRAIN_ARGS}
+    assert all(callable(namespace[function]) for function in contract.functions)
+    assert contract.loss_function in (*contract.functions, *contract.methods)
+    for method, (args, kwargs) in worker_calls(contract).items():
+        inspect.signature(getattr(cls, method)).bind(None, *args, **kwargs)  # TypeError if it cannot take them
+    training = contract.training
+    if contract.binding["train"] == "epochs":
+        train = inspect.signature(namespace["train"]).parameters
+        assert {k: train[k].default for k in template.TRAIN_ARGS} == {k: training[k] for k in template.TRAIN_ARGS}
+    else:
+        train = inspect.signature(getattr(cls, contract.binding.get("train_method", "train"))).parameters
+        keys = template.ITERATION_ARGS
+        assert {k: train[k].default for k in keys} == {k: training[k] for k in keys}
+        assert train["verbose"].default is False
+    box = contract.binding["params"]
     for role in contract.param_names:
-        assert f"self.{contract.attr(role)}: (" in text and f"self.{contract.grad_names[role]}" in text
-    assert ("self.b1" in text) == contract.bias and contract.data["file"] in text
+        place = f"self.{contract.attr(role)}" if box == "attributes" else f"self.{box}[{contract.attr(role)!r}]"
+        assert f"    # {place}: (" in text and contract.grad_names[role] in text
+    assert ("b1" in text) == contract.bias and contract.data["file"] in text
+    if contract.framework == "numpy":
+        assert "import numpy as np" in text and "torch" not in text
+        assert f'np.savez(here / "{contract.submission["checkpoint"]}", ' in text
+    else:
+        assert "import torch" in text and "torch.save(model.state_dict()" in text
     pinned = folder / "assignment.toml"
     assert (tomllib.loads(pinned.read_text())["assignment"] if pinned.exists() else spec.DEFAULT) == name
-    assert f"The template in submissions/your-name is {name}'s" in (tmp_path / "kit" / "README.md").read_text()
+    readme = (tmp_path / "kit" / "README.md").read_text()
+    assert f"The template in submissions/your-name is {name}'s" in readme
+    assert f"submissions/<your-name>/{contract.submission['code']} 3" in readme
+    assert f"your {contract.submission['checkpoint']}" in readme and contract.data["file"] in readme
+    if contract.framework == "numpy":
+        assert ".pth" not in readme and "torch" not in readme and "mlp.py" not in readme
+
+
+NUMPY = [name for name in spec.names() if spec.assignment(name).contract.framework == "numpy"]
+
+
+def example_of(name: str) -> Path:
+    pinned = {p: p / "assignment.toml" for p in sorted(EXAMPLES.glob("example-*correct"))}
+    return next(p for p, toml in pinned.items()
+                if toml.is_file() and tomllib.loads(toml.read_text())["assignment"] == name)
+
+
+@pytest.mark.parametrize("name", NUMPY)
+def test_a_numpy_templates_main_trains_on_the_npz_and_saves_the_checkpoint(tmp_path, name):
+    """The numpy template's __main__ under the bundled correct example's code: it loads the
+    kit's .npz, trains a little per the binding, and np.savez-es the parameters the
+    checkpoint check reads, next to the code."""
+    from grader import data
+
+    contract = spec.assignment(name).contract
+    data.write_training_set(contract, tmp_path / contract.data["file"])
+    code = (example_of(name) / contract.submission["code"]).read_text()
+    text = template.render(contract)
+    student = tmp_path / "submissions" / "me"
+    student.mkdir(parents=True)
+    (student / contract.submission["code"]).write_text(
+        code[:code.index('if __name__ == "__main__":')] + text[text.index('if __name__ == "__main__":'):])
+    run = subprocess.run([sys.executable, f"submissions/me/{contract.submission['code']}", "2"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    with np.load(student / contract.submission["checkpoint"], allow_pickle=False) as saved:
+        shapes = {key: saved[key].shape for key in saved.files}
+    assert shapes == {contract.attr(role): shape for role, shape in contract.param_shapes(contract.dims).items()}

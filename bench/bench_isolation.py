@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import sandbox
+from grader.worker import sandbox
 from grader.worker import ipc, landlock, seccomp
 from grader.worker.client import Worker, shutdown_hosts
 from grader.worker.disk import DiskWatch

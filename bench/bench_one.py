@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["python_import_torch_s"] = fresh_import_seconds("import torch")
     figures["python_import_grader_engine_s"] = fresh_import_seconds("import grader.engine, grader.checks")
     began = time.perf_counter()
-    from grader import engine, sandbox
+    from grader import engine
+    from grader.worker import sandbox
     from grader.worker import processes
     from grader.worker.client import Worker
     figures["import_engine_here_s"] = time.perf_counter() - began

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import sandbox
+from grader.worker import sandbox
 from grader.worker.client import Worker, shutdown_hosts
 
 REPO = Path(__file__).resolve().parent.parent

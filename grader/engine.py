@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grader import spec
 from grader.results import SubmissionResult
-from grader.sandbox import Launcher
+from grader.worker.sandbox import Launcher
 from grader.session import Grading
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from grader import causes, oracle, spec
 from grader.outcome import Outcome
 from grader.results import SubmissionResult
-from grader.sandbox import Launcher, default_launcher
+from grader.worker.sandbox import Launcher, default_launcher
 from grader.submission import Submission
 
 if TYPE_CHECKING:  # grader.checks and grader.worker import torch: loaded when a check runs

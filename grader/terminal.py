@@ -1,5 +1,5 @@
 """The text the TA's terminal shows: a failed check, a failing example, the score table
-(grader/progress.py writes the progress lines and the table through pytest's reporter).
+(grader/plugin/progress.py writes the progress lines and the table through pytest's reporter).
 
 Everything a submission controls (its output, its error messages, its folder name) passes
 through `printable` first: a clear-screen, an OSC 52 clipboard write or a cursor move in a

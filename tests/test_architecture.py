@@ -11,9 +11,19 @@ from pathlib import Path
 
 GRADER = Path(__file__).parents[1] / "grader"
 
-# grader/sandbox.py starts the worker (grader.worker.landlock, .seccomp) and the worker's
-# client starts grader/sandbox.py's launcher: issue 14's worker split removes this one.
-KNOWN_CYCLES = [["grader.sandbox", "grader.worker"]]
+# docs/ARCHITECTURE.md's layers, top to bottom: a module imports its own layer and those
+# below it, never one above. A new module or package must be placed here.
+LAYERS = [
+    ("entry points", {"grader.__main__", "grader.cli", "grader.plugin", "grader.kit", "grader.template",
+                      "grader.calibrate", "grader.intake", "grader.guard"}),
+    ("orchestration", {"grader.session", "grader.engine", "grader.record", "grader.causes", "grader.report",
+                       "grader.terminal"}),
+    ("grading", {"grader.checks", "grader.known_diagnoses", "grader.diagnosis", "grader.diagnoses", "grader.context"}),
+    ("worker", {"grader.worker"}),
+    ("foundations", {"grader.strategies", "grader.oracle", "grader.losses", "grader.compare", "grader.validate",
+                     "grader.data", "grader.submission", "grader.sources", "grader.course", "grader.results",
+                     "grader.outcome", "grader.python2", "grader.ta_config", "grader.spec"}),
+]
 
 
 def node(module: str) -> str | None:
@@ -92,7 +102,32 @@ def test_the_checks_do_not_know_the_diagnoses():
 
 
 def test_no_cycles_among_the_packages_and_modules():
-    assert cycles(graph()) == KNOWN_CYCLES
+    assert cycles(graph()) == []
+
+
+def layer_of(module: str) -> int:
+    return next(i for i, (_, members) in enumerate(LAYERS) if module in members)
+
+
+def test_every_module_has_its_layer_once():
+    placed = [m for _, members in LAYERS for m in members]
+    assert len(placed) == len(set(placed))
+    assert set(graph()) <= set(placed), "place the new module in LAYERS and docs/ARCHITECTURE.md"
+
+
+def upward(edges: dict[str, set[str]]) -> list[tuple[str, str, str, str]]:
+    """Each import of a higher layer: (importer, its layer, imported, its layer)."""
+    return sorted((a, LAYERS[layer_of(a)][0], b, LAYERS[layer_of(b)][0])
+                  for a, targets in edges.items() for b in targets if layer_of(b) < layer_of(a))
+
+
+def test_imports_go_down_the_layers_only():
+    assert upward(graph()) == []
+
+
+def test_the_layer_rule_finds_an_upward_import():
+    edges = {"grader.spec": {"grader.checks", "grader.sources"}, "grader.cli": {"grader.spec"}}
+    assert upward(edges) == [("grader.spec", "foundations", "grader.checks", "grading")]
 
 
 def test_the_cycle_finder_finds_a_cycle():

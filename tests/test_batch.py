@@ -260,7 +260,7 @@ def test_shards_are_disjoint_stable_and_merge_into_the_unsharded_gradebook(gradi
     assert (merged / "index.html").is_file()
 
     # Stable: the plugin's assignment is the name-only formula, whoever else is in the class.
-    from grader.selection import shard_of
+    from grader.plugin.selection import shard_of
     many = [f"student-{i:03d}" for i in range(200)] + ["alice", "Zoë", "x" * 80]
     assert all(shard_of(n, k) == expected_shard(n, k) for n in many for k in (1, 2, 3, 7))
 

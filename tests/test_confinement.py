@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader.worker import sandbox
 from grader.checks import checkpoint
 from grader.worker import client, ipc, landlock, protocol, seccomp
 from grader.worker.disk import DiskWatch

@@ -33,7 +33,8 @@ import numpy as np
 import pytest
 import torch
 
-from grader import engine, sandbox
+from grader import engine
+from grader.worker import sandbox
 from grader.results import SubmissionResult
 from grader.worker.client import TIMEOUT_ENV
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader import sandbox
+from grader.worker import sandbox
 from grader.worker.client import TIMEOUT_ENV
 
 pytestmark = pytest.mark.slow  # whole classes of hostile submissions graded in the sandbox

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader.worker import sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 BWRAP_PROBLEM = sandbox.bwrap_problem(sandbox.shutil.which("bwrap")) if sandbox.shutil.which("bwrap") else "no bwrap"

@@ -10,7 +10,8 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 import report_fixtures as fx
-from grader import engine, progress, spec
+from grader import engine, spec
+from grader.plugin import progress
 from grader.outcome import Outcome
 from grader.record import Recorded
 from grader.session import Grading

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox, spec
+from grader import spec
+from grader.worker import sandbox
 from grader.worker.client import TIMEOUT_ENV, Worker, shutdown_hosts
 
 pytestmark = pytest.mark.slow  # every test talks to a real worker process (torch preloaded, sandboxed)

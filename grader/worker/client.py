@@ -22,7 +22,7 @@ from pathlib import Path
 
 from grader import spec
 from grader.python2 import of_worker_error as python2_code
-from grader.sandbox import Launcher, chown_tree, default_launcher
+from grader.worker.sandbox import Launcher, chown_tree, default_launcher
 from grader.worker import protocol
 from grader.worker.disk import remove_tree
 from grader.worker.processes import end_processes

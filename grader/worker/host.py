@@ -1,5 +1,5 @@
 """The worker process: ``host.main([prog, WORKDIR, MAX_OUTPUT, LIMITS_JSON])``, started by a
-launcher of ``grader/sandbox.py``; WORKDIR holds one folder per submission.
+launcher of ``grader/worker/sandbox.py``; WORKDIR holds one folder per submission.
 
 On start it sets its resource limits, becomes a child subreaper and stops being dumpable
 (rlimits.py; as root it keeps only `sandbox.HOST_CAPABILITIES`). It speaks the protocol

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from grader import progress
+from grader.plugin import progress
 from grader.outcome import Outcome
-from grader.selection import without_group
+from grader.plugin.selection import without_group
 from grader.submission import Submission
 
 if TYPE_CHECKING:

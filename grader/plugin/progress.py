@@ -67,7 +67,7 @@ def nothing_graded(reporter, args: list[str]) -> None:
 
 def scores(reporter, recorded: list[Recorded], reports: Path) -> None:
     """The score table, the reports' places and, with reduced isolation, what that means."""
-    from grader.sandbox import isolation_note
+    from grader.worker.sandbox import isolation_note
     from grader.terminal import score_table
 
     reporter.write_sep("=", "mlp-grader scores")

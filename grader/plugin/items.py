@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from grader import gather
+from grader.plugin import gather
 from grader.outcome import Outcome
 from grader.submission import Submission
 

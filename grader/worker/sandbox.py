@@ -61,7 +61,7 @@ def runtime_dir() -> Path:
     Its name carries a hash of those modules, so every grading process of this user and
     version shares one, made once and never left behind by a process that was killed; a
     folder of that name that is not ours and private is never used."""
-    package = Path(__file__).parent
+    package = Path(__file__).parents[1]  # grader/
     digest = hashlib.sha256()
     for name in WORKER_FILES:
         digest.update(name.encode() + b"\0" + (package / name).read_bytes())
@@ -349,7 +349,7 @@ def _bound_paths() -> list[Path]:
 def repository_root() -> Path | None:
     """The grader's source checkout (reference/, ta/, reports/, submissions/), if the
     package runs from one: an editable install."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
 

@@ -1,13 +1,13 @@
 """The pytest plugin: `pytest submissions/<name>` grades one submission, `pytest submissions/`
 the class. Hooks only; what they do lives in:
 
-- grader/items.py: a submission folder becomes one item per rubric check (node ids
+- grader/plugin/items.py: a submission folder becomes one item per rubric check (node ids
   ``submissions/<name>::<check>``), without ever importing or collecting the student's files;
-- grader/selection.py: the checks a run selects (ids after a folder, --shard, xdist's ids);
+- grader/plugin/selection.py: the checks a run selects (ids after a folder, --shard, xdist's ids);
 - grader/session.py: grading a submission (its worker, the checks, their outcomes);
-- grader/gather.py: the process's state (under a StashKey on the config) and the outcomes
+- grader/plugin/gather.py: the process's state (under a StashKey on the config) and the outcomes
   the reports carry to the process that writes results (the only one, also under pytest-xdist);
-- grader/progress.py: what the TA's terminal shows besides pytest's lines.
+- grader/plugin/progress.py: what the TA's terminal shows besides pytest's lines.
 
 No conftest.py is loaded when grading.
 """
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader import gather, guard, progress, selection
-from grader.items import CheckItem, SubmissionFolder
+from grader import guard
+from grader.plugin import gather, progress, selection
+from grader.plugin.items import CheckItem, SubmissionFolder
 from grader.submission import is_submission_dir
 
 # grader.checks (torch, scipy.stats, Hypothesis), grader.worker and grader.report are

@@ -2,7 +2,7 @@
 or run (a configuration file, a conftest.py, a test module), or a broken course file.
 
 Every entry point that can see submission folders asks `refusal()` first: the plugin on
-any pytest run (grader/plugin.py), `grader grade` and `grader summary` (grader/cli.py).
+any pytest run (grader/plugin/), `grader grade` and `grader summary` (grader/cli.py).
 Folders that came through `grader intake` never hold such a file; one that does was copied
 in some other way, and pytest may already have read it (docs/INTAKE.md says why only
 `grader intake` closes that door).

@@ -187,7 +187,7 @@ def test_kit_force_replaces_only_the_kits_own_unchanged_files(tmp_path, capsys):
     assert kit.build(out, force=True) == out
     assert (out / "submissions" / "alice" / "mlp.py").read_text() == "alice's work"
     assert (out / "reports" / "index.html").read_text() == "a report"
-    assert not stale.exists() and (out / "grader" / "plugin.py").is_file()
+    assert not stale.exists() and (out / "grader" / "plugin" / "__init__.py").is_file()
     (out / "submissions" / "your-name" / "mlp.py").write_text("my solution")  # the template, edited
     assert cli.main(["kit", "--out", str(out), "--force"]) == 4
     assert "submissions/your-name/mlp.py" in capsys.readouterr().err

@@ -31,6 +31,7 @@ them: gc, ctypes, sys.modules, frames, the grader's modules).
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import torch
@@ -113,6 +114,28 @@ class _Recorder(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         self.work += _work(name, args, out)
         return out
+
+
+def _raw_until_dynamo_loads(cls) -> None:
+    """torch wraps a dispatch mode's ``__torch_dispatch__`` so that torch.compile never
+    traces it, and the wrapper imports torch._dynamo on its first call: 1.3 s in every
+    fresh child, more than the whole check. Until torch._dynamo is loaded nothing can
+    trace, so the method torch wrapped is the same call; once it is (student code compiled
+    something), torch's wrapper is used as before."""
+    wrapped = cls.__dict__["__torch_dispatch__"]
+    raw = getattr(wrapped, "__wrapped__", None)
+    if raw is None:  # a torch that does not wrap it
+        return
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "torch._dynamo" in sys.modules:
+            return wrapped(self, func, types, args, kwargs)
+        return raw(self, func, types, args, kwargs)
+
+    cls.__torch_dispatch__ = __torch_dispatch__
+
+
+_raw_until_dynamo_loads(_Recorder)
 
 
 def _work(name: str, args, out) -> int:

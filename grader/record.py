@@ -46,9 +46,11 @@ def previous_outcomes(reports_dir: Path, name: str, assignment: str) -> tuple[di
 
 
 def record(submission: Submission, outcomes: list[dict], notes: list[str], reports_dir: Path,
-           node_path: str = "") -> Recorded:
+           node_path: str = "", seconds: float | None = None) -> Recorded:
     """The student's result in rubric order: this run's outcomes, then the previous run's for
-    the checks this run left out, then "not run" for the rest."""
+    the checks this run left out, then "not run" for the rest. Its execution_time is
+    `seconds` (the whole student, release included) when the grading process measured it,
+    else the sum of the checks' own times (a run stopped before the student's last check)."""
     assignment, _ = submission.assignment()
     rubric = assignment.rubric
     ran = {o["id"]: o for o in outcomes}
@@ -72,6 +74,7 @@ def record(submission: Submission, outcomes: list[dict], notes: list[str], repor
     if missing:
         notes.append(f"incomplete: {missing} of {len(rubric.checks)} checks have not run; not in grades.csv "
                      f"until a run grades them")
-    seconds = sum(float(o.get("seconds", 0.0)) for o in ran.values())
+    if seconds is None:
+        seconds = sum(float(o.get("seconds", 0.0)) for o in ran.values())
     result = SubmissionResult(submission.name, rebuilt, seconds, notes, assignment=assignment.name, node_path=node_path)
     return Recorded(result, len(ran), kept, previous_started)

@@ -15,6 +15,8 @@ the other failures point to it (grader/causes.py).
 
 from __future__ import annotations
 
+import functools
+import gc
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +42,8 @@ class Grading:
         self.worker: Worker | None = None
         self._context: Context | None = None
         self._code_problem: tuple[str | None, list[str]] | None = None  # the cause, the failures it caused
+        self.opened = time.perf_counter()
+        self.closed: float | None = None  # when release() ended the worker
 
     def __enter__(self) -> Grading:
         return self
@@ -59,10 +63,7 @@ class Grading:
         return self._context
 
     def run(self, check_id: str) -> Outcome:
-        import grader.known_diagnoses  # noqa: F401 - registers the diagnoses (none in the student kit)
-        from grader.checks import run_check
-
-        outcome = run_check(check_id, self.context)
+        outcome = checks_loaded()(check_id, self.context)
         if self.node_path is not None:
             self._explain(outcome, f"{self.node_path}::{check_id}")
         self.outcomes.append(outcome)
@@ -81,19 +82,38 @@ class Grading:
         """Stop the worker (and everything the submission started); the next check starts another."""
         if self.worker is not None:
             self.worker.close()
+            self.closed = time.perf_counter()
         self.worker, self._context = None, None
+
+    @property
+    def seconds(self) -> float:
+        """Every second this submission took, from its grading's start to its release: the
+        checks, the time between them, loading the checks and waiting for the worker if it
+        came first, and ending its processes."""
+        return (self.closed or time.perf_counter()) - self.opened
 
     def grade(self, only: list[str] | None = None) -> SubmissionResult:
         """Run `only` (in that order) or every check of the rubric, release, and the result."""
-        started = time.perf_counter()
         try:
             for check_id in only or [c.id for c in self.assignment.rubric.checks]:
                 self.run(check_id)
         finally:
             launcher = self.worker.launcher if self.worker is not None else self.launcher
             self.release()
-        return SubmissionResult(self.submission.name, list(self.outcomes), time.perf_counter() - started,
+        return SubmissionResult(self.submission.name, list(self.outcomes), self.seconds,
                                 notes(self.submission, self.assignment, launcher), assignment=self.assignment.name)
+
+
+@functools.cache
+def checks_loaded():
+    """The checks' runner, imported on first use (torch, scipy.stats, Hypothesis: seconds)."""
+    import grader.known_diagnoses  # noqa: F401 - registers the diagnoses (none in the student kit)
+    from grader.checks import run_check
+
+    # What is loaded now stays for the process's life: the collector stops walking it (a
+    # full collection took 0.1 s; pytest runs several at the end, Python one at exit).
+    gc.freeze()
+    return run_check
 
 
 def notes(submission: Submission, assignment: spec.Assignment, launcher: Launcher | None = None) -> list[str]:

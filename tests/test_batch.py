@@ -27,6 +27,7 @@ import pytest
 
 from classgen import EXAMPLE, make_class, mutate
 from grader import spec
+from grader.report.digest import graded_facts
 from grader.worker.client import TIMEOUT_ENV
 
 pytestmark = pytest.mark.slow  # a class graded through pytest subprocesses, serially, sharded and under xdist
@@ -43,7 +44,6 @@ CRASHERS = ["syntax-error", "exits-on-import"]
 # Long enough that an honest call never reaches it on a busy machine, short enough to be cheap.
 CALL_TIMEOUT = 6
 POOL = 4
-VOLATILE = {"execution_time", "seconds", "student_seconds", "started", "date"}
 
 
 def clean_env() -> dict[str, str]:
@@ -73,17 +73,8 @@ def grade(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return run(cwd, *pytest_args(*args))
 
 
-def normalized(value):
-    """A results.json without what legitimately changes between runs (times, dates)."""
-    if isinstance(value, dict):
-        return {k: normalized(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [normalized(v) for v in value]
-    return value
-
-
 def results_of(reports: Path) -> dict[str, dict]:
-    return {p.parent.name: normalized(json.loads(p.read_text())) for p in sorted(reports.glob("students/*/results.json"))}
+    return {p.parent.name: graded_facts(json.loads(p.read_text())) for p in sorted(reports.glob("students/*/results.json"))}
 
 
 def checks_of(results: dict) -> dict[str, tuple]:

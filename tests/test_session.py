@@ -4,6 +4,11 @@ and the progress line's place in the terminal."""
 from __future__ import annotations
 
 import io
+import json
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,8 @@ from grader.plugin import progress
 from grader.outcome import Outcome
 from grader.record import Recorded
 from grader.session import Grading
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_an_outcome_survives_its_json_round_trip():
@@ -58,3 +65,34 @@ def test_the_progress_line_starts_a_line_after_xdists_progress_letters(request, 
     result = fx.full_marks()
     progress.student_graded(reporter, Recorded(result, ran=24, kept=0, previous_started=None))
     assert out.getvalue().splitlines()[-2:] == ["..F.", f"graded ada: 100 points in {result.execution_time:.1f} s"]
+
+
+class SlowToEnd:
+    """A worker whose release takes a while (ending a student's processes, emptying /tmp)."""
+
+    launcher = None
+
+    def close(self) -> None:
+        time.sleep(0.3)
+
+
+def test_a_submissions_time_counts_its_release(no_code):
+    grading = Grading(no_code)
+    grading.worker = SlowToEnd()
+    grading.release()
+    assert grading.seconds >= 0.3
+    assert grading.seconds == grading.seconds  # fixed once released
+
+
+@pytest.mark.slow
+def test_execution_time_is_every_second_the_student_took(tmp_path):
+    """results.json's execution_time is the student's wall time, from its first check (here
+    also loading the checks, in a fresh pytest process) to its release after the last: more
+    than its checks' own times."""
+    shutil.copytree(ROOT / "submissions" / "example-correct", tmp_path / "submissions" / "ann")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    subprocess.run([sys.executable, "-m", "pytest", "submissions", "-q", "-p", "no:cacheprovider",
+                    "-k", "structure or forward"], cwd=tmp_path, capture_output=True, timeout=600)
+    results = json.loads((tmp_path / "reports" / "students" / "ann" / "results.json").read_text())
+    checks = sum(t["extra_data"]["seconds"] for t in results["tests"] if t["extra_data"]["status"] != "not_run")
+    assert results["execution_time"] > checks + 0.5

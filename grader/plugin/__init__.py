@@ -94,7 +94,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    gather.carry_counts([item for item in session.items if isinstance(item, CheckItem)])
+    checks = [item for item in session.items if isinstance(item, CheckItem)]
+    gather.carry_counts(checks)
+    if checks and not session.config.option.collectonly:
+        from grader.worker.client import launch_early  # not grader.session: it imports torch first
+        launch_early()
 
 
 @pytest.hookimpl(trylast=True)

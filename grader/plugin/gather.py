@@ -30,13 +30,22 @@ OUTCOME_KEY = "mlp_grader_outcome"
 SUBMISSION_KEY = "mlp_grader_submission"
 EXPECTED_KEY = "mlp_grader_checks_selected"
 NODE_KEY = "mlp_grader_node_path"
+SECONDS_KEY = "mlp_grader_submission_seconds"
 
 
-def carry(item: pytest.Item, node_path: str, outcome: Outcome) -> None:
-    """Put the check's outcome on its item, for its report."""
+def carry(item: pytest.Item, node_path: str, outcome: Outcome, seconds: float | None = None) -> None:
+    """Put the check's outcome on its item, for its report; on the student's last check, also
+    the seconds the whole student took (`Grading.seconds`)."""
     item.user_properties.append((SUBMISSION_KEY, str(item.path)))
     item.user_properties.append((NODE_KEY, node_path))
     item.user_properties.append((OUTCOME_KEY, json.dumps(outcome.to_json(), default=str)))
+    if seconds is not None:
+        item.user_properties.append((SECONDS_KEY, seconds))
+
+
+def selected_of_its_submission(item: pytest.Item) -> int | None:
+    """How many checks of the item's submission the run selected (see `carry_counts`)."""
+    return dict(item.user_properties).get(EXPECTED_KEY)
 
 
 def carry_counts(items: list[pytest.Item]) -> None:
@@ -55,6 +64,7 @@ class Carried:
     node_path: str
     outcome: dict
     expected: int  # the checks of the student this run selected (carry_counts)
+    seconds: float | None = None  # on the student's last check: the whole student's time
 
 
 def carried(report: pytest.TestReport) -> Carried | None:
@@ -63,7 +73,7 @@ def carried(report: pytest.TestReport) -> Carried | None:
     if report.when != "call" or OUTCOME_KEY not in props:
         return None
     return Carried(Path(props[SUBMISSION_KEY]), props[NODE_KEY], json.loads(props[OUTCOME_KEY]),
-                   int(props[EXPECTED_KEY]))
+                   int(props[EXPECTED_KEY]), props.get(SECONDS_KEY))
 
 
 class RunState:
@@ -75,6 +85,7 @@ class RunState:
         self.outcomes: dict[Path, list[dict]] = {}
         self.node_paths: dict[Path, str] = {}
         self.recorded: dict[Path, Recorded] = {}
+        self.seconds: dict[Path, float] = {}
 
     @property
     def writes_results(self) -> bool:
@@ -116,6 +127,8 @@ class RunState:
         path = carried.path
         self.node_paths[path] = carried.node_path
         self.outcomes.setdefault(path, []).append(carried.outcome)
+        if carried.seconds is not None:
+            self.seconds[path] = float(carried.seconds)
         return self.finish(path) if len(self.outcomes[path]) == carried.expected else None
 
     def finish(self, path: Path) -> Recorded | None:
@@ -129,7 +142,7 @@ class RunState:
         submission = Submission(path)
         assignment, _ = submission.assignment()
         recorded = record(submission, self.outcomes[path], notes(submission, assignment), self.reports_dir(),
-                          self.node_paths.get(path, ""))
+                          self.node_paths.get(path, ""), self.seconds.get(path))
         write_reports(recorded.result, self.reports_dir())
         self.recorded[path] = recorded
         return recorded

@@ -104,12 +104,21 @@ class HostProcess:
         self.host_stderr = bytearray()
         self.workdir = Path(tempfile.mkdtemp(prefix="mlp-grader-workdir-"))
         self.workdir.chmod(0o711)  # each submission's uid may enter its own copy, and list nothing
+        self.greeting = False  # launched, its hello not read yet
 
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> CallResult | None:
+        self.launch()
+        return self.greeted()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it: it imports torch on another core while
+        this process goes on (the grading process imports its checks meanwhile). `greeted`
+        waits for its hello. (Not from a short-lived thread: bubblewrap's --die-with-parent
+        follows the thread that started it.)"""
         self.close()
         argv, env = self.launcher.command(self.workdir, int(self.limits["size"]["max_output_bytes"]))
         self.host_stderr = bytearray()
@@ -120,6 +129,13 @@ class HostProcess:
         self.frames = queue.Queue()
         threading.Thread(target=self._read_frames, args=(self.process, self.frames), daemon=True).start()
         threading.Thread(target=self._drain_stderr, args=(self.process,), daemon=True).start()
+        self.greeting = True
+
+    def greeted(self) -> CallResult | None:
+        """Wait for the hello of the process `launch` started (None once it has come)."""
+        if not self.greeting:
+            return None
+        self.greeting = False
         hello = self.next_frame(START_TIMEOUT)
         if not Hello.is_one(hello):
             detail = self.host_stderr.decode(errors="replace")[-2000:]
@@ -188,6 +204,14 @@ def shared_host(launcher: Launcher) -> HostProcess:
     return _HOSTS[launcher]
 
 
+def launch_early(launcher: Launcher | None = None) -> None:
+    """Launch this process's worker process now, before the first check needs it: it
+    imports torch on the other core while this process imports the checks."""
+    host = shared_host(launcher or default_launcher())
+    if not host.alive:
+        host.launch()
+
+
 @atexit.register
 def shutdown_hosts() -> None:
     """Stop every shared worker process of this process and remove their workdirs."""
@@ -211,6 +235,7 @@ class Worker:
         """Make sure the shared worker process runs (starting it if needed) and holds a
         copy of this submission."""
         self.host = shared_host(self.launcher)
+        self.host.greeted()  # one launched early: if it failed, the start below says why
         if not self.host.alive:
             self.starts += 1
             failed = self.host.start()

@@ -58,9 +58,11 @@ EXPECTED = {
     # (latest_cache and large_logits compare with the student's own gradients); 3 iterations
     # at reg = 1e-3 stay within the trajectory's tolerance, and training still works.
     "example-cs231n-reg-grad-factor": {**CS231N, "backward": 8},
-    # dscores not divided by N: every gradient N times too large; the iterations check sees
-    # it, the handout's learning rate diverges, the checkpoint is at chance (but loads).
-    "example-cs231n-softmax-not-averaged": {**CS231N, "backward": 8, "training": 0, "checkpoint": 4},
+    # dscores not divided by N: every gradient N times too large (backward). train()'s loop is
+    # right: training.iterations, fed its own gradients, keeps its 10 points; with them the
+    # handout's learning rate diverges, so the loss does not fall (training.history, as
+    # torch's loss_falls) and the checkpoint is at chance (but loads), as torch's are.
+    "example-cs231n-softmax-not-averaged": {**CS231N, "backward": 8, "training": 10, "checkpoint": 4},
     # numpy-digits: numpy attributes, backward(logits, y) setting dW1..., train() by epochs, .npz
     "example-npdigits-correct": NPDIGITS,
     # the loop's learning rates and the reference trajectory are wrong.
@@ -98,6 +100,21 @@ def test_every_lost_point_comes_with_a_message(graded):
     _, result = graded
     for outcome in result.outcomes:
         assert outcome.lost_points == bool(outcome.message), outcome.check.id
+
+
+@pytest.mark.slow
+def test_cs231n_softmax_not_averaged_loses_backward_and_only_its_declared_consequences():
+    """Its one bug is the gradient formula: the training loop that uses it is not charged
+    (training.iterations follows SGD on the student's own gradients). What the too-large
+    gradient does to a run is charged as in the torch homework: the loss does not fall
+    (training.history, like loss_falls: tests/mutants/rules.py's THROUGH_TRAINING) and the
+    handed-in model.npz, trained with it, is at chance."""
+    result = engine.grade(SUBMISSIONS / "example-cs231n-softmax-not-averaged")
+    lost = {o.check.id: o for o in result.outcomes if o.lost_points}
+    assert {cid: o.score for cid, o in lost.items()} == {
+        "backward.matches_reference": 0, "backward.finite_differences": 0, "training.history": 0,
+        "checkpoint.test_accuracy": 0}
+    assert "should fall below" in lost["training.history"].message
 
 
 @pytest.mark.slow

@@ -7,23 +7,30 @@ The epoch checks cannot run there (batch order and epoch losses do not exist und
 sampling with replacement); these replace them (spec validation refuses the others):
 
 - training.iterations: on a data set whose rows are all the same sample, every random
-  mini-batch is the same batch, so a run is deterministic however it samples: each
-  iteration must take P - lr_k * grad(P) with the reference's gradient (and regularisation),
-  lr_k decayed once per epoch (here one epoch = one iteration: N = batch_size), and record
-  the batch's loss (with its regularisation) in loss_history.
+  mini-batch is the same batch, so a run is deterministic however it samples. train() is
+  compared with plain SGD driven by the student's own gradient route: at each iteration the
+  worker calls the student's loss(X, y, reg) (the binding's gradients) at the current
+  parameters, and the expected run records that loss (with whatever regularisation it
+  carries) in loss_history, then takes P - lr_k * grads, lr_k decayed once per epoch (here
+  one epoch = one iteration: N = batch_size). The check judges the loop, not the gradient
+  formula: a wrong gradient is backward's to charge, and the same gradient used right here
+  loses nothing.
 - training.history: on a learnable problem, the histories have their lengths (one loss per
-  iteration, one accuracy per epoch) and the loss falls.
+  iteration, one accuracy per epoch) and the loss falls. As the torch homework's
+  training.loss_falls, it trains with the student's own gradients at the handout's learning
+  rate: a gradient mistake that keeps the loss from falling (e.g. N times too large, so SGD
+  diverges) fails it too, a declared consequence (tests/mutants/rules.py, THROUGH_TRAINING).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from grader import losses, oracle, spec, validate
+from grader import spec, validate
 from grader.checks.base import check
 from grader.context import Context, dims_list
 from grader.checks.training import handout_init, train_timeout
-from grader.compare import is_close
+from grader.compare import assert_close
 from grader.outcome import Failed
 from grader.spec import Contract, Dims
 from grader.strategies import labels_from_scores
@@ -59,20 +66,80 @@ def history(c: Contract, value: dict, key: str, length: int | None = None) -> np
     return array
 
 
-def expected_run(c: Contract, params: dict, X: np.ndarray, y: np.ndarray, kwargs: dict) -> tuple[list[float], dict]:
-    """The reference: num_iters steps of plain SGD on the (one) batch, the learning rate
-    multiplied by the decay after each epoch (here after each iteration)."""
+def loss_call(c: Contract) -> str:
+    return f"{c.binding.get('loss_method', 'loss')}(X, y, reg)"
+
+
+def own_loss_and_gradients(ctx: Context, dims: Dims, params: dict, X: np.ndarray, y: np.ndarray
+                            ) -> tuple[float, dict[str, np.ndarray]]:
+    """What the student's own gradient route (loss(X, y, reg) for CS231n) gives at `params`:
+    the batch's loss and the parameters' gradients."""
+    c = ctx.contract
+    dtype = np.dtype(c.raw["model"]["dtype"])
+    value = ctx.call("backward", dims=dims_list(dims), params={k: v.astype(dtype) for k, v in params.items()},
+                     X=X.astype(dtype), y=y.astype(np.int64))
+    loss = validate.scalar(c, value["loss"], f"the loss {loss_call(c)} returned")
+    return loss, validate.grads_of(c, value["grads"], dims)
+
+
+def own_sgd(ctx: Context, dims: Dims, params: dict, X: np.ndarray, y: np.ndarray, kwargs: dict
+            ) -> tuple[list[float], dict[str, np.ndarray]]:
+    """The expected run: num_iters steps of plain SGD on the (one) batch, each recording and
+    following what the student's own loss and gradients are at the current parameters, the
+    learning rate multiplied by the decay after each epoch (here after each iteration)."""
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     lr, recorded = kwargs["learning_rate"], []
     for _ in range(kwargs["num_iters"]):
-        recorded.append(losses.data_loss(c, oracle.forward(c, params, X), y) + losses.penalty(c, params))
-        grads = oracle.gradients(c, params, X, y)
+        loss, grads = own_loss_and_gradients(ctx, dims, params, X, y)
+        recorded.append(loss)
         params = {k: v - lr * grads[k] for k, v in params.items()}
         lr *= kwargs["learning_rate_decay"]
     return recorded, params
 
 
-@check("training.iterations", needs_reference=True)
+def learning_rates(kwargs: dict) -> list[float]:
+    return [kwargs["learning_rate"] * kwargs["learning_rate_decay"] ** k for k in range(kwargs["num_iters"])]
+
+
+def mismatch(what: str, got: np.ndarray, expected: np.ndarray, tol: dict[str, float]) -> str | None:
+    """compare's message (both values and the tolerance) when `got` is not close, else None."""
+    try:
+        assert_close(what, got, expected, tol)
+    except Failed as failure:
+        return failure.message
+    return None
+
+
+def losses_problem(c: Contract, got: np.ndarray, expected: list[float], tol: dict[str, float]) -> str | None:
+    problem = mismatch("loss_history", got, np.array(expected), tol)
+    if problem is None:
+        return None
+    return (f"{problem}: loss_history[k] must be the loss your {loss_call(c)} returns at the parameters before "
+            f"update k (loss_history is {np.round(got, 6).tolist()}, expected {np.round(expected, 6).tolist()})")
+
+
+def parameters_problem(c: Contract, got: dict, expected: dict, initial: dict, tol: dict[str, float],
+                       kwargs: dict) -> str | None:
+    """What is wrong with the parameters after train(): those never updated, and the first
+    other that differs from the expected run with compare's message (the others by name)."""
+    wrong = {n: problem for n in got if (problem := mismatch(f"{c.attr(n)} after training", got[n], expected[n], tol))}
+    unchanged = [n for n in wrong if np.array_equal(got[n], initial[n])]
+    differing = [(c.attr(n), problem) for n, problem in wrong.items() if n not in unchanged]
+    found = []
+    if unchanged:
+        found.append(f"{', '.join(map(c.attr, unchanged))} never updated: still the initial values")
+    if differing:
+        others = [name for name, _ in differing[1:]]
+        found.append(differing[0][1] + (f" ({', '.join(others)} differ too)" if others else ""))
+    if not found:
+        return None
+    rates = ", ".join(f"{lr:g}" for lr in learning_rates(kwargs))
+    return "; ".join(found) + (f" (expected {kwargs['num_iters']} steps of P -= lr * grads with the grads of your "
+                               f"own {loss_call(c)} and lr = {rates}: learning_rate multiplied by "
+                               f"learning_rate_decay after each epoch)")
+
+
+@check("training.iterations")
 def iterations(ctx: Context) -> float | None:
     c = ctx.contract
     dims = ctx.fixed_dims() or Dims(5, 7, c.small_out_dim)
@@ -84,25 +151,22 @@ def iterations(ctx: Context) -> float | None:
     value = run(ctx, dims, params, X, y, ITERATIONS)
     got_losses = history(c, value, "loss_history", ITERATIONS["num_iters"])
     got = validate.params_of(c, value["params"], dims, f"after {method(c)}(): ")
-    expected_losses, expected = expected_run(c, params, X, y, ITERATIONS)
+    expected_losses, expected = own_sgd(ctx, dims, params, X, y, ITERATIONS)
     tol = spec.tolerances()["training"]
     parts = ctx.assignment.rubric["training.iterations"].parts
-    shown = ", ".join(f"{k}={v}" for k, v in ITERATIONS.items())
     problems, earned = [], 0.0
-    if is_close(got_losses, np.array(expected_losses), tol["rtol"], tol["atol"]):
-        earned += parts["losses"]
+    losses_wrong = losses_problem(c, got_losses, expected_losses, tol)
+    if losses_wrong:
+        problems.append(losses_wrong)
     else:
-        problems.append(f"loss_history is {np.round(got_losses, 6).tolist()}, expected "
-                        f"{np.round(expected_losses, 6).tolist()} (each batch's loss with its regularisation, "
-                        f"before the update)")
-    wrong = [c.attr(n) for n in got if not is_close(got[n], expected[n], tol["rtol"], tol["atol"])]
-    if wrong:
-        problems.append(f"after training, {', '.join(wrong)} differ from {ITERATIONS['num_iters']} steps of "
-                        f"P -= learning_rate * grad with the learning rate multiplied by learning_rate_decay after "
-                        f"each epoch")
+        earned += parts["losses"]
+    params_wrong = parameters_problem(c, got, expected, params, tol, ITERATIONS)
+    if params_wrong:
+        problems.append(params_wrong)
     else:
         earned += parts["parameters"]
     if problems:
+        shown = ", ".join(f"{k}={v}" for k, v in ITERATIONS.items())
         raise Failed(f"{method(c)}(X, y, X_val, y_val, {shown}) on {n} copies of one sample (every mini-batch is the "
                      f"same, however it is drawn; one epoch is one iteration): " + "; ".join(problems),
                      earned=earned, details={"loss_history": got_losses.tolist(), "expected": expected_losses})

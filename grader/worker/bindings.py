@@ -223,11 +223,14 @@ def forward_perturbed(module, dims, params, X, perturbations) -> dict:
 def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, pred_shift=None) -> dict:
     """As ops.backward. For gradients = "loss", a shift of the logits (large logits) is made
     through b2 (the same for every row: the one shift a network's parameters can make), and
-    the gradients are what loss(X, y, reg) returns."""
+    the gradients are what loss(X, y, reg) returns. `loss` is the loss value the student's
+    gradient route computed with them (loss(X, y, reg)'s, or the upstream route's loss
+    function's); the backward(pred, y) route computes none."""
     model = construct_model(module, dims)
     set_params(model, params)
     watch = guard.Watch()
     via_loss = binding().get("gradients") == "loss"
+    loss_value = None
     with torch.set_grad_enabled(grad_enabled):
         for x in earlier_inputs:
             forward_of(model, given(x), "forward() of an earlier batch")
@@ -242,7 +245,7 @@ def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, p
                 set_param(model, b2, given(np.asarray(params["b2"]) + np.max(pred_shift)))
                 shifted = forward_of(model, given(X))
             with watch.part("backward"):
-                _, grads = loss_and_grads(model, given(X), labels(y, dims[2]))
+                loss_value, grads = loss_and_grads(model, given(X), labels(y, dims[2]))
             described = {role: describe(grads.get(key)) for role, key in ops.MODEL["grads"].items()}
         else:
             shifted = pred if pred_shift is None else pred + given(pred_shift)
@@ -250,7 +253,7 @@ def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, p
             try:
                 with watch.part("backward"):
                     if binding().get("gradients") == "upstream":
-                        _, upstream = loss_and_upstream(module, shifted, labels(y, dims[2]))
+                        loss_value, upstream = loss_and_upstream(module, shifted, labels(y, dims[2]))
                         ops.CHILD.call("backward(upstream gradient)", model.backward, upstream)
                     else:
                         ops.CHILD.call("backward()", model.backward, shifted, labels(y, dims[2]))
@@ -258,7 +261,7 @@ def backward(module, dims, params, X, y, earlier_inputs=(), grad_enabled=True, p
                 uncount()
             described = get_grads_attributes(model)
     return {"pred": describe(pred), "backward_pred": describe(shifted), "grads": described,
-            "autograd": watch.report()}
+            "loss": describe(loss_value), "autograd": watch.report()}
 
 
 @operation

@@ -4,8 +4,9 @@
     python bench/bench_class.py 20 --serial     # 20 students, -n 2 and then serially
     python bench/bench_class.py 20 --call-timeout 5 --keep /tmp/class20
 
-Targets: 100 submissions in under 5 minutes on 2 cores; harness overhead under 1 s per
-submission. The class comes from tests/classgen.py (a stable mix of correct and buggy
+Targets (issue 18): serially at most 2x the floor (torch imported once per process plus the
+students' own code), under -n 2 close to half of that; harness overhead at most 0.3 s per
+submission; the grades' digest (grader/report/digest.py) the same serially and under xdist. The class comes from tests/classgen.py (a stable mix of correct and buggy
 students, a few of which hang or crash). Each run is
 ``python -m pytest submissions -n 2 -p no:cacheprovider`` in the class's folder, with
 bench/probe.py loaded as a plugin (-p probe) to time worker starts, calls and the session's
@@ -39,7 +40,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
+from bench_one import fresh_import_seconds  # noqa: E402
 from classgen import make_class, roster  # noqa: E402
+from grader.report.digest import digest_of, read_results  # noqa: E402
 from probe import Totals  # noqa: E402
 
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -162,7 +165,23 @@ def summarize(run: dict, kinds: dict[str, str]) -> dict:
         "peak_rss_largest_process_mb": run["children_maxrss_mb"],
         "per_pytest_process_rss_mb": {p["role"]: p["rss_mb"] for p in run["probes"]},
         "mean_score": statistics.mean(scores.values()) if scores else None,
+        "execution_time_total_s": sum(per_student.values()),
+        "digest": digest_of(read_results(Path(run["reports"]))),
     }
+
+
+def floor_report(s: dict, import_torch_s: float, workers: int | None) -> None:
+    """The floor: torch imported once per process and the students' own code, nothing else;
+    serially the wall time should stay within 2x of it, under -n N within 2x of its share."""
+    processes = workers or 1
+    floor = (processes * import_torch_s + s["student_seconds_total"]) / processes
+    overhead = (s["wall_s"] - floor) * processes / s["students"] if s["students"] else 0.0
+    print(f"  floor (python -c 'import torch' {import_torch_s:.2f} s per process + student code "
+          f"{s['student_seconds_total']:.1f} s, over {processes} process(es)): {floor:.1f} s; wall / floor = "
+          f"{s['wall_s'] / floor:.1f}x (target <= 2x); harness overhead {overhead:.2f} s per submission "
+          f"(target <= 0.3 s)")
+    print(f"  execution_time, summed over students: {s['execution_time_total_s']:.1f} s of "
+          f"{s['wall_s'] * processes:.1f} process-seconds of wall; grades digest {s['digest']}")
 
 
 def report(s: dict) -> None:
@@ -211,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"class of {len(kinds)} in {course}; {os.cpu_count()} CPUs, load average before "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (a shared machine inflates every figure)", flush=True)
 
-    figures = {"n": len(kinds), "load_before": load, "cpus": os.cpu_count(), "call_timeout": args.call_timeout}
+    import_torch_s = fresh_import_seconds("import torch")
+    figures = {"n": len(kinds), "load_before": load, "cpus": os.cpu_count(), "call_timeout": args.call_timeout,
+               "import_torch_s": import_torch_s}
     runs = [("xdist", args.workers)] + ([("serial", None)] if args.serial else [])
     for label, workers in runs:
         run = grade(course, workers, label, extra + (xdist_extra if workers else []), env_extra)
@@ -220,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         figures[label] = summary
         print(f"[{label}]")
         report(summary)
+        floor_report(summary, import_torch_s, workers)
+    if args.serial:
+        same = figures["xdist"]["digest"] == figures["serial"]["digest"]
+        print(f"grades under xdist and serially: {'the same' if same else 'DIFFERENT'} "
+              f"({figures['xdist']['digest']} / {figures['serial']['digest']})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str))
     if not args.keep:

@@ -96,3 +96,33 @@ def test_execution_time_is_every_second_the_student_took(tmp_path):
     results = json.loads((tmp_path / "reports" / "students" / "ann" / "results.json").read_text())
     checks = sum(t["extra_data"]["seconds"] for t in results["tests"] if t["extra_data"]["status"] != "not_run")
     assert results["execution_time"] > checks + 0.5
+
+
+LOADER_PROBE = '''
+import sys, pytest
+class Probe:
+    def pytest_collection_finish(self, session):
+        import grader.checks, grader.session
+        print("loaders:", *(type(sys.modules[m].__loader__).__name__ for m in ("grader.session", "grader.checks")))
+sys.exit(pytest.main(["--co", "-q", "-p", "no:cacheprovider", sys.argv[1]], plugins=[Probe()]))
+'''
+
+
+def installed_like_a_wheel(folder: Path) -> None:
+    """A distribution with a pytest plugin that lists grader's files, as a non-editable
+    install of mlp-grader does (an editable one lists its finder only)."""
+    info = folder / "wheel_like-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wheel-like\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nwheel_like = json\n")
+    (info / "RECORD").write_text("grader/__init__.py,,\ngrader/session.py,,\n")
+
+
+def test_pytest_does_not_rewrite_the_graders_modules(tmp_path):
+    """pytest would parse and rewrite every module of a plugin's distribution on every run,
+    for asserts grader does not have: 0.4 s of each self-check."""
+    installed_like_a_wheel(tmp_path)
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    out = subprocess.run([sys.executable, "-c", LOADER_PROBE, str(tmp_path / "test_nothing.py")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300).stdout
+    assert "loaders: SourceFileLoader SourceFileLoader" in out, out

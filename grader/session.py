@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # grader.checks and grader.worker import torch: loaded when a
 
 
 class Grading:
-    def __init__(self, path: Path, launcher: Launcher | None = None, node_path: str | None = None):
+    def __init__(self, path: Path, launcher: Launcher | None = None, node_path: str | None = None,
+                 opened: float | None = None):
         self.submission = Submission(Path(path))
         self.assignment, self.problem = self.submission.assignment()
         self.launcher = launcher
@@ -42,7 +43,7 @@ class Grading:
         self.worker: Worker | None = None
         self._context: Context | None = None
         self._code_problem: tuple[str | None, list[str]] | None = None  # the cause, the failures it caused
-        self.opened = time.perf_counter()
+        self.opened = time.perf_counter() if opened is None else opened  # perf_counter() when it began
         self.closed: float | None = None  # when release() ended the worker
 
     def __enter__(self) -> Grading:

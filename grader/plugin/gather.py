@@ -11,6 +11,7 @@ crashes or hangs later loses no finished student.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,14 +109,16 @@ class RunState:
 
     def grading(self, path: Path, node_path: str) -> Grading:
         """The submission's grading session; one worker at a time per process (memory stays
-        flat for a class): the previous submission's is released first."""
+        flat for a class): the previous submission's is released first. Its clock starts
+        here, before the first student's grading loads its modules (torch among them)."""
+        opened = time.perf_counter()
         from grader.session import Grading
 
         grading = self.gradings.get(path)
         if grading is None or grading.worker is None:
             self.release_all()
         if grading is None:
-            grading = self.gradings[path] = Grading(path, node_path=node_path)
+            grading = self.gradings[path] = Grading(path, node_path=node_path, opened=opened)
         return grading
 
     def release_all(self) -> None:

@@ -2,8 +2,9 @@
 
 `install()` wraps three functions of the grading process in place:
 
-- ``HostProcess.start``: starting the worker process (bwrap, a fresh interpreter,
-  ``import torch``, the hello frame), once per grading process unless it had to restart;
+- ``HostProcess.greeted``: waiting for a worker process to start (bwrap, a fresh
+  interpreter, ``import torch``, the hello frame): what is left of its start when the first
+  call needs it (it is launched at collection, while the checks load), and every restart;
 - ``Worker.call``: one call into the worker, wall time seen by the grader, minus any start;
 - ``client.result_from``: the host's answer, which carries ``seconds`` (fork to the end of
   the process sweep, on the host), ``child_seconds`` (the child's own serve(), including
@@ -47,7 +48,7 @@ class Totals:
     def breakdown(self, check_seconds: float) -> dict[str, float]:
         """Seconds per component; they add up to check_seconds (+ starts, which checks include)."""
         return {
-            "worker start (bwrap + python + import torch)": self.start_seconds,
+            "worker start, as waited for (bwrap + python + import torch)": self.start_seconds,
             "IPC: encode/send/receive/decode (call wall - host)": self.call_seconds - self.host_seconds,
             "host: fork, watch, sweep (host - child)": self.host_seconds - self.child_seconds,
             "child harness: ops, describe, encode (child - student)": self.child_seconds - self.student_seconds,
@@ -68,14 +69,16 @@ def install() -> Totals:
     _installed = True
     from grader.worker import client
 
-    original_start, original_call, original_result = client.HostProcess.start, client.Worker.call, client.result_from
+    original_greeted, original_call, original_result = client.HostProcess.greeted, client.Worker.call, client.result_from
     in_start = threading.local()
 
     def _start(self):
+        if not self.greeting:  # no start under way
+            return original_greeted(self)
         began = time.perf_counter()
         in_start.seconds = getattr(in_start, "seconds", 0.0)
         try:
-            return original_start(self)
+            return original_greeted(self)
         finally:
             spent = time.perf_counter() - began
             in_start.seconds += spent
@@ -102,7 +105,7 @@ def install() -> Totals:
             TOTALS.student_seconds += float(answer.get("student_seconds", 0.0) or 0.0)
         return original_result(answer, timeout, limits)
 
-    client.HostProcess.start = _start
+    client.HostProcess.greeted = _start
     client.Worker.call = call
     client.result_from = result_from
     return TOTALS

@@ -348,3 +348,20 @@ def test_closing_one_submission_leaves_the_one_being_served_alone(worker, tmp_pa
     assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [1]
     next_student.close()  # not the submission being served: its release changes nothing
     assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [2]
+
+
+def test_an_errors_message_is_the_same_whatever_the_copys_folder(tmp_path):
+    """The worker grades a copy of the submission in a folder with a random name; a traceback
+    names the student's file as the student knows it, so a regrade gives the same message."""
+    folder = tmp_path / "dora"
+    folder.mkdir()
+    (folder / "mlp.py").write_text("import torch\n\nopen('data/missing.pt')\n")
+    messages = set()
+    for _ in range(2):
+        with Worker(folder) as worker:
+            result = worker.call("api")
+        assert result.error["type"] == "FileNotFoundError", result.problem()
+        messages.add(result.problem())
+    assert len(messages) == 1, messages
+    (message,) = messages
+    assert 'File "mlp.py", line 3, in <module>' in message and "dora-" not in message, message

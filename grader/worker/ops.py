@@ -160,7 +160,16 @@ def _describe_exception(exc: BaseException, submission: Path) -> dict:
     frames = traceback.extract_tb(exc.__traceback__)
     student = [f for f in frames if not f.filename.startswith("<") and Path(f.filename).resolve().is_relative_to(submission)]
     text = "".join(traceback.format_list(student)) + "".join(traceback.format_exception_only(type(exc), exc))
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
+    return {"type": type(exc).__name__, "message": _within(str(exc), submission)[:2000],
+            "traceback": _within(text, submission)[-4000:]}
+
+
+def _within(text: str, submission: Path) -> str:
+    """Paths in the submission's copy as the student knows them ("mlp.py", not the copy's
+    folder, whose name is random: the same submission must get the same message)."""
+    for folder in {str(submission), str(submission.resolve())}:
+        text = text.replace(folder + os.sep, "")
+    return text
 
 
 # ---------------------------------------------------------------- converting values

@@ -126,3 +126,16 @@ def test_pytest_does_not_rewrite_the_graders_modules(tmp_path):
     out = subprocess.run([sys.executable, "-c", LOADER_PROBE, str(tmp_path / "test_nothing.py")], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300).stdout
     assert "loaders: SourceFileLoader SourceFileLoader" in out, out
+
+
+def test_a_worker_that_cannot_launch_early_leaves_the_reason_to_the_first_check(monkeypatch):
+    """Collection launches the worker ahead of the checks; where no sandbox can start (one
+    required by MLP_GRADER_SANDBOX=bwrap, say) that must not abort the run: the first check's
+    call tries again and says why."""
+    from grader.worker import client
+
+    def no_sandbox():
+        raise RuntimeError("MLP_GRADER_SANDBOX=bwrap, but bubblewrap cannot run here")
+
+    monkeypatch.setattr(client, "default_launcher", no_sandbox)
+    client.launch_early()  # no exception

@@ -206,10 +206,15 @@ def shared_host(launcher: Launcher) -> HostProcess:
 
 def launch_early(launcher: Launcher | None = None) -> None:
     """Launch this process's worker process now, before the first check needs it: it
-    imports torch on the other core while this process imports the checks."""
-    host = shared_host(launcher or default_launcher())
-    if not host.alive:
-        host.launch()
+    imports torch on the other core while this process imports the checks. If it cannot
+    be launched (no sandbox where one is required, say), nothing happens here: the first
+    call tries again and its check says why."""
+    try:
+        host = shared_host(launcher or default_launcher())
+        if not host.alive:
+            host.launch()
+    except (OSError, RuntimeError, ValueError):
+        return
 
 
 @atexit.register

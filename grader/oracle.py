@@ -8,6 +8,7 @@ is absent, as in the student kit, `available()` is False and the checks that nee
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -84,12 +85,47 @@ def gradients(contract: Contract, params, X, y, relu_grad_at_zero: int = 0,
 
 def train(contract: Contract, params, X, y, seed: int | None = None, relu_grad_at_zero: int = 0, **kwargs
           ) -> tuple[list[float], dict[str, np.ndarray]]:
-    """The reference trajectory; with shuffle=True, under torch.manual_seed(seed)."""
+    """The reference trajectory; with shuffle=True, under torch.manual_seed(seed).
+
+    A class's students are checked on the same examples, so the same trajectory is asked
+    for once per student: it is computed once per process. (Only where it is a function
+    of its arguments: a seed, or no shuffling. The global torch generator is left as the
+    computation left it.)"""
+    key = _trajectory_key(contract, params, X, y, seed, relu_grad_at_zero, kwargs)
+    if key in _TRAJECTORIES:
+        losses, state, generator = _TRAJECTORIES[key]
+        if generator is not None:
+            torch.set_rng_state(generator)
+        return list(losses), {name: array.copy() for name, array in state.items()}
     model = _model(contract, params, relu_grad_at_zero)
     if seed is not None:
         torch.manual_seed(seed)
     losses = _reference().train(model, _t(X), _t(y), **kwargs)
-    return losses, _numpy(model.state_dict())
+    state = _numpy(model.state_dict())
+    if key is not None:
+        if len(_TRAJECTORIES) >= MAX_TRAJECTORIES:
+            _TRAJECTORIES.pop(next(iter(_TRAJECTORIES)))
+        _TRAJECTORIES[key] = (list(losses), {k: v.copy() for k, v in state.items()},
+                              torch.get_rng_state() if seed is not None else None)
+    return losses, state
+
+
+_TRAJECTORIES: dict[bytes, tuple] = {}
+MAX_TRAJECTORIES = 64
+
+
+def _trajectory_key(contract: Contract, params, X, y, seed, relu_grad_at_zero, kwargs) -> bytes | None:
+    """What a reference trajectory depends on, hashed; None when it also depends on the
+    global torch generator's state (shuffling without a seed)."""
+    if seed is None and kwargs.get("shuffle", True):
+        return None
+    digest = hashlib.blake2b(repr((contract.name, sorted(contract.reference_config.items()), seed,
+                                   relu_grad_at_zero, sorted(kwargs.items()))).encode())
+    for array in (*(params[name] for name in sorted(params)), X, y):
+        array = np.ascontiguousarray(array)
+        digest.update(repr((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    return digest.digest()
 
 
 def mse(contract: Contract, params, X, y) -> float:

@@ -206,3 +206,48 @@ def test_init_follows_the_spec_scheme(name):
             std = {"xavier_normal": np.sqrt(2 / (fan_in + fan_out)), "he_normal": np.sqrt(2 / fan_in),
                    "normal": c.init.get("std")}[scheme]
             assert abs(float(state[w].std()) / std - 1) < 0.05
+
+
+def trajectory_inputs(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    params = {"W1": rng.uniform(-1, 1, (5, 3)), "b1": rng.uniform(-0.5, 0.5, 5),
+              "W2": rng.uniform(-1, 1, (1, 5)), "b2": rng.uniform(-0.5, 0.5, 1)}
+    X, y = rng.standard_normal((32, 3)), rng.standard_normal((32, 1))
+    kwargs = {"epochs": 3, "batch_size": 8, "lr": 0.05, "decay_every": 2, "decay_factor": 0.5}
+    return params, X, y, kwargs
+
+
+@pytest.mark.parametrize("seed, shuffle", [(5, True), (None, False)])
+def test_a_trajectory_asked_again_is_the_same_and_leaves_torchs_generator_as_computing_it_does(seed, shuffle):
+    params, X, y, kwargs = trajectory_inputs()
+    oracle._TRAJECTORIES.clear()
+    first = oracle.train(REGRESSION, params, X, y, seed=seed, shuffle=shuffle, **kwargs)
+    after_first = torch.get_rng_state()
+    first[1]["W1"][:] = 0.0  # a caller's changes do not reach the next caller
+    torch.manual_seed(123)
+    again = oracle.train(REGRESSION, params, X, y, seed=seed, shuffle=shuffle, **kwargs)
+    assert len(oracle._TRAJECTORIES) == 1
+    oracle._TRAJECTORIES.clear()
+    torch.manual_seed(123)
+    computed = oracle.train(REGRESSION, params, X, y, seed=seed, shuffle=shuffle, **kwargs)
+    assert again[0] == computed[0]
+    assert all(np.array_equal(again[1][k], computed[1][k]) for k in computed[1])
+    if seed is not None:
+        assert torch.equal(torch.get_rng_state(), after_first)
+
+
+def test_a_trajectory_that_shuffles_without_a_seed_is_computed_every_time():
+    params, X, y, kwargs = trajectory_inputs()
+    oracle._TRAJECTORIES.clear()
+    oracle.train(REGRESSION, params, X, y, shuffle=True, **kwargs)
+    assert oracle._TRAJECTORIES == {}
+
+
+def test_other_inputs_are_another_trajectory():
+    params, X, y, kwargs = trajectory_inputs()
+    oracle._TRAJECTORIES.clear()
+    oracle.train(REGRESSION, params, X, y, seed=5, **kwargs)
+    oracle.train(REGRESSION, params, X, y * 2, seed=5, **kwargs)
+    oracle.train(REGRESSION, params, X, y, seed=6, **kwargs)
+    oracle.train(REGRESSION, params, X, y, seed=5, relu_grad_at_zero=1, **kwargs)
+    assert len(oracle._TRAJECTORIES) == 4

@@ -21,7 +21,7 @@ import pytest
 from grader.worker import sandbox
 from grader.checks import checkpoint
 from grader.worker import client, ipc, landlock, protocol, seccomp
-from grader.worker.disk import DiskWatch
+from grader.worker.disk import DiskWatch, empty
 
 REPO = Path(__file__).resolve().parent.parent
 needs_landlock = pytest.mark.skipif(landlock.abi() < 1, reason="no Landlock in this kernel")
@@ -267,6 +267,33 @@ def test_the_disk_watch_counts_the_copy_and_tmp_and_names_the_quota(tmp_path):
     watch = DiskWatch([copy, tmp], 4 << 20)
     assert watch.exceeded() and watch.describe() == ("it wrote 5 MB into its folder and /tmp "
                                                      "(the grader allows 4 MB on disk)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="bind-mounts a folder: root only")
+def test_the_disk_watch_and_emptying_tmp_leave_a_folder_mounted_there_alone(tmp_path, monkeypatch):
+    """The sandbox binds the Python installation read-only wherever it is, /tmp included (a
+    student's virtualenv under /tmp): its files are not the student's, neither to count nor
+    to remove."""
+    tmp, installation = tmp_path / "tmp", tmp_path / "venv"
+    tmp.mkdir()
+    installation.mkdir()
+    for index in range(60):
+        (installation / f"module{index}.py").write_bytes(os.urandom(8192))
+    monkeypatch.setattr(DiskWatch, "MAX_ENTRIES", 50)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(tmp)], check=True)  # the sandbox's /tmp
+    (tmp / "venv").mkdir()
+    (tmp / "student.bin").write_bytes(os.urandom(4096))
+    subprocess.run(["mount", "--bind", "-o", "ro", str(installation), str(tmp / "venv")], check=True)
+    try:
+        watch = DiskWatch([tmp], 1 << 20)
+        assert not watch.exceeded(), watch.describe()
+        assert watch.entries == 1  # student.bin; the folder bound there is another file system
+        empty(tmp)
+        assert sorted(p.name for p in tmp.iterdir()) == ["venv"]
+        assert len(list((tmp / "venv").iterdir())) == 60
+    finally:
+        subprocess.run(["umount", str(tmp / "venv")], check=True)
+        subprocess.run(["umount", str(tmp)], check=True)
 
 
 # ------------------------------------------------------------------ the grader's side of the wire

@@ -14,7 +14,9 @@ class DiskWatch:
     watchdog, every WATCH_EVERY and when a call ends, so a fast writer can overshoot by
     what it writes in that time (RLIMIT_FSIZE bounds each file). A tree of more than
     MAX_ENTRIES files and folders counts as over the quota: counting it would cost more
-    than the call."""
+    than the call. Only the watched folders' own file systems count: the sandbox binds the
+    Python installation read-only wherever it lies, /tmp included (a virtualenv there held
+    30000 files, and every call of a correct submission was stopped)."""
 
     MAX_ENTRIES = 20000
 
@@ -24,16 +26,19 @@ class DiskWatch:
 
     def exceeded(self) -> bool:
         self.used, self.entries = 0, 0
-        todo = [str(f) for f in self.folders]
+        todo = [(str(f), _device(f)) for f in self.folders]
         while todo and self.entries <= self.MAX_ENTRIES:
+            folder, device = todo.pop()
             try:
-                with os.scandir(todo.pop()) as found:
+                with os.scandir(folder) as found:
                     for entry in found:
-                        self.entries += 1
                         info = entry.stat(follow_symlinks=False)
+                        if info.st_dev != device:
+                            continue  # another file system mounted here, read-only
+                        self.entries += 1
                         self.used += info.st_blocks * 512
                         if entry.is_dir(follow_symlinks=False):
-                            todo.append(entry.path)
+                            todo.append((entry.path, device))
             except OSError:
                 continue
         return self.used > self.max_bytes or self.entries > self.MAX_ENTRIES
@@ -45,11 +50,21 @@ class DiskWatch:
         return f"it wrote {self.used // 2**20} MB into its folder and /tmp (the grader allows {mb} MB on disk)"
 
 
+def _device(path) -> int | None:
+    try:
+        return os.stat(path, follow_symlinks=False).st_dev
+    except OSError:
+        return None
+
+
 def empty(folder: Path) -> None:
     """Remove everything inside `folder` (the sandbox's private /tmp), whoever wrote it."""
+    device = _device(folder)
     for entry in os.scandir(folder):
         path = Path(entry.path)
         try:
+            if entry.stat(follow_symlinks=False).st_dev != device:
+                continue  # a folder the sandbox binds there (a virtualenv under /tmp), not the student's
             if entry.is_dir(follow_symlinks=False):
                 remove_tree(path)
             else:

@@ -48,13 +48,22 @@ def assert_close(what: str, got: np.ndarray, expected: np.ndarray, tol: dict[str
     if is_close(got, expected, tol["rtol"], tol["atol"]):
         return
     diff = difference(got, expected)
+    raise Failed(_differs(what, got, expected, tol, diff), details={**(details or {}), "compared": what, **diff})
+
+
+def mismatch(what: str, got: np.ndarray, expected: np.ndarray, tol: dict[str, float]) -> str | None:
+    """assert_close's message when `got` is not close to `expected`, else None: for a check
+    that names several differences in one failure."""
+    if is_close(got, expected, tol["rtol"], tol["atol"]):
+        return None
+    return _differs(what, got, expected, tol, difference(got, expected))
+
+
+def _differs(what: str, got, expected, tol: dict[str, float], diff: dict) -> str:
     where = ",".join(map(str, diff["worst_index"]))
-    raise Failed(
-        f"{what} differs from the expected values: largest error {diff['max_abs_error']:.3g} at [{where}] "
-        f"(expected {_at(expected, diff)}, got {_at(got, diff)}; tolerance "
-        f"{tol['atol']:g} + {tol['rtol']:g} x {diff['expected_scale']:.3g})",
-        details={**(details or {}), "compared": what, **diff},
-    )
+    return (f"{what} differs from the expected values: largest error {diff['max_abs_error']:.3g} at [{where}] "
+            f"(expected {_at(expected, diff)}, got {_at(got, diff)}; tolerance "
+            f"{tol['atol']:g} + {tol['rtol']:g} x {diff['expected_scale']:.3g})")
 
 
 def _at(array: np.ndarray, diff: dict) -> str:

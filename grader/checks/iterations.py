@@ -30,7 +30,7 @@ from grader import spec, validate
 from grader.checks.base import check
 from grader.context import Context, dims_list
 from grader.checks.training import handout_init, train_timeout
-from grader.compare import assert_close
+from grader.compare import mismatch
 from grader.outcome import Failed
 from grader.spec import Contract, Dims
 from grader.strategies import labels_from_scores
@@ -99,15 +99,6 @@ def own_sgd(ctx: Context, dims: Dims, params: dict, X: np.ndarray, y: np.ndarray
 
 def learning_rates(kwargs: dict) -> list[float]:
     return [kwargs["learning_rate"] * kwargs["learning_rate_decay"] ** k for k in range(kwargs["num_iters"])]
-
-
-def mismatch(what: str, got: np.ndarray, expected: np.ndarray, tol: dict[str, float]) -> str | None:
-    """compare's message (both values and the tolerance) when `got` is not close, else None."""
-    try:
-        assert_close(what, got, expected, tol)
-    except Failed as failure:
-        return failure.message
-    return None
 
 
 def losses_problem(c: Contract, got: np.ndarray, expected: list[float], tol: dict[str, float]) -> str | None:

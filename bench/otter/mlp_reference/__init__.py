@@ -48,9 +48,18 @@ def forward(params, X):
 
 def gradients(params, X, y):
     """dL/dP by torch autograd, L = mean((forward - y)^2)."""
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    loss = torch.mean((forward(leaves, X) - y) ** 2)
-    return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
+    with torch.enable_grad():  # also when the test runs the student's code under torch.no_grad()
+        leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        loss = torch.mean((forward(leaves, X) - y) ** 2)
+        return dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
+
+
+def assert_gradients(model, params, X, y, what):
+    """The student's gradients after forward(X) and backward(pred, y) against the reference's."""
+    model.backward(model.forward(X), y)
+    want = gradients(params, X, y)
+    for key, attribute in GRADS.items():
+        assert_close(getattr(model, attribute), want[key], BACKWARD, f"d{key} {what}")
 
 
 def train(params, X, y, epochs, batch_size, lr, decay_every, decay_factor):

@@ -3,8 +3,8 @@ name = "backward"
 
 import torch
 from otter.test_files import test_case
-from mlp_reference import (BACKWARD, CASES, FINITE_DIFFERENCES, GRADS, assert_close, gradients, network,
-                           random_batch, random_params)
+from mlp_reference import (CASES, FINITE_DIFFERENCES, GRADS, assert_close, assert_gradients, network, random_batch,
+                           random_params)
 
 
 def student_gradients(model, X, y):
@@ -19,10 +19,7 @@ def matches_reference(TwoLayerMLP):
         for n, n_in, hidden, out in CASES:
             params = random_params(n_in, hidden, out, dtype)
             X, y = random_batch(n, n_in, out, dtype)
-            got = student_gradients(network(TwoLayerMLP, params), X, y)
-            want = gradients(params, X, y)
-            for key in GRADS:
-                assert_close(got[key], want[key], BACKWARD, f"d{key} of {n} x {n_in} -> {hidden} -> {out}, {dtype}")
+            assert_gradients(network(TwoLayerMLP, params), params, X, y, f"of {n} x {n_in} -> {hidden} -> {out}, {dtype}")
 
 
 @test_case(points=8)
@@ -54,10 +51,7 @@ def latest_cache(TwoLayerMLP):
     X2, y2 = random_batch(4, 6, 1, seed=2)
     model = network(TwoLayerMLP, params)
     model.forward(X1)
-    got = student_gradients(model, X2, y2)
-    want = gradients(params, X2, y2)
-    for key in GRADS:
-        assert_close(got[key], want[key], BACKWARD, f"d{key} after two forwards")
+    assert_gradients(model, params, X2, y2, "after two forwards")
 
 
 @test_case(points=4)
@@ -66,7 +60,4 @@ def grad_disabled(TwoLayerMLP):
     X, y = random_batch(5, 6, 1)
     model = network(TwoLayerMLP, params)
     with torch.no_grad():
-        got = student_gradients(model, X, y)
-    want = gradients(params, X, y)
-    for key in GRADS:
-        assert_close(got[key], want[key], BACKWARD, f"d{key} under torch.no_grad()")
+        assert_gradients(model, params, X, y, "under torch.no_grad()")

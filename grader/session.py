@@ -61,10 +61,11 @@ class Grading:
 
             self.worker = Worker(self.submission.path, self.launcher)
             self._context = Context(self.submission, self.worker)
+            checks_loaded().prepare_checks(self.assignment)
         return self._context
 
     def run(self, check_id: str) -> Outcome:
-        outcome = checks_loaded()(check_id, self.context)
+        outcome = checks_loaded().run_check(check_id, self.context)
         if self.node_path is not None:
             self._explain(outcome, f"{self.node_path}::{check_id}")
         self.outcomes.append(outcome)
@@ -107,14 +108,15 @@ class Grading:
 
 @functools.cache
 def checks_loaded():
-    """The checks' runner, imported on first use (torch, scipy.stats, Hypothesis: seconds)."""
+    """The checks (`run_check`, `prepare_checks`), imported on first use (torch and
+    Hypothesis: seconds)."""
+    import grader.checks
     import grader.known_diagnoses  # noqa: F401 - registers the diagnoses (none in the student kit)
-    from grader.checks import run_check
 
     # What is loaded now stays for the process's life: the collector stops walking it (a
     # full collection took 0.1 s; pytest runs several at the end, Python one at exit).
     gc.freeze()
-    return run_check
+    return grader.checks
 
 
 def notes(submission: Submission, assignment: spec.Assignment, launcher: Launcher | None = None) -> list[str]:

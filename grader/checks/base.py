@@ -62,10 +62,12 @@ settings.register_profile(
 )
 
 
-def check(*check_ids: str, needs_reference: bool = False):
+def check(*check_ids: str, needs_reference: bool = False, prepare: Callable[[spec.Contract], None] | None = None):
     """Register a check function under its rubric id(s) (one function may serve the
     differently named checks of several assignments). It returns None (full points), a
-    fraction of its points (partial credit), or raises `Failed`."""
+    fraction of its points (partial credit), or raises `Failed`. `prepare(contract)`, if
+    given, starts in the background what the check will need that depends on the
+    assignment alone (see `prepare_checks`)."""
     known = spec.all_check_ids()
     for check_id in check_ids:  # fail at import time if no rubric knows it
         if check_id not in known:
@@ -73,11 +75,21 @@ def check(*check_ids: str, needs_reference: bool = False):
 
     def register(fn: CheckFn) -> CheckFn:
         fn.needs_reference = needs_reference
+        fn.prepare = prepare
         for check_id in check_ids:
             REGISTRY[check_id] = fn
         return fn
 
     return register
+
+
+def prepare_checks(assignment: spec.Assignment) -> None:
+    """Let the assignment's checks start what they will need (once per process: a check's
+    `prepare` keeps what it started), while the first checks run."""
+    for check_spec in assignment.rubric.checks:
+        prepare = getattr(REGISTRY.get(check_spec.id), "prepare", None)
+        if prepare is not None:
+            prepare(assignment.contract)
 
 
 def run_check(check_id: str, ctx: Context) -> Outcome:

@@ -111,7 +111,15 @@ def loads(ctx: Context) -> None:
     load_checkpoint(ctx)
 
 
-@check("checkpoint.test_mse", "checkpoint.test_accuracy", "checkpoint.grid_rmse", needs_reference=True)
+def hidden_test_set_soon(contract: Contract) -> None:
+    """The hidden test set, made on another thread while the other checks run (TA only)."""
+    config = ta_config.load()
+    if contract.checkpoint.get("metric") == "test_mse_ratio" and config is not None:
+        data.test_set_soon(contract, config.test_seed)
+
+
+@check("checkpoint.test_mse", "checkpoint.test_accuracy", "checkpoint.grid_rmse", needs_reference=True,
+       prepare=hidden_test_set_soon)
 def metric(ctx: Context) -> float | None:
     """The spec's checkpoint metric, scored linearly between its full- and zero-credit
     bounds; the parameters are evaluated with the reference forward, in the grader."""

@@ -15,19 +15,27 @@ with one bound for both) are tried only after every named one.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
 import numpy as np
-from scipy import stats
-
 from grader.context import Context
 from grader.diagnoses import Diagnosis, Finding, diagnoses
 from grader.spec import Contract, Dims
 
 FIT_P = 1e-3
 WEIGHTS = ("W1", "W2")
-Dist = Callable[[int, int], "stats.rv_continuous"]
+Dist = Callable[[int, int], "scipy.stats.rv_continuous"]
+
+
+@functools.cache
+def stats():
+    """scipy.stats, imported by the first init diagnosis (0.7-1 s): a student whose init
+    passes never waits for it (grader/kolmogorov.py)."""
+    from scipy import stats as scipy_stats
+
+    return scipy_stats
 
 
 def xavier_bound(fan_in: int, fan_out: int) -> float:
@@ -35,7 +43,7 @@ def xavier_bound(fan_in: int, fan_out: int) -> float:
 
 
 def _uniform(bound: float):
-    return stats.uniform(loc=-bound, scale=2 * bound)
+    return stats().uniform(loc=-bound, scale=2 * bound)
 
 
 # -- named initialisations: (fan_in, fan_out) -> distribution --------------------------
@@ -57,19 +65,19 @@ def torch_linear_default(fan_in, fan_out):
 
 
 def xavier_normal(fan_in, fan_out):
-    return stats.norm(scale=math.sqrt(2.0 / (fan_in + fan_out)))
+    return stats().norm(scale=math.sqrt(2.0 / (fan_in + fan_out)))
 
 
 def bound_as_std(fan_in, fan_out):
-    return stats.norm(scale=xavier_bound(fan_in, fan_out))
+    return stats().norm(scale=xavier_bound(fan_in, fan_out))
 
 
 def he_normal(fan_in, fan_out):
-    return stats.norm(scale=math.sqrt(2.0 / fan_in))
+    return stats().norm(scale=math.sqrt(2.0 / fan_in))
 
 
 def standard_normal(fan_in, fan_out):
-    return stats.norm()
+    return stats().norm()
 
 
 def unit_uniform(fan_in, fan_out):
@@ -78,12 +86,12 @@ def unit_uniform(fan_in, fan_out):
 
 def rand_not_centred(fan_in, fan_out):
     """torch.rand(...) * a: U(0, a) instead of U(-a, a)."""
-    return stats.uniform(loc=0.0, scale=xavier_bound(fan_in, fan_out))
+    return stats().uniform(loc=0.0, scale=xavier_bound(fan_in, fan_out))
 
 
 def rand_not_centred_doubled(fan_in, fan_out):
     """torch.rand(...) * 2 * a, the shift by -a forgotten: U(0, 2a)."""
-    return stats.uniform(loc=0.0, scale=2 * xavier_bound(fan_in, fan_out))
+    return stats().uniform(loc=0.0, scale=2 * xavier_bound(fan_in, fan_out))
 
 
 NAMED: dict[str, tuple[str, Dist, str]] = {
@@ -108,12 +116,12 @@ NAMED: dict[str, tuple[str, Dist, str]] = {
 }
 
 def lecun_normal(fan_in, fan_out):
-    return stats.norm(scale=math.sqrt(1.0 / fan_in))
+    return stats().norm(scale=math.sqrt(1.0 / fan_in))
 
 
 def he_normal_fan_out(fan_in, fan_out):
     """He normal with fan_in and fan_out swapped: std sqrt(2 / fan_out)."""
-    return stats.norm(scale=math.sqrt(2.0 / fan_out))
+    return stats().norm(scale=math.sqrt(2.0 / fan_out))
 
 
 # The spec's scheme: its distribution (None: the spec's own std, see `correct`) and words.
@@ -151,7 +159,7 @@ def scheme(c: Contract) -> str:
 
 def correct(c: Contract, fan_in: int, fan_out: int):
     dist = SCHEMES[scheme(c)][0]
-    return stats.norm(scale=float(c.init["std"])) if dist is None else dist(fan_in, fan_out)
+    return stats().norm(scale=float(c.init["std"])) if dist is None else dist(fan_in, fan_out)
 
 
 def candidates(c: Contract) -> dict[str, tuple[str, Dist, str]]:
@@ -185,7 +193,7 @@ def accepts(sample: np.ndarray, dist) -> bool:
     sqrt(6 / 256)); the sample's extremes can: n uniform draws come within
     20 * width / n of each end except with probability 2e-9."""
     sample = sample.ravel()
-    if stats.kstest(sample, dist.cdf).pvalue < FIT_P:
+    if stats().kstest(sample, dist.cdf).pvalue < FIT_P:
         return False
     if dist.dist.name != "uniform":
         return True
@@ -216,7 +224,7 @@ def shared_parameter_fit(c: Contract, params: dict[str, np.ndarray]) -> Finding 
     """One std (normal) or one bound (uniform) for both layers, whatever their fans."""
     samples = [params[w].ravel() for w in WEIGHTS]
     std = math.sqrt(float(np.mean(np.concatenate(samples) ** 2)))
-    if std > 0 and all(accepts(s, stats.norm(scale=std)) for s in samples):
+    if std > 0 and all(accepts(s, stats().norm(scale=std)) for s in samples):
         return Finding("init.small_normal", f"W1 and W2 are normal with one fixed std {std:.3g} for both layers "
                                             f"(an N(0, {std:.2g}^2)-style init), not {SCHEMES[scheme(c)][1]}. "
                                             f"{advice(c)}")

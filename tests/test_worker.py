@@ -76,7 +76,40 @@ BEHAVIOURS = {{
     15: lambda: open(os.path.join(tempfile.gettempdir(), "mlp-grader-leak"), "w").write("left by an earlier student"),
     16: lambda: print(json.dumps({{"uid": os.getuid(), "tmp": os.listdir(tempfile.gettempdir()), "workdir": workdir_listing()}})),
     17: lambda: locked_folder(os.path.join(tempfile.gettempdir(), "mlp-grader-locked")),
+    18: lambda: print(processes_up_to_the_limit()),
+    19: lambda: print(stop_everyone_else()),
 }}
+
+
+def processes_up_to_the_limit():
+    """This process and {max_processes} - 1 children at once: as many as allowed, no more."""
+    children = []
+    for _ in range({max_processes} - 1):
+        try:
+            pid = os.fork()
+        except OSError:  # RLIMIT_NPROC also counts threads
+            break
+        if pid == 0:
+            time.sleep(0.6)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return len(children)
+
+
+def stop_everyone_else():
+    """SIGSTOP every process near this one that this code may signal, but itself (/proc
+    may be out of sight: pids are guessed)."""
+    stopped = 0
+    for pid in range(max(2, os.getpid() - 300), os.getpid() + 300):
+        if pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+                stopped += 1
+            except OSError:
+                pass
+    return stopped
 
 
 def locked_folder(path):
@@ -107,10 +140,14 @@ class TwoLayerMLP:
 MODES = ["none"] + (["bwrap"] if sandbox.shutil.which("bwrap") and sandbox.bwrap_problem(sandbox.shutil.which("bwrap")) is None else [])
 
 
+def probe() -> str:
+    return PROBE.format(marker=MARKER, max_processes=int(spec.limits()["process"]["max_processes"]))
+
+
 @pytest.fixture(scope="module", params=MODES)
 def worker(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("probe")
-    (folder / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    (folder / "mlp.py").write_text(probe())
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(sandbox.MODE_ENV, request.param)
         mp.setenv(TIMEOUT_ENV, str(TIMEOUT))
@@ -301,6 +338,28 @@ def test_a_batch_runs_its_calls_in_order_each_as_it_would_run_alone(worker):
     assert_still_serves(worker, worker.starts)
 
 
+def test_a_check_may_run_as_many_processes_as_allowed_beside_the_child_forked_ahead(worker):
+    """The host forks the next check's child during a call (as root): it is not one of the
+    submission's processes."""
+    worker.call("construct", dims=[2, 3, 1], session="h")
+    result = worker.call("construct", dims=[99, 18, 1], session="h")  # the spare exists by now
+    assert result.ok, result.problem()
+    assert int(result.output) >= 1
+    assert_still_serves(worker, worker.starts)
+
+
+def test_a_check_that_stops_every_process_it_can_does_not_stop_the_next_check(worker):
+    """Nor the child forked ahead for it: it is root (or Landlock scopes the student's
+    signals) until its check begins."""
+    result = worker.call("construct", dims=[99, 19, 1], session="i")
+    assert result.ok, result.problem()
+    started = time.monotonic()
+    after = worker.call("construct", dims=[2, 3, 1], session="j")
+    assert after.ok, after.problem()
+    assert time.monotonic() - started < TIMEOUT
+    assert_still_serves(worker, worker.starts)
+
+
 def test_what_a_session_started_ends_with_the_session(worker):
     result = worker.call("construct", dims=[99, 7, 1], session="e")
     assert result.ok, result.problem()
@@ -317,7 +376,7 @@ def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
     what one left running, in /tmp or in its folder is gone when the next one runs."""
     other = tmp_path / "other"
     other.mkdir()
-    (other / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    (other / "mlp.py").write_text(probe())
     assert worker.call("construct", dims=[99, 7, 1], session="x").ok  # a process in its own session
     # /tmp: bubblewrap's private one; in the fallback the host's private tmp (TMPDIR)
     assert worker.call("construct", dims=[99, 15, 1], session="x").ok
@@ -342,7 +401,7 @@ def test_nothing_of_one_submission_reaches_the_next(worker, tmp_path):
 def test_closing_one_submission_leaves_the_one_being_served_alone(worker, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    (other / "mlp.py").write_text(PROBE.format(marker=MARKER))
+    (other / "mlp.py").write_text(probe())
     next_student = Worker(other)
     assert next_student.call("construct", dims=[2, 3, 1]).ok
     assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [1]

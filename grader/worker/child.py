@@ -38,9 +38,11 @@ class ChildHandle:
 
 
 def fork_child(folder: Path, uid, session, private_streams, confinement: dict,
-               private_tmp: Path | None) -> ChildHandle:
+               private_tmp: Path | None, others: tuple[ChildHandle, ...] = ()) -> ChildHandle:
     """Fork a child for the submission in `folder`, in a process group of its own; it
-    closes the host's `private_streams` (the protocol's) first thing."""
+    closes the host's `private_streams` (the protocol's) and the host's ends of the `others`
+    children's pipes first thing. It waits for its first request before it changes uid and
+    confines itself, so the host may fork it ahead (see `Host`)."""
     board = StageBoard()
     request_r, request_w = os.pipe()
     result_r, result_w = os.pipe()
@@ -51,6 +53,8 @@ def fork_child(folder: Path, uid, session, private_streams, confinement: dict,
             os.close(fd)
         for stream in private_streams:
             os.close(stream.fileno())
+        for other in others:
+            other.close()
         _run_child(folder, uid, request_r, result_w, output_w, board, confinement, private_tmp)
     for fd in (request_r, result_w, output_w):
         os.close(fd)
@@ -67,6 +71,10 @@ def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, 
     code = 0
     try:
         os.setpgid(0, 0)
+        requests = os.fdopen(request_r, "rb")
+        request = _next_request(requests)  # a child forked ahead waits here, having run nothing
+        if request is None:
+            return
         drop_privileges(uid)
         os.dup2(output_w, 1)
         os.dup2(output_w, 2)
@@ -80,15 +88,11 @@ def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, 
 
         os.chdir(folder)
         os.environ["HOME"] = os.environ["PWD"] = str(folder)
-        requests = os.fdopen(request_r, "rb")
-        while True:
-            try:
-                request = protocol.Request.from_wire(protocol.decode(protocol.read_frame(requests, FRAME_CAP)))
-            except EOFError:
-                break
+        while request is not None:
             limit_cpu(request.timeout)
             board.clear()
             ops.serve(request, folder, result_w, board)
+            request = _next_request(requests)
     except BaseException:  # noqa: BLE001 - the child must always end through os._exit
         code = 70
     finally:
@@ -98,3 +102,11 @@ def _run_child(folder: Path, uid, request_r: int, result_w: int, output_w: int, 
         except BaseException:  # noqa: BLE001
             pass
         os._exit(code)
+
+
+def _next_request(requests) -> protocol.Request | None:
+    """The host's next request (None once it has closed the pipe)."""
+    try:
+        return protocol.Request.from_wire(protocol.decode(protocol.read_frame(requests, FRAME_CAP)))
+    except EOFError:
+        return None

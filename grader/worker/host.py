@@ -84,6 +84,13 @@ class Host:
     killed), and a request without a session gets a child of its own for that call only.
     A child that crashed, hung or broke a limit is ended at once; the next call forks a
     fresh one from this host, which has imported torch and never runs student code.
+
+    As root (each submission its own uid), the child of the next check is forked ahead,
+    during a call, while the child works and the grader waits (a fork of this 300 MB
+    process took 5 ms of every check). It waits for its first request as root, having run
+    nothing: the student's processes, of another uid, can neither signal nor trace it; it
+    changes uid and confines itself only then, as any child does (child.py). A submission's
+    release ends it; it is never counted among the submission's processes.
     """
 
     def __init__(self, workdir: Path, max_output: int, private, limits: dict):
@@ -99,6 +106,7 @@ class Host:
         self.confinement = limits.get("confine") or {}
         self.own_ipc = bool(limits.get("own_ipc_namespace"))
         self.child: ChildHandle | None = None
+        self.spare: ChildHandle | None = None  # forked ahead for the submission being served
         self.current: tuple | None = None  # (folder, uid) of the submission being served
 
     def serve(self, body, frame: bytes) -> Response | Released:
@@ -125,14 +133,42 @@ class Host:
         if self.child is not None and (session is None or session != self.child.session):
             self.end_child(wait=False)  # the last check's child: it ended normally
         if self.child is None:
-            self.child = fork_child(folder, request.uid, session, self.private, self.confinement, self.private_tmp)
+            self.child = self._take_spare(session) or self._fork(session)
         call = Call(self.child, frame, started + request.timeout, self.max_output, self.max_processes,
-                    self._disk_watch(folder))
+                    self._disk_watch(folder), spare=self.spare.pid if self.spare is not None else None,
+                    meanwhile=self.fork_ahead)
         call.collect()
         call.stage = self.child.board.read()
         if session is None or call.status is not None or call.stopped or call.result is None:
             self.end_child()
         return response(call, time.monotonic() - started)
+
+    def _fork(self, session) -> ChildHandle:
+        folder, uid = self.current
+        others = tuple(handle for handle in (self.child, self.spare) if handle is not None)
+        return fork_child(folder, uid, session, self.private, self.confinement, self.private_tmp, others)
+
+    def fork_ahead(self) -> int | None:
+        """Fork the child the submission's next check will ask for, if there is none yet
+        (as root only: without a uid of its own, a waiting child would count among the
+        submission's processes); its pid."""
+        if self.current is not None and self.current[1] is not None and self.spare is None:
+            self.spare = self._fork(None)
+        return self.spare.pid if self.spare is not None else None
+
+    def _take_spare(self, session) -> ChildHandle | None:
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        try:
+            ended, _ = os.waitpid(spare.pid, os.WNOHANG)
+        except ChildProcessError:  # already reaped
+            ended = spare.pid
+        if ended:  # never, unless the system killed it: fork another
+            spare.close()
+            return None
+        spare.session = session
+        return spare
 
     def _disk_watch(self, folder: Path) -> disk.DiskWatch | None:
         if self.max_disk_bytes is None:
@@ -144,6 +180,10 @@ class Host:
         below this host (ending a child sweeps them all; without a child none is left),
         whatever it wrote to the private /tmp, and the kernel objects that would outlive
         its processes (SysV IPC, /dev/shm: see `ipc.remove_leftovers`)."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare.close()
+            end_processes(os.getpid(), spare.pid)
         self.end_child()
         if self.current is not None:
             if self.private_tmp is not None:
@@ -157,7 +197,7 @@ class Host:
         child, self.child = self.child, None
         if child is not None:
             child.close()
-            end_processes(os.getpid(), child.pid, wait=wait)
+            end_processes(os.getpid(), child.pid, wait=wait, spare=self.spare.pid if self.spare is not None else None)
 
 
 if __name__ == "__main__":

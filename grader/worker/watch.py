@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import time
+from typing import Callable
 
 from grader.worker import protocol
 from grader.worker.child import FRAME_CAP, ChildHandle
@@ -30,8 +31,11 @@ class Call:
     allowed.
     """
 
-    def __init__(self, child: ChildHandle, request: bytes, deadline, max_output, max_processes, disk=None):
+    def __init__(self, child: ChildHandle, request: bytes, deadline, max_output, max_processes, disk=None,
+                 spare: int | None = None, meanwhile: Callable[[], int | None] | None = None):
         self.child = child
+        self.spare = spare  # the host's child forked ahead for the next check: not this call's
+        self.meanwhile = meanwhile  # run once the request is sent, while the child works; may give the spare
         self.disk: DiskWatch | None = disk
         self.pending = memoryview(request)
         self.result_bytes = bytearray()
@@ -63,6 +67,8 @@ class Call:
             ready_r, ready_w, _ = select.select(list(reading), writing, [], min(self.deadline - now, 0.05))
             if ready_w:
                 self._write()
+                if not self.pending and self.meanwhile is not None:
+                    self.spare, self.meanwhile = self.meanwhile() or self.spare, None
             for fd in ready_r:
                 if not self._read(fd):
                     reading.discard(fd)
@@ -132,7 +138,7 @@ class Call:
         return self._too_many_processes() or self._over_the_disk_quota()
 
     def _too_many_processes(self) -> bool:
-        if self.max_processes and len(descendants(os.getpid(), live_only=True)) > self.max_processes:
+        if self.max_processes and len(set(descendants(os.getpid(), live_only=True)) - {self.spare}) > self.max_processes:
             self.stopped = f"was stopped: it had more than {self.max_processes} processes running at once"
         return bool(self.stopped)
 

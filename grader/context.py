@@ -48,6 +48,7 @@ class Context:
     problem: str | None = field(init=False)
     names: dict[str, Any] = field(init=False)  # the assignment's names, sent with every call
     replay: Answers | None = None  # set while a property's examples run in batches
+    ahead: dict[str, Any] = field(default_factory=dict)  # work the checks started early (their `prepare`)
 
     def __post_init__(self) -> None:
         self.assignment, self.problem = self.submission.assignment()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import ta_config
+from grader import ahead, ta_config
 from grader.spec import Contract
 
 
@@ -158,23 +158,23 @@ def _test_set(contract: Contract, seed: int, in_background: bool) -> Future:
             future.in_background = in_background
     if made_here:
         if in_background:
-            threading.Thread(target=_make_test_set, args=(future, contract, seed), daemon=True,
+            threading.Thread(target=ahead.fill, args=(future, _made_test_set, contract, seed), daemon=True,
                              name="mlp-grader-test-set").start()
         else:
-            _make_test_set(future, contract, seed)
+            ahead.fill(future, _made_test_set, contract, seed)
     return future
 
 
-def _make_test_set(future: Future, contract: Contract, seed: int) -> None:
+def _made_test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         X, y = make_dataset(contract, contract.data["n_test"], seed)
-        X.setflags(write=False)
-        y.setflags(write=False)
-        future.set_result((X, y))
-    except BaseException as exc:  # noqa: BLE001 - raised where the set is waited for; the next call tries again
-        with _TEST_SETS_LOCK:
+    except BaseException:
+        with _TEST_SETS_LOCK:  # not kept: the next call tries again
             _TEST_SETS.pop((contract, seed), None)
-        future.set_exception(exc)
+        raise
+    X.setflags(write=False)
+    y.setflags(write=False)
+    return X, y
 
 
 def evaluation_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:

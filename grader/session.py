@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # grader.checks and grader.worker import torch: loaded when a
 
 class Grading:
     def __init__(self, path: Path, launcher: Launcher | None = None, node_path: str | None = None,
-                 opened: float | None = None):
+                 opened: float | None = None, planned: list[str] | None = None):
         self.submission = Submission(Path(path))
         self.assignment, self.problem = self.submission.assignment()
         self.launcher = launcher
@@ -44,6 +44,7 @@ class Grading:
         self._context: Context | None = None
         self._code_problem: tuple[str | None, list[str]] | None = None  # the cause, the failures it caused
         self.opened = time.perf_counter() if opened is None else opened  # perf_counter() when it began
+        self.planned = planned  # the checks that will run (None: the whole rubric)
         self.closed: float | None = None  # when release() ended the worker
 
     def __enter__(self) -> Grading:
@@ -61,7 +62,8 @@ class Grading:
 
             self.worker = Worker(self.submission.path, self.launcher)
             self._context = Context(self.submission, self.worker)
-            checks_loaded().prepare_checks(self.assignment)
+            checks = self.planned if self.planned is not None else [c.id for c in self.assignment.rubric.checks]
+            checks_loaded().prepare_checks(self._context, checks)
         return self._context
 
     def run(self, check_id: str) -> Outcome:
@@ -97,7 +99,8 @@ class Grading:
     def grade(self, only: list[str] | None = None) -> SubmissionResult:
         """Run `only` (in that order) or every check of the rubric, release, and the result."""
         try:
-            for check_id in only or [c.id for c in self.assignment.rubric.checks]:
+            self.planned = only or [c.id for c in self.assignment.rubric.checks]
+            for check_id in self.planned:
                 self.run(check_id)
         finally:
             launcher = self.worker.launcher if self.worker is not None else self.launcher

@@ -21,7 +21,7 @@ LAYERS = [
     ("grading", {"grader.checks", "grader.known_diagnoses", "grader.diagnosis", "grader.diagnoses", "grader.context"}),
     ("worker", {"grader.worker"}),
     ("foundations", {"grader.strategies", "grader.oracle", "grader.losses", "grader.compare", "grader.validate",
-                     "grader.kolmogorov", "grader.data", "grader.submission", "grader.sources", "grader.course", "grader.results",
+                     "grader.kolmogorov", "grader.ahead", "grader.data", "grader.submission", "grader.sources", "grader.course", "grader.results",
                      "grader.outcome", "grader.python2", "grader.ta_config", "grader.spec"}),
 ]
 

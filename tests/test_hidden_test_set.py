@@ -1,7 +1,8 @@
-"""The hidden test set is made on a thread of its own while the first checks run
-(grader/data.py `test_set_soon`, started by the checkpoint check's `prepare`): the same
-arrays as made in the foreground, made once however many ask at once; if that thread
-fails, the set is made where it is needed, as before."""
+"""What the checkpoint check starts ahead, on threads of their own, while a student's
+first checks run (its `prepare`): the hidden test set (grader/data.py `test_set_soon`) and
+the student's test-set MSE. The same arrays and the same MSE as made in the foreground,
+the test set made once however many ask at once; if a thread fails, the work is done where
+it is needed, as before."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ import threading
 import numpy as np
 import pytest
 
-from grader import checks, data, spec, ta_config
+from pathlib import Path
 
+from grader import checks, data, oracle, spec, ta_config
+from grader.checks import checkpoint
+from grader.context import Context
+from grader.submission import Submission
+
+ROOT = Path(__file__).parents[1]
 REGRESSION = spec.assignment("mlp-regression")
 
 
@@ -80,20 +87,46 @@ def test_an_error_made_in_the_foreground_is_raised_there(monkeypatch):
             data.test_set(REGRESSION.contract, seed())
 
 
-def test_preparing_the_regressions_checks_starts_its_hidden_test_set():
-    checks.prepare_checks(REGRESSION)
-    assert list(data._TEST_SETS) == [(REGRESSION.contract, seed())]
-    X, y = data.test_set(REGRESSION.contract, seed())
-    assert np.isfinite(X).all() and np.isfinite(y).all()
+def context(name: str) -> Context:
+    return Context(Submission(ROOT / "submissions" / name), worker=None)
 
 
-@pytest.mark.parametrize("name", ["mlp-classification", "sin-fit", "numpy-digits", "cs231n-two-layer"])
+def test_preparing_the_checks_starts_the_test_set_and_the_students_test_mse():
+    ctx = context("example-correct")
+    checks.prepare_checks(ctx, [c.id for c in REGRESSION.rubric.checks])
+    assert list(data._TEST_SETS) == [(ctx.contract, seed())]
+    made_params, made_mse = ctx.ahead[checkpoint.AHEAD_KEY].result()
+    params = checkpoint.load_checkpoint(ctx)
+    X, y = data.test_set(ctx.contract, seed())
+    assert made_mse == oracle.mse(ctx.contract, params, X, y)  # exactly what the check would compute
+    assert checkpoint._test_mse(ctx, params, seed()) == made_mse
+    assert checkpoint.AHEAD_KEY not in ctx.ahead  # taken once
+
+
+def test_the_mse_made_ahead_is_used_only_for_the_parameters_the_check_loaded():
+    ctx = context("example-correct")
+    checks.prepare_checks(ctx, ["checkpoint.test_mse"])
+    params = {name: array * 2 for name, array in checkpoint.load_checkpoint(ctx).items()}
+    X, y = data.test_set(ctx.contract, seed())
+    assert checkpoint._test_mse(ctx, params, seed()) == oracle.mse(ctx.contract, params, X, y)
+
+
+def test_a_run_without_the_checkpoint_check_starts_nothing():
+    ctx = context("example-correct")
+    checks.prepare_checks(ctx, ["structure.imports", "forward.matches_reference"])
+    assert data._TEST_SETS == {} and ctx.ahead == {}
+
+
+@pytest.mark.parametrize("name", ["example-digits-correct", "example-sin-correct", "example-npdigits-correct",
+                                  "example-cs231n-correct"])
 def test_assignments_with_public_checkpoint_data_start_nothing(name):
-    checks.prepare_checks(spec.assignment(name))
-    assert data._TEST_SETS == {}
+    ctx = context(name)
+    checks.prepare_checks(ctx, [c.id for c in ctx.assignment.rubric.checks])
+    assert data._TEST_SETS == {} and ctx.ahead == {}
 
 
 def test_without_the_ta_configuration_nothing_starts(monkeypatch, tmp_path):
     monkeypatch.setenv("MLP_GRADER_TA_CONFIG", str(tmp_path / "absent.toml"))
-    checks.prepare_checks(REGRESSION)
-    assert data._TEST_SETS == {}
+    ctx = context("example-correct")
+    checks.prepare_checks(ctx, [c.id for c in REGRESSION.rubric.checks])
+    assert data._TEST_SETS == {} and ctx.ahead == {}

@@ -62,12 +62,12 @@ settings.register_profile(
 )
 
 
-def check(*check_ids: str, needs_reference: bool = False, prepare: Callable[[spec.Contract], None] | None = None):
+def check(*check_ids: str, needs_reference: bool = False, prepare: Callable[[Context], None] | None = None):
     """Register a check function under its rubric id(s) (one function may serve the
     differently named checks of several assignments). It returns None (full points), a
-    fraction of its points (partial credit), or raises `Failed`. `prepare(contract)`, if
-    given, starts in the background what the check will need that depends on the
-    assignment alone (see `prepare_checks`)."""
+    fraction of its points (partial credit), or raises `Failed`. `prepare(ctx)`, if given,
+    starts on another thread what the check will need, when the submission's first check
+    begins (see `prepare_checks`); the check itself must give the same result without it."""
     known = spec.all_check_ids()
     for check_id in check_ids:  # fail at import time if no rubric knows it
         if check_id not in known:
@@ -83,13 +83,15 @@ def check(*check_ids: str, needs_reference: bool = False, prepare: Callable[[spe
     return register
 
 
-def prepare_checks(assignment: spec.Assignment) -> None:
-    """Let the assignment's checks start what they will need (once per process: a check's
-    `prepare` keeps what it started), while the first checks run."""
-    for check_spec in assignment.rubric.checks:
-        prepare = getattr(REGISTRY.get(check_spec.id), "prepare", None)
+def prepare_checks(ctx: Context, check_ids: list[str]) -> None:
+    """Let the checks that will run (`check_ids`) start what they need while the first
+    ones run: the grading process mostly waits for the worker then, and a core is idle."""
+    if ctx.problem:
+        return
+    for check_id in check_ids:
+        prepare = getattr(REGISTRY.get(check_id), "prepare", None)
         if prepare is not None:
-            prepare(assignment.contract)
+            prepare(ctx)
 
 
 def run_check(check_id: str, ctx: Context) -> Outcome:

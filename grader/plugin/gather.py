@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 
@@ -107,10 +107,11 @@ class RunState:
             progress.student_graded(reporter, recorded)
         return result
 
-    def grading(self, path: Path, node_path: str) -> Grading:
+    def grading(self, path: Path, node_path: str, planned: Callable[[], list[str]] | None = None) -> Grading:
         """The submission's grading session; one worker at a time per process (memory stays
         flat for a class): the previous submission's is released first. Its clock starts
-        here, before the first student's grading loads its modules (torch among them)."""
+        here, before the first student's grading loads its modules (torch among them).
+        `planned()` names the checks of the submission this run selected."""
         opened = time.perf_counter()
         from grader.session import Grading
 
@@ -118,7 +119,8 @@ class RunState:
         if grading is None or grading.worker is None:
             self.release_all()
         if grading is None:
-            grading = self.gradings[path] = Grading(path, node_path=node_path, opened=opened)
+            grading = self.gradings[path] = Grading(path, node_path=node_path, opened=opened,
+                                                    planned=planned() if planned is not None else None)
         return grading
 
     def release_all(self) -> None:

@@ -50,7 +50,7 @@ class CheckItem(pytest.Item):
     def runtest(self) -> None:
         # The student's clock starts first: under xdist, share_cores imports torch, which
         # is the first student's module loading.
-        grading = self.config.stash[gather.STATE].grading(self.path, self.parent.nodeid)
+        grading = self.config.stash[gather.STATE].grading(self.path, self.parent.nodeid, self.planned)
         share_cores()
         outcome = grading.run(self.check_id)
         seconds = None
@@ -63,6 +63,10 @@ class CheckItem(pytest.Item):
             pytest.skip(printable(outcome.message))
         if outcome.lost_points:
             raise CheckFailure(outcome)
+
+    def planned(self) -> list[str]:
+        """The checks of this item's submission that the run selected (after -k, -m, --shard)."""
+        return [item.check_id for item in self.session.items if isinstance(item, CheckItem) and item.path == self.path]
 
     def repr_failure(self, excinfo, style=None):
         from grader.terminal import format_failure, printable

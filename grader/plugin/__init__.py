@@ -92,6 +92,8 @@ def pytest_collect_directory(path, parent: pytest.Collector):
         refused = guard.refusal([path])  # reached from a folder above submissions/
         if refused:
             pytest.exit(refused, returncode=pytest.ExitCode.USAGE_ERROR)
+        if not parent.config.option.collectonly:
+            launch_worker_early()  # the first submission found: the rest of collection need not wait
         return SubmissionFolder.from_parent(parent, path=path)
     return None
 
@@ -108,8 +110,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     checks = [item for item in session.items if isinstance(item, CheckItem)]
     gather.carry_counts(checks)
     if checks and not session.config.option.collectonly:
-        from grader.worker.client import launch_early  # not grader.session: it imports torch first
-        launch_early()
+        launch_worker_early()
+
+
+def launch_worker_early() -> None:
+    """Start this process's worker now (once): it imports torch on the other core while
+    this process collects and loads its checks."""
+    from grader.worker.client import launch_early  # not grader.session: it imports torch first
+    launch_early()
 
 
 @pytest.hookimpl(trylast=True)

@@ -47,6 +47,8 @@ def fork_child(folder: Path, uid, session, private_streams, confinement: dict,
     request_r, request_w = os.pipe()
     result_r, result_w = os.pipe()
     output_r, output_w = os.pipe()
+    protocol.widen_pipe(request_w)
+    protocol.widen_pipe(result_w)
     pid = os.fork()
     if pid == 0:  # the child: never returns
         for fd in (request_w, result_r, output_r):

@@ -126,6 +126,8 @@ class HostProcess:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=env, cwd=self.workdir, start_new_session=True,
         )
+        protocol.widen_pipe(self.process.stdin.fileno())
+        protocol.widen_pipe(self.process.stdout.fileno())
         self.frames = queue.Queue()
         threading.Thread(target=self._read_frames, args=(self.process, self.frames), daemon=True).start()
         threading.Thread(target=self._drain_stderr, args=(self.process,), daemon=True).start()

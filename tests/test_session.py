@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -85,14 +86,20 @@ def test_a_submissions_time_counts_its_release(no_code):
 
 
 @pytest.mark.slow
-def test_execution_time_is_every_second_the_student_took(tmp_path):
+@pytest.mark.parametrize("xdist_workers", [None, "2"], ids=["serial", "as-an-xdist-worker"])
+def test_execution_time_is_every_second_the_student_took(tmp_path, xdist_workers):
     """results.json's execution_time is the student's wall time, from its first check (here
-    also loading the checks, in a fresh pytest process) to its release after the last: more
-    than its checks' own times."""
+    also loading the checks and torch, in a fresh pytest process) to its release after the
+    last: more than its checks' own times. In an xdist worker too, where the plugin sets
+    torch's threads (importing torch) for the first check: that import was outside the
+    clock."""
     shutil.copytree(ROOT / "submissions" / "example-correct", tmp_path / "submissions" / "ann")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    if xdist_workers:
+        env["PYTEST_XDIST_WORKER_COUNT"] = xdist_workers
     subprocess.run([sys.executable, "-m", "pytest", "submissions", "-q", "-p", "no:cacheprovider",
-                    "-k", "structure or forward"], cwd=tmp_path, capture_output=True, timeout=600)
+                    "-k", "structure or forward"], cwd=tmp_path, capture_output=True, timeout=600, env=env)
     results = json.loads((tmp_path / "reports" / "students" / "ann" / "results.json").read_text())
     checks = sum(t["extra_data"]["seconds"] for t in results["tests"] if t["extra_data"]["status"] != "not_run")
     assert results["execution_time"] > checks + 0.5

@@ -13,11 +13,11 @@ from typing import Any, Callable
 def soon(fn: Callable[..., Any], *args: Any, name: str) -> Future:
     """`fn(*args)` on a new daemon thread; its Future."""
     future: Future = Future()
-    threading.Thread(target=fill, args=(future, fn, *args), daemon=True, name=name).start()
+    threading.Thread(target=_fill, args=(future, fn, *args), daemon=True, name=name).start()
     return future
 
 
-def fill(future: Future, fn: Callable[..., Any], *args: Any) -> None:
+def _fill(future: Future, fn: Callable[..., Any], *args: Any) -> None:
     """Run `fn(*args)` and put its result, or what it raised, in `future`."""
     try:
         future.set_result(fn(*args))

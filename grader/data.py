@@ -20,13 +20,11 @@ PCG64 streams make the draws identical on every machine.
 from __future__ import annotations
 
 import functools
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 
-from grader import ahead, ta_config
+from grader import ta_config
 from grader.spec import Contract
 
 
@@ -126,52 +124,13 @@ def training_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
 
 def test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The hidden test set of the contract's assignment, made once per process (a class grades
-    every student on it: 10 000 x 256 draws and a teacher pass each time were ~0.5 s), or
-    taken from `test_set_soon`'s thread when that has started it."""
-    future = _test_set(contract, seed, in_background=False)
-    try:
-        return future.result()
-    except Exception:
-        if not future.in_background:
-            raise
-        return _test_set(contract, seed, in_background=False).result()  # made here, as without that thread
+    every student on it: 10 000 x 256 draws and a teacher pass each time were ~0.5 s)."""
+    return _frozen_test_set(contract, seed)
 
 
-def test_set_soon(contract: Contract, seed: int) -> None:
-    """Start making the hidden test set on a thread of its own. The checkpoint check comes
-    last, and until then the grading process mostly waits for the worker: the draws and
-    the teacher's matrix products (numpy works without the GIL) use the idle core, 0.4 s
-    of a student's cold self-check."""
-    _test_set(contract, seed, in_background=True)
-
-
-_TEST_SETS: dict[tuple[Contract, int], Future] = {}
-_TEST_SETS_LOCK = threading.Lock()
-
-
-def _test_set(contract: Contract, seed: int, in_background: bool) -> Future:
-    with _TEST_SETS_LOCK:
-        future = _TEST_SETS.get((contract, seed))
-        made_here = future is None
-        if made_here:
-            future = _TEST_SETS[(contract, seed)] = Future()
-            future.in_background = in_background
-    if made_here:
-        if in_background:
-            threading.Thread(target=ahead.fill, args=(future, _made_test_set, contract, seed), daemon=True,
-                             name="mlp-grader-test-set").start()
-        else:
-            ahead.fill(future, _made_test_set, contract, seed)
-    return future
-
-
-def _made_test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        X, y = make_dataset(contract, contract.data["n_test"], seed)
-    except BaseException:
-        with _TEST_SETS_LOCK:  # not kept: the next call tries again
-            _TEST_SETS.pop((contract, seed), None)
-        raise
+@functools.lru_cache(maxsize=4)
+def _frozen_test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_dataset(contract, contract.data["n_test"], seed)
     X.setflags(write=False)
     y.setflags(write=False)
     return X, y

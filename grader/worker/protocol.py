@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import fcntl
 import json
 import struct
 from typing import Any, BinaryIO
@@ -36,8 +37,6 @@ def widen_pipe(fd: int) -> None:
     """Let the pipe of `fd` hold PIPE_BYTES (Linux's F_SETPIPE_SZ); where it may not (a
     smaller /proc/sys/fs/pipe-max-size, the user's pipe quota), it keeps its size."""
     try:
-        import fcntl
-
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
     except OSError:
         pass

@@ -33,6 +33,24 @@ def random_batch(n, n_in, out, dtype=torch.float64, seed=1):
     return torch.randn(n, n_in, generator=g, dtype=dtype), torch.randn(n, out, generator=g, dtype=dtype)
 
 
+def each_case():
+    """(params, X, y, what) for every case of CASES in float32 and float64."""
+    for dtype in (torch.float32, torch.float64):
+        for n, n_in, hidden, out in CASES:
+            X, y = random_batch(n, n_in, out, dtype)
+            yield random_params(n_in, hidden, out, dtype), X, y, f"of {n} x {n_in} -> {hidden} -> {out}, {dtype}"
+
+
+def first_weights(TwoLayerMLP, *seeds):
+    """W1 and W2 of a 6 -> 8 -> 2 network built after torch.manual_seed(seed), per seed."""
+    weights = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = TwoLayerMLP(6, 8, 2)
+        weights.append((model.W1, model.W2))
+    return weights
+
+
 def network(TwoLayerMLP, params):
     """The student's network of the params' sizes, holding copies of them."""
     hidden, n_in = params["W1"].shape

@@ -3,8 +3,8 @@ name = "backward"
 
 import torch
 from otter.test_files import test_case
-from mlp_reference import (CASES, FINITE_DIFFERENCES, GRADS, assert_close, assert_gradients, network, random_batch,
-                           random_params)
+from mlp_reference import (FINITE_DIFFERENCES, GRADS, assert_close, assert_gradients, each_case, network,
+                           random_batch, random_params)
 
 
 def student_gradients(model, X, y):
@@ -15,11 +15,8 @@ def student_gradients(model, X, y):
 
 @test_case(points=10)
 def matches_reference(TwoLayerMLP):
-    for dtype in (torch.float32, torch.float64):
-        for n, n_in, hidden, out in CASES:
-            params = random_params(n_in, hidden, out, dtype)
-            X, y = random_batch(n, n_in, out, dtype)
-            assert_gradients(network(TwoLayerMLP, params), params, X, y, f"of {n} x {n_in} -> {hidden} -> {out}, {dtype}")
+    for params, X, y, what in each_case():
+        assert_gradients(network(TwoLayerMLP, params), params, X, y, what)
 
 
 @test_case(points=8)

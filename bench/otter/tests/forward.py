@@ -3,17 +3,13 @@ name = "forward"
 
 import torch
 from otter.test_files import test_case
-from mlp_reference import CASES, FORWARD, assert_close, forward, network, random_batch, random_params
+from mlp_reference import FORWARD, assert_close, each_case, forward, network, random_batch, random_params
 
 
 @test_case(points=8)
 def matches_reference(TwoLayerMLP):
-    for dtype in (torch.float32, torch.float64):
-        for n, n_in, hidden, out in CASES:
-            params = random_params(n_in, hidden, out, dtype)
-            X, _ = random_batch(n, n_in, out, dtype)
-            got = network(TwoLayerMLP, params).forward(X)
-            assert_close(got, forward(params, X), FORWARD, f"forward of {n} x {n_in} -> {hidden} -> {out}, {dtype}")
+    for params, X, _, what in each_case():
+        assert_close(network(TwoLayerMLP, params).forward(X), forward(params, X), FORWARD, f"forward {what}")
 
 
 @test_case(points=3)

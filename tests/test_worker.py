@@ -78,7 +78,14 @@ BEHAVIOURS = {{
     17: lambda: locked_folder(os.path.join(tempfile.gettempdir(), "mlp-grader-locked")),
     18: lambda: print(processes_up_to_the_limit()),
     19: lambda: print(stop_everyone_else()),
+    20: lambda: print(huge_pages_kb()),
 }}
+
+
+def huge_pages_kb():
+    """The anonymous memory this process maps in huge pages (a child maps its host's)."""
+    with open("/proc/self/smaps_rollup") as rollup:
+        return next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:"))
 
 
 def processes_up_to_the_limit():
@@ -407,6 +414,28 @@ def test_closing_one_submission_leaves_the_one_being_served_alone(worker, tmp_pa
     assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [1]
     next_student.close()  # not the submission being served: its release changes nothing
     assert counts([worker.call("construct", dims=[99, 14, 1], session="r")]) == [2]
+
+
+def transparent_huge_pages() -> bool:
+    try:
+        return "[never]" not in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not transparent_huge_pages(), reason="transparent huge pages are turned off on this machine")
+def test_once_a_submission_is_released_every_child_shares_the_hosts_memory_in_huge_pages(worker, tmp_path):
+    """grader/worker/hugepages.py: a fork and the end of a child cost less."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mlp.py").write_text(probe())
+    with Worker(other) as first:
+        assert first.call("construct", dims=[2, 3, 1]).ok
+    # `first` was released: the host folded its memory before answering the next call
+    shared = behave(worker, 20)
+    assert shared.ok, shared.problem()
+    assert int(shared.output) >= 32 * 1024, f"{shared.output.strip()} kB in huge pages"
+    assert_still_serves(worker, worker.starts)
 
 
 def test_an_errors_message_is_the_same_whatever_the_copys_folder(tmp_path):

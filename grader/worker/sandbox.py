@@ -37,7 +37,8 @@ MODES = ("auto", "bwrap", "none")
 WORKER_FILES = ("__init__.py", "worker/__init__.py", "worker/guard.py", "worker/host.py", "worker/ops.py",
                 "worker/protocol.py", "worker/confine.py", "worker/landlock.py", "worker/seccomp.py", "worker/ipc.py",
                 "worker/board.py", "worker/child.py", "worker/disk.py", "worker/processes.py", "worker/rlimits.py",
-                "worker/watch.py", "worker/bindings.py")
+                "worker/watch.py", "worker/bindings.py", "worker/warm.py",
+                "worker/hugepages.py")
 # argv after -c: RUNTIME SITE_DIRS WORKDIR MAX_OUTPUT LIMITS_JSON. Python runs with -I -S -B:
 # no environment variables, no user site, no .pth files (site-packages holds the editable
 # install's finder, which points into the repository) and no .pyc written (-I ignores

@@ -45,6 +45,22 @@ def test_an_array_is_sent_as_its_c_order_bytes_once(array):
     assert got.shape == array.shape and np.array_equal(got, np.asarray(array)) and got.flags.writeable
 
 
+@pytest.mark.parametrize("dtype", [*protocol.ALLOWED_DTYPES, ">f4", ">i8"])
+def test_every_array_is_described_by_numpys_name_of_its_dtype(dtype):
+    array = np.arange(6).astype(dtype).reshape(2, 3)
+    frame = protocol.encode({"x": array})
+    (head_len,) = struct.unpack_from("!Q", frame)
+    assert json.loads(frame[8:8 + head_len])["arrays"] == [{"dtype": array.dtype.name, "shape": [2, 3],
+                                                            "nbytes": array.nbytes}]
+
+
+def test_numpys_scalars_and_tuples_are_sent_as_plain_values():
+    got = roundtrip({"f": np.float32(0.5), "i": np.int64(-3), "b": np.bool_(True), "t": (1, np.float64(2.5)),
+                     "k": {1: "one"}})
+    assert got == {"f": 0.5, "i": -3, "b": True, "t": [1, 2.5], "k": {"1": "one"}}
+    assert [type(got[k]) for k in "fib"] == [float, int, bool]
+
+
 def test_pipes_are_widened_to_hold_a_batch():
     import fcntl
     import os
@@ -67,6 +83,8 @@ def frame_with(arrays_header, payload=b""):
     ({"dtype": "object", "shape": [1], "nbytes": 8}, b"\0" * 8, "not a plain numeric dtype"),
     ({"dtype": "float64", "shape": [2], "nbytes": 8}, b"\0" * 8, "does not match"),
     ({"dtype": "float64", "shape": [-1], "nbytes": 8}, b"\0" * 8, "bad array shape"),
+    # 2**64 elements: a product in int64 wrapped to 0 and matched, then reshape raised ValueError
+    ({"dtype": "uint8", "shape": [2 ** 32, 2 ** 32], "nbytes": 0}, b"", "does not match"),
 ])
 def test_invalid_array_descriptions_are_refused(desc, payload, reason):
     with pytest.raises(protocol.ProtocolError, match=reason):

@@ -20,6 +20,7 @@ import dataclasses
 import enum
 import fcntl
 import json
+import math
 import struct
 from typing import Any, BinaryIO
 
@@ -46,7 +47,26 @@ class ProtocolError(Exception):
     """The other side sent something that is not a valid frame."""
 
 
+# A batch of examples holds hundreds of arrays, and a frame crosses three processes: per
+# array, numpy's `dtype.name` and `np.prod` took 14 of the 25 microseconds of an encode and
+# a decode. Other dtypes than these keep their own name (the decoding side refuses them).
+_DTYPE_NAMES = {np.dtype(name): name for name in ALLOWED_DTYPES}
+_DTYPES = {name: np.dtype(name) for name in ALLOWED_DTYPES}
+_PLAIN = (str, int, float, bool, type(None))  # exactly these types: numpy's scalars subclass float and int
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return _DTYPE_NAMES.get(dtype) or dtype.name
+
+
 def _flatten(value: Any, arrays: list[np.ndarray]) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {str(k): _flatten(v, arrays) for k, v in value.items()}
+    if kind is list:
+        return [_flatten(v, arrays) for v in value]
+    if kind in _PLAIN:
+        return value
     if isinstance(value, np.ndarray):
         arrays.append(np.asarray(value, order="C"))  # a copy only if not contiguous: encode copies once
         return {"__array__": len(arrays) - 1}
@@ -64,7 +84,7 @@ def encode(message: dict[str, Any]) -> bytes:
     body = _flatten(message, arrays)
     header = {
         "body": body,
-        "arrays": [{"dtype": a.dtype.name, "shape": list(a.shape), "nbytes": a.nbytes} for a in arrays],
+        "arrays": [{"dtype": _dtype_name(a.dtype), "shape": list(a.shape), "nbytes": a.nbytes} for a in arrays],
     }
     head = json.dumps(header, allow_nan=True).encode()
     return b"".join([_LEN.pack(len(head)), head, *(a.reshape(-1).view(np.uint8) for a in arrays)])
@@ -148,14 +168,16 @@ def _array_from(desc: dict[str, Any], frame: bytes, offset: int) -> np.ndarray:
     shape = desc.get("shape")
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ProtocolError(f"bad array shape {shape!r}")
-    dtype = np.dtype(dtype_name)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    dtype = _DTYPES[dtype_name]
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes != desc.get("nbytes") or offset + nbytes > len(frame):
         raise ProtocolError("array size does not match its shape and dtype")
     return np.frombuffer(frame, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(shape).copy()
 
 
 def _unflatten(value: Any, arrays: list[np.ndarray]) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             index = value["__array__"]

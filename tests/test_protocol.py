@@ -116,6 +116,17 @@ def test_a_request_survives_the_wire():
     assert protocol.request_from_wire(roundtrip(protocol.Release("alice-x1").to_wire())) == protocol.Release("alice-x1")
 
 
+def test_the_host_routes_a_request_by_its_header_and_passes_its_arrays_on_unread():
+    request = protocol.Request("batch", {"calls": [{"op": "forward", "args": {"X": np.ones((2, 3))}}]},
+                               {"class_name": "TwoLayerMLP"}, 5.0, "copy-1", "forward.rowwise", 1001)
+    frame = protocol.encode(request.to_wire())
+    routed = protocol.request_from_wire(protocol.routing(frame))
+    assert (routed.op, routed.submission, routed.session, routed.uid, routed.timeout) == (
+        "batch", "copy-1", "forward.rowwise", 1001, 5.0)
+    assert routed.args["calls"][0]["args"]["X"] == {"__array__": 0}  # the child decodes the frame itself
+    assert protocol.Request.from_wire(protocol.decode(frame)).args["calls"][0]["args"]["X"].shape == (2, 3)
+
+
 @pytest.mark.parametrize("missing", ["op", "args", "model", "timeout", "submission"])
 def test_a_request_without_its_fields_is_refused(missing):
     """Neither the timeout nor the student's names have a default in the worker: the

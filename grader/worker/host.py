@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
             frame = protocol.read_frame(proto_in, FRAME_CAP)
         except EOFError:
             return 0
-        answer = host.serve(protocol.decode(frame), frame)
+        answer = host.serve(protocol.routing(frame), frame)
         _send(proto_out, answer)
         if isinstance(answer, Released) and not folded:
             # Once, when the first student is done, while the grader starts the next one:

@@ -142,16 +142,28 @@ def frame_size(buffer: bytes | bytearray, max_bytes: int) -> int | None:
     return _LEN.size + head_len + _arrays_size(bytes(buffer[_LEN.size:_LEN.size + head_len]), max_bytes)
 
 
-def decode(frame: bytes) -> dict[str, Any]:
-    """Decode a frame, validating every array description against the bytes present."""
+def _header(frame: bytes) -> tuple[Any, list, int]:
+    """A frame's body (arrays still `{"__array__": i}`), its array descriptions and where
+    the arrays begin."""
     (head_len,) = _LEN.unpack_from(frame)
     try:
         header = json.loads(frame[_LEN.size:_LEN.size + head_len])
-        descriptions = header["arrays"]
-        body = header["body"]
+        return header["body"], header["arrays"], _LEN.size + head_len
     except (ValueError, KeyError, TypeError) as exc:
         raise ProtocolError(f"unreadable frame header: {exc}") from None
-    offset = _LEN.size + head_len
+
+
+def routing(frame: bytes) -> Any:
+    """A frame's message as its header holds it, each array still the `{"__array__": i}` it
+    was sent as: what the worker's host reads of a request, which it passes on as it came
+    to the child that decodes and checks it (a batch's hundreds of arrays cost the host
+    3 ms a request to decode)."""
+    return _header(frame)[0]
+
+
+def decode(frame: bytes) -> dict[str, Any]:
+    """Decode a frame, validating every array description against the bytes present."""
+    body, descriptions, offset = _header(frame)
     arrays = []
     for desc in descriptions:
         arrays.append(_array_from(desc, frame, offset))

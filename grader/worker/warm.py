@@ -18,16 +18,17 @@ import types
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from grader.worker import ops
 from grader.worker.board import StageBoard
 from grader.worker.protocol import Status
 
-SOURCE = '''
-import torch
-
 
 class SmallNet:
+    """A network of the grader's own, shaped as the torch homework's: it only walks the
+    operations' code paths (nothing compares its numbers)."""
+
     def __init__(self, in_dim, hidden_dim, out_dim):
         bound = (6 / (in_dim + hidden_dim)) ** 0.5
         self.W1 = torch.empty(hidden_dim, in_dim).uniform_(-bound, bound)
@@ -79,7 +80,7 @@ def train(model, X, y, epochs=2, batch_size=4, lr=0.1, shuffle=True):
             total += loss.item() * len(rows)
         losses.append(total / X.shape[0])
     return losses
-'''
+
 
 PARAMS = ("W1", "b1", "W2", "b2")
 MODEL = {"class_name": "SmallNet", "params": list(PARAMS), "grads": {name: f"grad_{name}" for name in PARAMS},
@@ -116,8 +117,7 @@ def calls() -> list[tuple[str, dict]]:
 def warm_up() -> list[str]:
     """Run every call of `calls()` as a child would, sending each result to /dev/null;
     the operations that did not answer OK (none, unless ops.py changed without this file)."""
-    module = types.ModuleType("mlp_grader_warm_up")
-    exec(compile(SOURCE, "<mlp-grader warm-up>", "exec"), module.__dict__)
+    module = types.SimpleNamespace(SmallNet=SmallNet, mse_loss=mse_loss, train=train)  # as ops sees an mlp.py
     board = StageBoard()
     sink = os.open(os.devnull, os.O_WRONLY)
     failed = []

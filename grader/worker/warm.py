@@ -2,8 +2,9 @@
 grader's own, before the host forks any child.
 
 torch and numpy set much of themselves up on first use (kernels, dispatch tables, dtype
-caches). In a host that never ran them, every check's child did that again: 2.8 ms for a
-small forward and backward in a fresh child of a cold host, 1.5 ms in one of a warmed host.
+caches). In a host that never ran them, every check's child did that again: a small
+forward and backward took 3.0 ms in a fresh child of a cold host, 1.9 ms in one of a warmed
+host (bench/bench_fork.py).
 What is set up here is shared by every child, as the imports are.
 
 Nothing of a student's runs here, and nothing here changes what a child starts from: every

@@ -39,6 +39,7 @@ class Call:
         self.disk: DiskWatch | None = disk
         self.pending = memoryview(request)
         self.result_bytes = bytearray()
+        self.result_size: int | None = None  # the whole frame's, once its header has arrived
         self.output_bytes = bytearray()
         self.result: Response | None = None  # the child's answer, once its frame has arrived
         self.garbled: str | None = None  # why what the child sent could not be read
@@ -122,7 +123,9 @@ class Call:
         """Read the child's answer once its frame is complete (the child sends one frame
         per call; anything else it wrote there is garbled)."""
         try:
-            size = protocol.frame_size(self.result_bytes, FRAME_CAP)
+            if self.result_size is None:  # a batch's header is 40 KB of JSON: read it once, not per chunk
+                self.result_size = protocol.frame_size(self.result_bytes, FRAME_CAP)
+            size = self.result_size
             if size is None or size > len(self.result_bytes):
                 return
             message = protocol.decode(bytes(self.result_bytes[:size]))

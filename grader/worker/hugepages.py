@@ -5,8 +5,8 @@ A fork copies the parent's page tables, and the end of a child tears its copy do
 the 150 MB of anonymous memory a host holds after importing torch, that is 37 000 page
 table entries each way, most of a child's 8 ms of fork, exit and reap on this machine. With
 huge pages, a fork shares one entry per 2 MB (bench/bench_fork.py: fork 2-5 -> 0.7-1 ms,
-exit and reap 1-6 -> 0.2-1 ms). A child still copies only the 4 KB pages it writes to: the kernel splits a
-huge page that a write finds shared.
+exit and reap 1-6 -> 0.2-1 ms). A child still copies only the 4 KB pages it writes to: the
+kernel splits a huge page that a write finds shared.
 
 Linux folds memory into huge pages on request (madvise MADV_COLLAPSE, Linux 6.1) where
 transparent huge pages are not turned off; where the request fails (an older kernel, THP

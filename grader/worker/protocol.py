@@ -52,7 +52,7 @@ class ProtocolError(Exception):
 # a decode. Other dtypes than these keep their own name (the decoding side refuses them).
 _DTYPE_NAMES = {np.dtype(name): name for name in ALLOWED_DTYPES}
 _DTYPES = {name: np.dtype(name) for name in ALLOWED_DTYPES}
-_PLAIN = (str, int, float, bool, type(None))  # exactly these types: numpy's scalars subclass float and int
+_PLAIN = (str, int, float, bool, type(None))  # exactly these types: numpy's float64 is a float too
 
 
 def _dtype_name(dtype: np.dtype) -> str:

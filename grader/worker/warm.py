@@ -4,8 +4,7 @@ grader's own, before the host forks any child.
 torch and numpy set much of themselves up on first use (kernels, dispatch tables, dtype
 caches). In a host that never ran them, every check's child did that again: a small
 forward and backward took 3.0 ms in a fresh child of a cold host, 1.9 ms in one of a warmed
-host (bench/bench_fork.py).
-What is set up here is shared by every child, as the imports are.
+host (bench/bench_fork.py). What is set up here is shared by every child, as the imports are.
 
 Nothing of a student's runs here, and nothing here changes what a child starts from: every
 call seeds torch's generator itself (ops.seed_torch), this network draws nothing from numpy's

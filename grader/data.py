@@ -122,14 +122,10 @@ def training_set(contract: Contract) -> tuple[np.ndarray, np.ndarray]:
     return make_dataset(contract, d["n_train"], d["public_seed"])
 
 
+@functools.lru_cache(maxsize=4)
 def test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The hidden test set of the contract's assignment, made once per process (a class grades
-    every student on it: 10 000 x 256 draws and a teacher pass each time were ~0.5 s)."""
-    return _frozen_test_set(contract, seed)
-
-
-@functools.lru_cache(maxsize=4)
-def _frozen_test_set(contract: Contract, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    every student on it: 10 000 x 256 draws and a teacher pass each time were ~0.5 s), read-only."""
     X, y = make_dataset(contract, contract.data["n_test"], seed)
     X.setflags(write=False)
     y.setflags(write=False)

@@ -21,9 +21,9 @@ MAKE_DATASET = data.make_dataset  # the tests below count its calls
 
 @pytest.fixture(autouse=True)
 def no_test_set_yet():
-    data._frozen_test_set.cache_clear()
+    data.test_set.cache_clear()
     yield
-    data._frozen_test_set.cache_clear()
+    data.test_set.cache_clear()
 
 
 def seed() -> int:

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,18 +33,30 @@ def test_the_regions_folded_are_the_whole_huge_pages_of_the_heap_and_anonymous_m
     ]  # not the 1 MB mapping, a library's data, memory that is not writable, nor the stack
 
 
-def test_folding_keeps_what_memory_holds():
+def transparent_huge_pages() -> bool:
+    try:
+        return "[never]" not in Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return False
+
+
+def test_folding_puts_anonymous_memory_in_huge_pages_and_keeps_what_it_holds():
     code = textwrap.dedent("""
-        import mmap
         from grader.worker import hugepages
-        buffer = mmap.mmap(-1, 64 << 20)
+        buffer = bytearray(64 << 20)  # private anonymous memory, as the host's heap and mappings
         for offset in range(0, len(buffer), 4096):
             buffer[offset] = offset // 4096 % 251
-        hugepages.collapse()
-        print(all(buffer[offset] == offset // 4096 % 251 for offset in range(0, len(buffer), 4096)))
+        folded = hugepages.collapse()
+        with open("/proc/self/smaps_rollup") as rollup:
+            huge = next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:"))
+        kept = all(buffer[offset] == offset // 4096 % 251 for offset in range(0, len(buffer), 4096))
+        print(folded >> 20, huge >> 10, kept)
     """)
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert shown.stdout.strip() == "True"
+    folded_mb, huge_mb, kept = shown.stdout.split()
+    assert kept == "True"
+    if transparent_huge_pages():  # elsewhere the kernel folds nothing, and nothing else changes
+        assert int(folded_mb) >= 60 and int(huge_mb) >= 60, shown.stdout  # the whole 2 MB pages of 64 MB
 
 
 def test_warming_up_runs_every_operation_of_the_worker():

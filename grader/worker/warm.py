@@ -24,6 +24,8 @@ from grader.worker import ops
 from grader.worker.board import StageBoard
 from grader.worker.protocol import Status
 
+PARAMS = ("W1", "b1", "W2", "b2")
+
 
 class SmallNet:
     """A network of the grader's own, shaped as the torch homework's: it only walks the
@@ -51,11 +53,11 @@ class SmallNet:
         self.grad_b1 = d_z1.sum(dim=0)
 
     def step(self, lr):
-        for name in ("W1", "b1", "W2", "b2"):
+        for name in PARAMS:
             setattr(self, name, getattr(self, name) - lr * getattr(self, "grad_" + name))
 
     def state_dict(self):
-        return {name: getattr(self, name).clone() for name in ("W1", "b1", "W2", "b2")}
+        return {name: getattr(self, name).clone() for name in PARAMS}
 
     def load_state_dict(self, state):
         for name, value in state.items():
@@ -82,7 +84,6 @@ def train(model, X, y, epochs=2, batch_size=4, lr=0.1, shuffle=True):
     return losses
 
 
-PARAMS = ("W1", "b1", "W2", "b2")
 MODEL = {"class_name": "SmallNet", "params": list(PARAMS), "grads": {name: f"grad_{name}" for name in PARAMS},
          "methods": ["forward", "backward", "step", "state_dict", "load_state_dict"],
          "functions": ["train", "mse_loss"], "loss_function": "mse_loss", "constructor_kwargs": {}}
